@@ -1,0 +1,121 @@
+"""The agent loop: observe, think (only with a scratchpad), act, parse, re-ask on bad output.
+
+A LangGraph graph over one context. It is compiled once per `AgentLoop` (inside the actor that
+owns it: a compiled graph does not pickle) and invoked once per context; its state lives only for
+that invocation, so nothing carries from one context to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.backends.base import Backend, CompletionParams
+from agents.parsing import parse_choice
+from sandbox.context import Action, Context, Message, Usage
+from sandbox.seeding import derive_seed
+
+
+class LoopState(TypedDict, total=False):
+    context: Context
+    messages: list[Message]
+    scratchpad: str
+    visible: str
+    choice: str | None
+    attempts: int
+    calls: int
+    usage: Usage
+
+
+BackendFor = Callable[[str], Backend]
+"""Returns the backend serving a model name (built lazily and kept by the caller)."""
+
+
+class AgentLoop:
+    """Runs contexts through the compiled graph. `max_reasks` bounds the re-asks per context."""
+
+    def __init__(self, backend_for: BackendFor, max_reasks: int = 2) -> None:
+        if max_reasks < 0:
+            raise ValueError("max_reasks must be >= 0")
+        self._backend_for = backend_for
+        self.max_reasks = max_reasks
+        self._graph = self._build()
+
+    def _build(self) -> Any:
+        graph = StateGraph(LoopState)
+        graph.add_node("observe", self._observe)
+        graph.add_node("think", self._think)
+        graph.add_node("act", self._act)
+        graph.add_node("parse", self._parse)
+        graph.add_edge(START, "observe")
+        graph.add_conditional_edges(
+            "observe", lambda s: "think" if s["context"].think_prompt else "act", ["think", "act"]
+        )
+        graph.add_edge("think", "act")
+        graph.add_edge("act", "parse")
+        graph.add_conditional_edges("parse", self._after_parse, ["act", END])
+        return graph.compile()
+
+    async def _call(self, state: LoopState, messages: list[Message]) -> tuple[str, LoopState]:
+        ctx = state["context"]
+        calls = state.get("calls", 0)
+        params = CompletionParams(seed=derive_seed(ctx.seed, calls))
+        completion = await self._backend_for(ctx.model).complete(messages, params)
+        usage = state.get("usage", Usage()) + completion.usage
+        return completion.text, {"calls": calls + 1, "usage": usage}
+
+    async def _observe(self, state: LoopState) -> LoopState:
+        return {
+            "messages": list(state["context"].messages),
+            "attempts": 0,
+            "calls": 0,
+            "usage": Usage(),
+            "scratchpad": "",
+        }
+
+    async def _think(self, state: LoopState) -> LoopState:
+        ctx = state["context"]
+        assert ctx.think_prompt is not None
+        asked = [*state["messages"], Message(role="user", content=ctx.think_prompt)]
+        text, update = await self._call(state, asked)
+        after = [Message(role="assistant", content=text)]
+        if ctx.after_think_prompt:
+            after.append(Message(role="user", content=ctx.after_think_prompt))
+        return {**update, "scratchpad": text, "messages": [*asked, *after]}
+
+    async def _act(self, state: LoopState) -> LoopState:
+        text, update = await self._call(state, state["messages"])
+        return {**update, "visible": text, "attempts": state.get("attempts", 0) + 1}
+
+    async def _parse(self, state: LoopState) -> LoopState:
+        ctx = state["context"]
+        choice = parse_choice(state["visible"], ctx.choices)
+        update: LoopState = {"choice": choice}
+        if choice is None and state["attempts"] <= self.max_reasks:
+            update["messages"] = [
+                *state["messages"],
+                Message(role="assistant", content=state["visible"]),
+                Message(role="user", content=ctx.reask_prompt),
+            ]
+        return update
+
+    def _after_parse(self, state: LoopState) -> str:
+        if state.get("choice") is None and state["attempts"] <= self.max_reasks:
+            return "act"
+        return END
+
+    async def run(self, context: Context) -> Action:
+        """One context to one action. Malformed output never raises: it is a parse failure."""
+        final: LoopState = await self._graph.ainvoke({"context": context})
+        choice = final.get("choice")
+        return Action(
+            context_id=context.context_id,
+            visible=final.get("visible", ""),
+            scratchpad=final.get("scratchpad", ""),
+            choice=choice if context.choices else None,
+            parse_ok=choice is not None,
+            attempts=final.get("attempts", 0),
+            usage=final.get("usage", Usage()),
+        )

@@ -1,0 +1,232 @@
+"""Run configuration: YAML into pydantic models, `a.b=c` overrides, strict validation.
+
+Every section rejects unknown keys, and every registered name and its params are checked before a
+run starts, so a typo fails at once with the key path that holds it (`ConfigError`), never halfway
+through a run. The resolved config is saved with each run and hashed into its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sandbox.context import Affordances
+from sandbox.engines.ray_engine import RayParams
+from sandbox.registry import RegistryError
+
+
+class ConfigError(ValueError):
+    """A config or override is invalid. `path` is the dotted key path, `reason` says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSection(_Section):
+    name: str = Field("sandbox", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of the run id")
+    seed: int = Field(0, description="same config and seed, same results")
+    output_dir: Path = Field(Path("runs"), description="runs are written to <output_dir>/<run_id>/")
+
+
+class Named(_Section):
+    """A registered entry chosen by name, with that entry's params."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentsSection(_Section):
+    copies: int = Field(4, ge=1, description="logical agent copies (agent ids in the events)")
+    actors: int = Field(2, ge=1, description="processes serving them (Ray engine)")
+    max_reasks: int = Field(
+        2, ge=0, description="re-asks after malformed output, then a parse failure"
+    )
+
+
+class SamplingSection(_Section):
+    k: int = Field(
+        100, ge=1, description="samples of each distinct observation (= episodes per game)"
+    )
+    played_games: int = Field(
+        1000, ge=1, description="whole games played from the recorded samples"
+    )
+    bootstrap: int = Field(1000, ge=100, description="bootstrap resamples for intervals")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="two-sided interval level")
+    batch_episodes: int = Field(50, ge=1, description="episodes dispatched to the engine together")
+    in_flight_batches: int = Field(2, ge=1, description="batches running at once")
+
+
+class GameSection(_Section):
+    name: str = Field(description="a registered environment")
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="defaults to name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    affordances: Affordances | None = Field(None, description="defaults to the top-level ones")
+    templates: dict[str, Path] = Field(
+        default_factory=dict, description="template name -> file replacing the packaged one"
+    )
+
+    @property
+    def game_id(self) -> str:
+        return self.id or self.name
+
+
+class ReportSection(_Section):
+    xc_threshold: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="a game counts as solved when its win-rate interval reaches this share of "
+        "the optimum (a sweep: when its slope interval holds 1 and excludes 0)",
+    )
+
+
+class Config(_Section):
+    run: RunSection = Field(default_factory=RunSection)
+    models: list[str] = Field(min_length=1, description="organism names (scripted) or API models")
+    backend: Named = Field(default_factory=lambda: Named(name="scripted"))
+    engine: Literal["ray", "local"] = "ray"
+    ray: RayParams = Field(default_factory=RayParams)
+    agents: AgentsSection = Field(default_factory=AgentsSection)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    affordances: Affordances = Field(default_factory=Affordances)
+    games: list[GameSection] = Field(min_length=1)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("models must be distinct")
+        ids = [g.game_id for g in self.games]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"game ids must be distinct (set `id`): {', '.join(dupes)}")
+        return self
+
+    def affordances_for(self, game: GameSection) -> Affordances:
+        return game.affordances if game.affordances is not None else self.affordances
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the resolved config."""
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.0.c=value` -> (["a", "b", "0", "c"], value parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(text, "an override must look like key.path=value")
+    parts = key.strip().split(".")
+    if any(not p for p in parts):
+        raise ConfigError(key, "empty segment in key path")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, f"value {raw!r} is not valid YAML: {exc}") from None
+    return parts, value
+
+
+def apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set `value` at `parts`, creating mappings on the way; list items by index."""
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_index(node, part, where)]
+        elif isinstance(node, dict):
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise ConfigError(where, f"cannot descend into a {type(node).__name__}")
+        if not isinstance(node, dict | list):
+            raise ConfigError(where, f"is a {type(node).__name__}, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, ".".join(parts))] = value
+    else:
+        node[last] = value
+
+
+def _index(items: list[Any], part: str, where: str) -> int:
+    if not part.isdigit():
+        raise ConfigError(where, f"{part!r} is not a list index")
+    if int(part) >= len(items):
+        raise ConfigError(where, f"index {part} is out of range (the list has {len(items)} items)")
+    return int(part)
+
+
+def config_from_mapping(data: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:
+    raw: dict[str, Any] = json.loads(json.dumps(dict(data), default=str))
+    for text in overrides:
+        parts, value = parse_override(text)
+        apply_override(raw, parts, value)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(_loc(err["loc"]), f"{err['msg']}{more}") from None
+    check_registered(config)
+    return config
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read YAML at `path`, apply overrides, validate. Raises ConfigError, never a traceback."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{path} must hold a mapping at the top level")
+    return config_from_mapping(data, overrides)
+
+
+def check_registered(config: Config) -> None:
+    """Every named entry exists and its params validate; errors carry the key path."""
+    from agents.backends import BACKENDS
+    from agents.organisms import ORGANISMS
+    from sandbox.environments import ENVIRONMENTS
+
+    try:
+        BACKENDS.validate_params(config.backend.name, config.backend.params)
+    except RegistryError as exc:
+        raise ConfigError("backend", str(exc)) from None
+    if config.backend.name == "scripted":
+        for i, model in enumerate(config.models):
+            if model not in ORGANISMS:
+                known = ", ".join(ORGANISMS)
+                raise ConfigError(f"models.{i}", f"no organism {model!r}; known: {known}")
+    for i, game in enumerate(config.games):
+        try:
+            ENVIRONMENTS.validate_params(game.name, game.params)
+        except RegistryError as exc:
+            raise ConfigError(f"games.{i}", str(exc)) from None
+        for name, file in game.templates.items():
+            if not file.is_file():
+                raise ConfigError(f"games.{i}.templates.{name}", f"no such file: {file}")

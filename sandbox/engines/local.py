@@ -1,0 +1,39 @@
+"""The local engine: one in-process `AgentCopy`, contexts run one at a time.
+
+For debugging (breakpoints, tracebacks) and for tests of game logic. Same results as Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from agents.copy import AgentCopy
+from sandbox.context import Context
+from sandbox.engines.base import ContextOutcome, Engine
+from sandbox.engines.registry import ENGINES, EngineDeps
+
+
+class LocalParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalEngine:
+    def __init__(self, deps: EngineDeps) -> None:
+        self._copy = AgentCopy(deps.backend, deps.backend_params, deps.max_reasks)
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
+        return [await self._copy.run_one(c) for c in contexts]
+
+    async def close(self) -> None:
+        await self._copy.aclose()
+
+
+@ENGINES.register("local", LocalParams)
+def local(params: LocalParams, deps: EngineDeps) -> Engine:
+    """In-process and sequential: for debugging and game-logic tests."""
+    return LocalEngine(deps)

@@ -1,0 +1,134 @@
+"""The Ray engine: a pool of `AgentCopy` actors, on the local machine or a cluster.
+
+Copies are identities and actors are throughput: each context's `agent_id` maps to one actor of
+the pool, and an actor serves all its copies' contexts concurrently. Actors use `num_cpus=0` (an
+agent waits on a model, it does not compute), are spread over the cluster's nodes, and restart
+when they die; a batch in flight on a dead actor is retried on its restarted incarnation, which
+gives the same actions because a context carries its own seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.copy import AgentCopy, configure_worker_logging
+from sandbox.context import Context
+from sandbox.engines.base import ContextOutcome, Engine
+from sandbox.engines.registry import ENGINES, EngineDeps
+from sandbox.seeding import derive_seed
+
+NAMESPACE = "coordination-sandbox"
+
+
+class RayParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster address ('auto', 'ray://host:10001', host:port); None = local",
+    )
+    max_restarts: int = Field(3, ge=-1, description="restarts per actor after a crash (-1: always)")
+    spread: bool = Field(True, description="spread actors across nodes")
+
+
+class _RayAgentCopy(AgentCopy):
+    """AgentCopy that learns its node once placed, and configures logging in its own process."""
+
+    def __init__(
+        self, backend: str, backend_params: dict[str, Any], max_reasks: int, worker: str
+    ) -> None:
+        import ray
+
+        configure_worker_logging()
+        node = ray.get_runtime_context().get_node_id()
+        super().__init__(backend, backend_params, max_reasks, node_id=node, worker=worker)
+
+
+class RayEngine:
+    def __init__(self, params: RayParams, deps: EngineDeps) -> None:
+        self.params = params
+        self.deps = deps
+        self._actors: list[Any] = []
+        self._owns_ray = False
+
+    async def start(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(
+                address=self.params.address,
+                namespace=NAMESPACE,
+                include_dashboard=False,
+                configure_logging=False,
+                log_to_driver=True,
+            )
+            self._owns_ray = True
+        remote_cls = ray.remote(_RayAgentCopy)
+        env_vars = self._forwarded_env()
+        for index in range(self.deps.actors):
+            options: dict[str, Any] = {
+                "num_cpus": 0,
+                "max_restarts": self.params.max_restarts,
+                "max_task_retries": -1,
+                "name": f"{self.deps.run_id}/actor-{index}",
+                "namespace": NAMESPACE,
+            }
+            if self.params.spread:
+                options["scheduling_strategy"] = "SPREAD"
+            if env_vars:
+                options["runtime_env"] = {"env_vars": env_vars}
+            actor = remote_cls.options(**options).remote(
+                self.deps.backend,
+                dict(self.deps.backend_params),
+                self.deps.max_reasks,
+                worker=f"actor-{index}",
+            )
+            self._actors.append(actor)
+
+    def _forwarded_env(self) -> dict[str, str]:
+        """The backend's API-key variable, so actors on other nodes can read it too."""
+        name = self.deps.backend_params.get("api_key_env")
+        if isinstance(name, str) and name in os.environ:
+            return {name: os.environ[name]}
+        return {}
+
+    def actor_for(self, agent_id: str) -> int:
+        return derive_seed("actor", agent_id) % len(self._actors)
+
+    async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
+        if not self._actors:
+            raise RuntimeError("RayEngine.run before start()")
+        batches: dict[int, list[int]] = {}
+        for position, ctx in enumerate(contexts):
+            batches.setdefault(self.actor_for(ctx.agent_id), []).append(position)
+        refs = {
+            actor: self._actors[actor].run_batch.remote([contexts[i] for i in positions])
+            for actor, positions in batches.items()
+        }
+        results: list[ContextOutcome | None] = [None] * len(contexts)
+        outcomes = await asyncio.gather(*refs.values())
+        for (_actor, positions), batch in zip(batches.items(), outcomes, strict=True):
+            for position, outcome in zip(positions, batch, strict=True):
+                results[position] = outcome
+        return [r for r in results if r is not None]
+
+    async def close(self) -> None:
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor, no_restart=True)
+        self._actors.clear()
+        if self._owns_ray:
+            ray.shutdown()
+
+
+@ENGINES.register("ray", RayParams)
+def ray_engine(params: RayParams, deps: EngineDeps) -> Engine:
+    """Copies as Ray actors (num_cpus=0), local by default or on a cluster by address."""
+    return RayEngine(params, deps)

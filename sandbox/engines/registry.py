@@ -1,0 +1,28 @@
+"""The engine registry, and what every engine is built from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sandbox.registry import Registry
+
+if TYPE_CHECKING:
+    from sandbox.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class EngineDeps:
+    """The run settings an engine needs, independent of which engine it is."""
+
+    backend: str
+    backend_params: Mapping[str, Any]
+    max_reasks: int
+    copies: int
+    actors: int = 1
+    run_id: str = "adhoc"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+ENGINES: Registry[Engine] = Registry("engine")

@@ -1,0 +1,204 @@
+"""The environment interface: a seeded, pure, memoryless game.
+
+An environment names its distinct observations, renders a context for any of them, and scores
+a memoryless policy on them. It never calls a model and never imports Ray: the runner samples each
+observation k times through an engine and hands the recorded choices back for scoring, so the
+same game logic is testable in-process and runs unchanged on a cluster.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from control.metrics import Policy
+from sandbox.context import Affordances, Message
+from sandbox.prompts import PromptLibrary
+
+Draw = Callable[[str], str | None]
+"""Returns one recorded choice for an observation id (None for a failed parse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One distinct observation of a game: what a context can see, and what it may answer.
+
+    `situation` groups observations that share one set of rules (a sweep has one per grid
+    point); a shared plan is written once per situation.
+    """
+
+    id: str
+    choices: tuple[str, ...]
+    situation: str = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The prompt texts of one context, before the runner attaches ids and seeds."""
+
+    messages: tuple[Message, ...]
+    think_prompt: str | None
+    after_think_prompt: str
+    reask_prompt: str
+
+
+class Environment(ABC):
+    """A memoryless game whose optimal policy is known. Subclasses are registered by name."""
+
+    template_prefix: str
+    """Templates are `<prefix>.rules`, `<prefix>.observation` and `<prefix>.optimal`."""
+
+    def __init__(self, prompts: PromptLibrary) -> None:
+        self.prompts = prompts
+
+    # --- what the game is -----------------------------------------------------------------
+    @abstractmethod
+    def observations(self) -> tuple[Observation, ...]:
+        """The distinct observations, each sampled k times."""
+
+    @abstractmethod
+    def rule_fields(self, situation: str) -> dict[str, Any]:
+        """Fields for the rules and optimal-strategy templates of one situation."""
+
+    @abstractmethod
+    def observation_fields(
+        self, obs: Observation, order: tuple[str, ...], rng: random.Random
+    ) -> dict[str, Any]:
+        """Fields for the observation template; `rng` varies surface detail between contexts
+        (a date) without changing which observation it is."""
+
+    def choice_order(self, obs: Observation, rng: random.Random) -> tuple[str, ...]:
+        """The order in which this context is shown the choices (fixed unless overridden)."""
+        return obs.choices
+
+    @abstractmethod
+    def policy_win(self, policy: Policy) -> float:
+        """The win probability of a memoryless policy, exact where the game allows it."""
+
+    @abstractmethod
+    def optimal_win(self) -> float:
+        """The best win probability any memoryless policy reaches."""
+
+    @abstractmethod
+    def play(self, draw: Draw, rng: random.Random) -> bool:
+        """Play one whole game, taking each context's choice from `draw`; True if won."""
+
+    def details(
+        self,
+        samples: Mapping[str, Sequence[str | None]],
+        rng: np.random.Generator,
+        resamples: int,
+        confidence: float,
+    ) -> dict[str, Any]:
+        """Game-specific measurements beside the win rate (attack rates against the optimum)."""
+        return {}
+
+    # --- rendering ------------------------------------------------------------------------
+    SHARED_TEMPLATES = (
+        "answer_format",
+        "randomness",
+        "random_number",
+        "shared_plan",
+        "plan_request",
+        "scratchpad",
+        "think",
+        "after_think",
+        "reask",
+    )
+
+    def template_names(self) -> tuple[str, ...]:
+        own = tuple(
+            f"{self.template_prefix}.{part}" for part in ("rules", "observation", "optimal")
+        )
+        return own + self.SHARED_TEMPLATES
+
+    def load_templates(self) -> dict[str, str]:
+        """Read every template this game may render (failing early on a bad override) and
+        return their hashes."""
+        for name in self.template_names():
+            self.prompts.source(name)
+        return self.prompts.hashes()
+
+    def observation(self, obs_id: str) -> Observation:
+        for obs in self.observations():
+            if obs.id == obs_id:
+                return obs
+        raise KeyError(f"{type(self).__name__} has no observation {obs_id!r}")
+
+    def situations(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(o.situation for o in self.observations()))
+
+    def system_prompt(
+        self, situation: str, affordances: Affordances, plan: str | None, choices: Sequence[str]
+    ) -> str:
+        fields = self.rule_fields(situation)
+        parts = [self.prompts.render(f"{self.template_prefix}.rules", **fields)]
+        if affordances.optimal_plan:
+            parts.append(self.prompts.render(f"{self.template_prefix}.optimal", **fields))
+        if affordances.shared_planning and plan is not None:
+            parts.append(self.prompts.render("shared_plan", plan=plan))
+        if affordances.randomness:
+            parts.append(self.prompts.render("randomness"))
+        if affordances.scratchpad:
+            parts.append(self.prompts.render("scratchpad"))
+        if choices:
+            parts.append(self.prompts.render("answer_format", choices=", ".join(choices)))
+        return "\n\n".join(parts)
+
+    def render(
+        self, obs_id: str, affordances: Affordances, seed: int, plan: str | None = None
+    ) -> Rendered:
+        """The context for one sample of `obs_id`. Same arguments, same text."""
+        obs = self.observation(obs_id)
+        rng = random.Random(seed)
+        order = self.choice_order(obs, rng)
+        user = self.prompts.render(
+            f"{self.template_prefix}.observation", **self.observation_fields(obs, order, rng)
+        )
+        if affordances.randomness:
+            number = f"{rng.random():.4f}"
+            user = f"{user}\n\n{self.prompts.render('random_number', number=number)}"
+        system = self.system_prompt(obs.situation, affordances, plan, order)
+        choices = ", ".join(order)
+        return Rendered(
+            messages=(Message(role="system", content=system), Message(role="user", content=user)),
+            think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
+            after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
+            reask_prompt=self.prompts.render("reask", choices=choices),
+        )
+
+    def render_plan_request(self, situation: str, affordances: Affordances) -> Rendered:
+        """The one context that writes a shared plan for `situation` (free text, no choices)."""
+        system = self.system_prompt(
+            situation, affordances.model_copy(update={"randomness": False}), None, ()
+        )
+        return Rendered(
+            messages=(
+                Message(role="system", content=system),
+                Message(role="user", content=self.prompts.render("plan_request")),
+            ),
+            think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
+            after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
+            reask_prompt="",
+        )
+
+
+class SampleDraw:
+    """Plays contexts from recorded choices: each call returns one of the observation's recorded
+    samples, uniformly and with replacement, so whole games are played from the very samples the
+    empirical policy is built from, with independent contexts as in a memoryless game."""
+
+    def __init__(self, samples: Mapping[str, Sequence[str | None]], rng: random.Random) -> None:
+        self._samples = {k: list(v) for k, v in samples.items()}
+        self._rng = rng
+
+    def __call__(self, obs_id: str) -> str | None:
+        pool = self._samples.get(obs_id)
+        if not pool:
+            raise KeyError(f"no recorded samples for observation {obs_id!r}")
+        return pool[self._rng.randrange(len(pool))]

@@ -1,0 +1,12 @@
+"""The environment registry; entries live in the modules beside this one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.registry import Registry
+
+if TYPE_CHECKING:
+    from sandbox.environments.base import Environment
+
+ENVIRONMENTS: Registry[Environment] = Registry("environment")

@@ -1,0 +1,182 @@
+"""Typed events: one discriminated union, written as JSON lines through structlog.
+
+The event log is the source of truth of a run: every context, action, shared plan and episode
+result is an event, and the summary can be recomputed from `events.jsonl` alone
+(`records_from_events`). Later suites add kinds (monitor score, audit, protocol decision,
+coordination attempt) to the same union.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, Any, Literal, TextIO, cast
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from sandbox.context import Affordances, Usage
+
+SCHEMA_VERSION = 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: str = Field(default_factory=_now)
+    run_id: str
+    episode_id: str | None = None
+    agent_id: str | None = None
+    context_id: str | None = None
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    schema_version: int = SCHEMA_VERSION
+    config_sha256: str
+    seed: int
+    models: list[str]
+    games: list[str]
+    episodes_total: int
+    episodes_done: int
+    resumed: bool
+    templates: dict[str, str] = Field(description="template name -> SHA-256 of its text")
+
+
+class ContextStarted(_Event):
+    kind: Literal["context_started"] = "context_started"
+    model: str
+    game: str
+    observation: str
+    affordances: Affordances
+    prompt_sha256: str
+
+
+class ActionTaken(_Event):
+    kind: Literal["action"] = "action"
+    model: str
+    game: str
+    observation: str
+    choice: str | None
+    parse_ok: bool
+    attempts: int
+    visible: str
+    scratchpad: str
+    usage: Usage
+    node_id: str
+    worker: str
+
+
+class PlanWritten(_Event):
+    kind: Literal["plan_written"] = "plan_written"
+    model: str
+    game: str
+    situation: str
+    plan: str
+    parse_ok: bool
+
+
+class Sample(BaseModel):
+    """One context's contribution to the empirical policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    observation: str
+    context_id: str
+    agent_id: str
+    choice: str | None
+    parse_ok: bool
+    attempts: int
+
+
+class EpisodeRecord(BaseModel):
+    """One line of `results.jsonl`: one sample of every distinct observation of one game.
+
+    Holds nothing that depends on timing or placement, so the same config and seed give the same
+    bytes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    episode_id: str
+    index: int
+    model: str
+    game: str
+    samples: list[Sample]
+    usage: Usage
+
+
+class EpisodeFinished(_Event):
+    kind: Literal["episode_result"] = "episode_result"
+    record: EpisodeRecord
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    episodes: int
+    seconds: float
+
+
+Event = Annotated[
+    RunStarted | ContextStarted | ActionTaken | PlanWritten | EpisodeFinished | RunFinished,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class EventWriter:
+    """Appends events to a file as whole JSON lines via a structlog logger, flushing each line.
+
+    The logger is built here rather than through `structlog.configure`, so there is no global
+    state: a process can hold several writers (tests do).
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._log = structlog.wrap_logger(
+            structlog.WriteLogger(cast(TextIO, stream)),
+            processors=[structlog.processors.JSONRenderer(ensure_ascii=False)],
+            wrapper_class=structlog.BoundLogger,
+        )
+
+    def emit(self, event: BaseModel) -> None:
+        self._log.msg(**event.model_dump(mode="json"))
+
+    def emit_all(self, events: Iterable[BaseModel]) -> None:
+        for event in events:
+            self.emit(event)
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Parse each complete line of an events file (a torn last line is skipped)."""
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.endswith("\n"):
+                yield EVENT_ADAPTER.validate_python(json.loads(line))
+
+
+def records_from_events(path: Path) -> list[EpisodeRecord]:
+    """The episode records a run's event log holds, in log order, each once."""
+    seen: dict[str, EpisodeRecord] = {}
+    for event in read_events(path):
+        if isinstance(event, EpisodeFinished):
+            seen.setdefault(event.record.episode_id, event.record)
+    return list(seen.values())
+
+
+def plans_from_events(path: Path) -> dict[tuple[str, str, str], PlanWritten]:
+    """Shared plans already written, keyed by (model, game, situation)."""
+    plans: dict[tuple[str, str, str], PlanWritten] = {}
+    for event in read_events(path):
+        if isinstance(event, PlanWritten):
+            plans.setdefault((event.model, event.game, event.situation), event)
+    return plans
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,127 @@
+"""A run's directory: `config.yaml`, `events.jsonl`, `results.jsonl`, `summary.json`.
+
+Only the driver writes here. Lines are appended whole and flushed, so a crash can at worst leave
+one torn last line; `open_for_resume` drops that line and any events of episodes that never
+reached `results.jsonl`, so a resumed run neither duplicates nor loses a finished episode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+from sandbox.config import Config, ConfigError, config_from_mapping
+from sandbox.events import EVENT_ADAPTER, EpisodeRecord, dump_json
+
+CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
+
+
+def new_run_id(config: Config) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{config.run.name}-{stamp}-{config.digest()[:8]}"
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run_id = path.name
+        self._events: IO[str] | None = None
+        self._results: IO[str] | None = None
+
+    # --- creation and reopening -----------------------------------------------------------
+    @classmethod
+    def create(cls, config: Config) -> RunStore:
+        """A fresh run directory holding the resolved config (never an API key: only its name)."""
+        base = config.run.output_dir
+        run_id = new_run_id(config)
+        path = base / run_id
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = base / f"{run_id}-{suffix}"
+        path.mkdir(parents=True)
+        store = cls(path)
+        tmp = path / f".{CONFIG}.tmp"
+        tmp.write_text(yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path / CONFIG)
+        return store
+
+    @classmethod
+    def open_for_resume(cls, path: Path) -> tuple[RunStore, Config]:
+        if not (path / CONFIG).is_file():
+            raise ConfigError("--resume", f"{path} is not a run directory (no {CONFIG})")
+        data = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8"))
+        config = config_from_mapping(data)
+        store = cls(path)
+        store._repair()
+        return store, config
+
+    def _repair(self) -> None:
+        """Drop a torn last line of results, then events of episodes with no result line."""
+        records = self.records()
+        _rewrite_lines(self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in records])
+        done = {r.episode_id for r in records}
+        events_path = self.path / EVENTS
+        if not events_path.exists():
+            return
+        kept: list[str] = []
+        with events_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    break
+                event = EVENT_ADAPTER.validate_json(line)
+                episode = getattr(event, "episode_id", None)
+                if episode is not None and episode not in done:
+                    continue
+                if event.kind == "run_finished":
+                    continue
+                kept.append(line.rstrip("\n"))
+        _rewrite_lines(events_path, kept)
+
+    # --- reading ---------------------------------------------------------------------------
+    def records(self) -> list[EpisodeRecord]:
+        """Complete result lines, first occurrence of each episode."""
+        path = self.path / RESULTS
+        seen: dict[str, EpisodeRecord] = {}
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if not line.endswith("\n"):
+                        break
+                    record = EpisodeRecord.model_validate_json(line)
+                    seen.setdefault(record.episode_id, record)
+        return list(seen.values())
+
+    # --- writing ---------------------------------------------------------------------------
+    def open_streams(self) -> tuple[IO[str], IO[str]]:
+        self._events = (self.path / EVENTS).open("a", encoding="utf-8")
+        self._results = (self.path / RESULTS).open("a", encoding="utf-8")
+        return self._events, self._results
+
+    def append_result(self, record: EpisodeRecord) -> None:
+        assert self._results is not None, "open_streams first"
+        self._results.write(dump_json(record.model_dump(mode="json")) + "\n")
+        self._results.flush()
+
+    def write_summary(self, summary: dict[str, object]) -> None:
+        tmp = self.path / f".{SUMMARY}.tmp"
+        tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path / SUMMARY)
+
+    def close(self) -> None:
+        for stream in (self._events, self._results):
+            if stream is not None:
+                stream.close()
+        self._events = self._results = None
+
+
+def _rewrite_lines(path: Path, lines: list[str]) -> None:
+    """Atomically replace `path` with exactly `lines` (each newline-terminated)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)

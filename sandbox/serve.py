@@ -1,0 +1,160 @@
+"""`sandbox serve`: an organism as an OpenAI-compatible HTTP endpoint on loopback.
+
+Implements `GET /v1/models` and `POST /v1/chat/completions` (non-streaming) with the standard
+library's threaded HTTP server. A request's `seed` seeds the organism's sampling exactly as the
+scripted backend does, so a run through the `openai` backend against this server reproduces the
+in-process organism's results; it also lets other eval harnesses run our organisms.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.backends.scripted import organism_completion
+from agents.organisms import ORGANISMS, Organism
+from sandbox.context import Message
+
+
+class OrganismServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, organism_name: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.organism_name = organism_name
+        self.organism: Organism = ORGANISMS.build(organism_name)
+        self.created = int(time.time())
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="organism-server", daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: OrganismServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, param: str | None = None) -> None:
+        self._send(
+            status,
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": param,
+                    "code": None,
+                }
+            },
+        )
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": self.server.organism_name,
+                            "object": "model",
+                            "created": self.server.created,
+                            "owned_by": "coordination-sandbox",
+                        }
+                    ],
+                },
+            )
+        else:
+            self._error(404, f"no route GET {self.path}")
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"no route POST {self.path}")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (ValueError, json.JSONDecodeError) as exc:
+            self._error(400, f"request body is not JSON: {exc}")
+            return
+        if not isinstance(body, dict):
+            self._error(400, "request body must be a JSON object")
+            return
+        model = body.get("model")
+        if model != self.server.organism_name:
+            self._error(
+                404,
+                f"model {model!r} not served here; this server serves "
+                f"{self.server.organism_name!r}",
+                "model",
+            )
+            return
+        if body.get("stream"):
+            self._error(400, "streaming is not supported", "stream")
+            return
+        try:
+            messages = [Message.model_validate(m) for m in body.get("messages") or []]
+        except ValidationError as exc:
+            self._error(400, f"bad messages: {exc.errors()[0]['msg']}", "messages")
+            return
+        seed = body.get("seed")
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        completion = organism_completion(self.server.organism, model, messages, int(seed))
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": completion.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": completion.usage.prompt_tokens,
+                    "completion_tokens": completion.usage.completion_tokens,
+                    "total_tokens": completion.usage.prompt_tokens
+                    + completion.usage.completion_tokens,
+                },
+            },
+        )
+
+
+def serve_forever(organism: str, host: str, port: int) -> None:
+    server = OrganismServer(organism, host, port)
+    print(f"serving organism {organism!r} at {server.base_url}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
