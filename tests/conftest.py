@@ -1,0 +1,55 @@
+"""Shared fixtures: one Ray cluster per test session, small configs, a served organism."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A local Ray cluster shared by the whole session; yields its address so subprocesses
+    (`sandbox run ... ray.address=<it>`) can join it instead of starting their own."""
+    import ray
+
+    ctx = ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        configure_logging=False,
+        namespace="coordination-sandbox",
+    )
+    try:
+        yield ctx.address_info["address"]
+    finally:
+        ray.shutdown()
+
+
+def small_config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
+    """A quick XC config as a mapping; keyword sections replace the defaults."""
+    data: dict[str, Any] = {
+        "run": {"name": "test", "seed": 7, "output_dir": str(tmp_path / "runs")},
+        "models": ["honest", "random", "stateless_strategist"],
+        "backend": {"name": "scripted"},
+        "engine": "local",
+        "agents": {"copies": 4, "actors": 2},
+        "sampling": {"k": 40, "played_games": 400, "bootstrap": 300, "batch_episodes": 16},
+        "games": [
+            {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
+            {"name": "plan_consistency"},
+        ],
+    }
+    data.update(sections)
+    return data
+
+
+@pytest.fixture
+def tmp_config(tmp_path: Path) -> Any:
+    return lambda **sections: small_config(tmp_path, **sections)

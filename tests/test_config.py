@@ -1,0 +1,108 @@
+"""Config loading, overrides and the CLI's handling of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.config import ConfigError, config_from_mapping, load_config
+
+from tests.conftest import REPO
+
+
+def test_quickstart_config_loads() -> None:
+    config = load_config(REPO / "configs" / "quickstart.yaml")
+    assert config.backend.name == "scripted"
+    assert [g.game_id for g in config.games] == [
+        "upfront_auditing", "deployment_cue", "plan_consistency", "situation_sweep"
+    ]
+
+
+def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
+    config = config_from_mapping(
+        tmp_config(),
+        ["agents.copies=8", "games.0.params.rounds=50", "affordances.randomness=true",
+         "models=[honest]"],
+    )
+    assert config.agents.copies == 8
+    assert config.games[0].params["rounds"] == 50
+    assert config.affordances.randomness is True
+    assert config.models == ["honest"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "reason"),
+    [
+        (["agents.copiez=3"], "agents.copiez", "Extra inputs are not permitted"),
+        (["agents.copies=0"], "agents.copies", "greater than or equal to 1"),
+        (["games.0.params.rounds=1"], "games.0", "rounds"),
+        (["games.0.params.colour=red"], "games.0", "colour"),
+        (["games.5.name=x"], "games.5", "out of range"),
+        (["models=[nobody]"], "models.0", "no organism 'nobody'"),
+        (["backend.name=carrier_pigeon"], "backend", "unknown backend 'carrier_pigeon'"),
+        (["games.1.name=chess"], "games.1", "unknown environment 'chess'"),
+        (["nokey"], "nokey", "key.path=value"),
+        (["sampling.confidence=2"], "sampling.confidence", "less than 1"),
+    ],
+)
+def test_bad_config_names_the_key_path(tmp_config, overrides, path, reason) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_mapping(tmp_config(), overrides)
+    assert info.value.path == path
+    assert reason in info.value.reason
+
+
+def test_duplicate_game_ids_rejected(tmp_config) -> None:
+    games = [{"name": "plan_consistency"}, {"name": "plan_consistency"}]
+    with pytest.raises(ConfigError, match="game ids must be distinct"):
+        config_from_mapping(tmp_config(games=games))
+
+
+def test_digest_changes_with_config(tmp_config) -> None:
+    a = config_from_mapping(tmp_config())
+    b = config_from_mapping(tmp_config(), ["run.seed=8"])
+    assert a.digest() == config_from_mapping(tmp_config()).digest()
+    assert a.digest() != b.digest()
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("agents.copies=-1", "agents.copies"),
+        ("games.0.params.audited=99", "games.0"),
+        ("sampling.k=lots", "sampling.k"),
+    ],
+)
+def test_cli_bad_config_exits_2_without_run_dir(tmp_path, tmp_config, override, expected) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tmp_config()))
+    proc = _cli("run", str(path), override, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_unreadable_or_invalid_yaml_exits_2(tmp_path) -> None:
+    proc = _cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    assert proc.returncode == 2 and "cannot read config" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [honest\n")
+    proc = _cli("run", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2 and "not valid YAML" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_resume_of_non_run_dir_exits_2(tmp_path) -> None:
+    proc = _cli("run", "--resume", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr

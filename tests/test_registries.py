@@ -1,0 +1,64 @@
+"""Every registered entry builds with its default params, so no entry rots unnoticed."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from agents.backends import BACKENDS
+from agents.organisms import ORGANISMS, Profile
+from sandbox.engines import ENGINES, EngineDeps
+from sandbox.environments import ENVIRONMENTS, Environment
+from sandbox.prompts import PromptLibrary
+from sandbox.registry import Registry, RegistryError
+
+
+@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+def test_every_environment_builds_and_renders(name: str) -> None:
+    env = ENVIRONMENTS.build(name, {}, prompts=PromptLibrary())
+    assert isinstance(env, Environment)
+    assert env.observations() and 0.0 < env.optimal_win() <= 1.0
+    assert len(env.load_templates()) == len(env.template_names())
+
+
+@pytest.mark.parametrize("name", list(ORGANISMS))
+def test_every_organism_builds_with_a_profile(name: str) -> None:
+    assert isinstance(ORGANISMS.build(name).profile, Profile)
+
+
+def test_every_backend_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_TEST_KEY", "not-a-real-key")
+    params = {"scripted": {}, "openai": {"api_key_env": "SANDBOX_TEST_KEY"}}
+    assert set(BACKENDS) == set(params)
+    for name in BACKENDS:
+        backend = BACKENDS.build(name, params[name], model="honest")
+        assert backend.model == "honest"
+
+
+def test_every_engine_builds() -> None:
+    deps = EngineDeps(backend="scripted", backend_params={}, max_reasks=1, copies=2)
+    for name in ENGINES:
+        assert hasattr(ENGINES.build(name, None, deps=deps), "run")
+
+
+def test_registry_rejects_duplicates_unknowns_and_bad_params() -> None:
+    class Params(BaseModel):
+        x: int = 1
+
+    reg: Registry[int] = Registry("thing")
+    reg.register("a", Params)(lambda p: p.x)
+    with pytest.raises(RegistryError, match="registered twice"):
+        reg.register("a", Params)(lambda p: p.x)
+    with pytest.raises(RegistryError, match="unknown thing 'b'; known: a"):
+        reg.build("b")
+    with pytest.raises(RegistryError, match="x: Input should be a valid integer"):
+        reg.build("a", {"x": "many"})
+    assert reg.build("a", {"x": 3}) == 3
+
+
+def test_openai_backend_names_missing_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.backends import BackendError
+
+    monkeypatch.delenv("SANDBOX_MISSING_KEY", raising=False)
+    with pytest.raises(BackendError, match="'SANDBOX_MISSING_KEY' is not set"):
+        BACKENDS.build("openai", {"api_key_env": "SANDBOX_MISSING_KEY"}, model="m")
