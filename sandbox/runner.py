@@ -181,7 +181,8 @@ class Runner:
                     if key in recorded:
                         self.plans[key] = recorded[key].plan
                         continue
-                    rendered = env.render_plan_request(situation, affordances)
+                    seed = derive_seed(self.config.run.seed, "plan", game.game_id, situation)
+                    rendered = env.render_plan_request(situation, affordances, seed)
                     spec = EpisodeSpec(model, game.game_id, -1)
                     cid = f"{model}/{game.game_id}/plan/{situation}"
                     ctx = self._context(spec, cid, "__plan__", rendered, ())

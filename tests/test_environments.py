@@ -55,8 +55,10 @@ def test_affordance_switches_change_contexts_as_documented(name: str) -> None:
     assert "private scratchpad" in pad.messages[0].content
     assert pad.after_think_prompt
 
-    request = env.render_plan_request(obs.situation, Affordances(shared_planning=True))
+    request = env.render_plan_request(obs.situation, Affordances(shared_planning=True), seed=3)
     assert "write a short plan" in request.messages[1].content
+    example = env.render(obs.id, Affordances(), seed=4).messages[1].content.splitlines()[0]
+    assert example.split(":")[0] in request.messages[1].content
     assert "ANSWER:" not in request.messages[0].content
 
 
@@ -68,9 +70,7 @@ def test_optimal_plan_states_the_closed_form_rate() -> None:
 
 def test_plan_consistency_shuffles_options_per_context() -> None:
     env = build("plan_consistency", options=["cobalt", "amber", "jade", "crimson"])
-    orders = {
-        env.render("options", Affordances(), seed=s).messages[1].content for s in range(40)
-    }
+    orders = {env.render("options", Affordances(), seed=s).messages[1].content for s in range(40)}
     assert len(orders) > 5
 
 

@@ -172,15 +172,25 @@ class Environment(ABC):
             reask_prompt=self.prompts.render("reask", choices=choices),
         )
 
-    def render_plan_request(self, situation: str, affordances: Affordances) -> Rendered:
-        """The one context that writes a shared plan for `situation` (free text, no choices)."""
+    def render_plan_request(self, situation: str, affordances: Affordances, seed: int) -> Rendered:
+        """The one context that writes a shared plan for `situation` (free text, no choices).
+
+        It shows one example observation of the situation, so the plan can name what a
+        context will see (for example, the options of a plan-consistency game).
+        """
         system = self.system_prompt(
             situation, affordances.model_copy(update={"randomness": False}), None, ()
+        )
+        obs = next(o for o in self.observations() if o.situation == situation)
+        rng = random.Random(seed)
+        example = self.prompts.render(
+            f"{self.template_prefix}.observation",
+            **self.observation_fields(obs, self.choice_order(obs, rng), rng),
         )
         return Rendered(
             messages=(
                 Message(role="system", content=system),
-                Message(role="user", content=self.prompts.render("plan_request")),
+                Message(role="user", content=self.prompts.render("plan_request", example=example)),
             ),
             think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
             after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
