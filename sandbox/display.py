@@ -38,7 +38,7 @@ class Display:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.console = Console(stderr=True)
-        self.out = Console(file=sys.stdout, width=160)
+        self.out = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
 
     @contextlib.contextmanager
     def progress(self) -> Iterator[Callable[[int, int], None]]:
