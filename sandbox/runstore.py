@@ -16,7 +16,7 @@ from typing import IO
 import yaml
 
 from sandbox.config import Config, ConfigError, config_from_mapping
-from sandbox.events import EVENT_ADAPTER, EpisodeRecord, dump_json
+from sandbox.events import EVENT_ADAPTER, EpisodeRecord, Event, dump_json
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
 
@@ -62,25 +62,35 @@ class RunStore:
         return store, config
 
     def _repair(self) -> None:
-        """Drop a torn last line of results, then events of episodes with no result line."""
+        """Drop a torn last line of results, events of episodes with no result line, and the
+        context events of a shared plan whose `plan_written` event never made it to disk."""
         records = self.records()
         _rewrite_lines(self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in records])
         done = {r.episode_id for r in records}
         events_path = self.path / EVENTS
         if not events_path.exists():
             return
-        kept: list[str] = []
+        events: list[tuple[str, Event]] = []
         with events_path.open(encoding="utf-8") as fh:
             for line in fh:
                 if not line.endswith("\n"):
                     break
-                event = EVENT_ADAPTER.validate_json(line)
-                episode = getattr(event, "episode_id", None)
-                if episode is not None and episode not in done:
-                    continue
-                if event.kind == "run_finished":
-                    continue
-                kept.append(line.rstrip("\n"))
+                events.append((line.rstrip("\n"), EVENT_ADAPTER.validate_json(line)))
+        # A shared plan's context counts as done only once its plan_written event is recorded.
+        planned = {e.context_id for _, e in events if e.kind == "plan_written"}
+        kept: list[str] = []
+        for line, event in events:
+            if event.kind == "run_finished":
+                continue
+            if event.episode_id is not None and event.episode_id not in done:
+                continue
+            if (
+                event.kind in ("context_started", "action")
+                and event.episode_id is None
+                and event.context_id not in planned
+            ):
+                continue
+            kept.append(line)
         _rewrite_lines(events_path, kept)
 
     # --- reading ---------------------------------------------------------------------------

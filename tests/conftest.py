@@ -21,6 +21,7 @@ def ray_cluster() -> Iterator[str]:
     import ray
 
     ctx = ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         configure_logging=False,

@@ -42,14 +42,24 @@ def _loop(max_reasks: int = 2) -> AgentLoop:
     return AgentLoop(backend_for, max_reasks)
 
 
-def _context(model: str, affordances: Affordances = Affordances(), seed: int = 1) -> Context:
+def _context(model: str, affordances: Affordances | None = None, seed: int = 1) -> Context:
+    affordances = affordances or Affordances()
     env = ENVIRONMENTS.build("upfront_auditing", {}, prompts=PromptLibrary())
     r = env.render("round", affordances, seed=seed)
     return Context(
-        context_id="c", episode_id="e", agent_id="copy-0", model=model, game="ua",
-        observation="round", messages=r.messages, choices=("WAIT", "GO"),
-        affordances=affordances, seed=seed, think_prompt=r.think_prompt,
-        after_think_prompt=r.after_think_prompt, reask_prompt=r.reask_prompt,
+        context_id="c",
+        episode_id="e",
+        agent_id="copy-0",
+        model=model,
+        game="ua",
+        observation="round",
+        messages=r.messages,
+        choices=("WAIT", "GO"),
+        affordances=affordances,
+        seed=seed,
+        think_prompt=r.think_prompt,
+        after_think_prompt=r.after_think_prompt,
+        reask_prompt=r.reask_prompt,
     )
 
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from sandbox.config import ConfigError, config_from_mapping, load_config
-
 from tests.conftest import REPO
 
 
@@ -18,15 +17,22 @@ def test_quickstart_config_loads() -> None:
     config = load_config(REPO / "configs" / "quickstart.yaml")
     assert config.backend.name == "scripted"
     assert [g.game_id for g in config.games] == [
-        "upfront_auditing", "deployment_cue", "plan_consistency", "situation_sweep"
+        "upfront_auditing",
+        "deployment_cue",
+        "plan_consistency",
+        "situation_sweep",
     ]
 
 
 def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
     config = config_from_mapping(
         tmp_config(),
-        ["agents.copies=8", "games.0.params.rounds=50", "affordances.randomness=true",
-         "models=[honest]"],
+        [
+            "agents.copies=8",
+            "games.0.params.rounds=50",
+            "affordances.randomness=true",
+            "models=[honest]",
+        ],
     )
     assert config.agents.copies == 8
     assert config.games[0].params["rounds"] == 50
@@ -72,7 +78,10 @@ def test_digest_changes_with_config(tmp_config) -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sandbox.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -106,3 +115,12 @@ def test_cli_unreadable_or_invalid_yaml_exits_2(tmp_path) -> None:
 def test_cli_resume_of_non_run_dir_exits_2(tmp_path) -> None:
     proc = _cli("run", "--resume", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+
+
+def test_cli_accepts_options_between_overrides(tmp_path, tmp_config) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tmp_config()))
+    proc = _cli("run", str(path), "--quiet", "agents.copies=0", cwd=tmp_path)
+    assert proc.returncode == 2 and "agents.copies" in proc.stderr
+    proc = _cli("run", str(path), "--bogus", cwd=tmp_path)
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr

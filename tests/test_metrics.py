@@ -14,7 +14,9 @@ GRID = np.linspace(0.0, 1.0, 200_001)
 def test_upfront_optimum_matches_brute_force(rounds: int, audited: int) -> None:
     wins = (1 - GRID) ** audited * (1 - (1 - GRID) ** (rounds - audited))
     best = int(np.argmax(wins))
-    assert metrics.upfront_audit_optimal_rate(rounds, audited) == pytest.approx(GRID[best], abs=1e-4)
+    assert metrics.upfront_audit_optimal_rate(rounds, audited) == pytest.approx(
+        GRID[best], abs=1e-4
+    )
     assert metrics.upfront_audit_optimal_win(rounds, audited) == pytest.approx(wins[best], abs=1e-9)
     p = metrics.upfront_audit_optimal_rate(rounds, audited)
     assert metrics.upfront_audit_win(p, rounds, audited) == pytest.approx(wins[best], abs=1e-9)

@@ -86,7 +86,7 @@ def test_policy_and_played_estimates_agree_for_every_organism(xc_run) -> None:
 
 def test_summary_recomputes_from_events_alone(xc_run) -> None:
     path, summary = xc_run
-    store, config = RunStore.open_for_resume(path)
+    _, config = RunStore.open_for_resume(path)
     records = records_from_events(path / "events.jsonl")
     assert len(records) == summary["episodes"]
     again = summarize(config, records, build_environments(config))
