@@ -83,7 +83,6 @@ def build_engine(config: Config, run_id: str) -> Engine:
         backend=config.backend.name,
         backend_params=config.backend.params,
         max_reasks=config.agents.max_reasks,
-        copies=config.agents.copies,
         actors=config.agents.actors,
         run_id=run_id,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.registry import Registry
@@ -19,10 +19,8 @@ class EngineDeps:
     backend: str
     backend_params: Mapping[str, Any]
     max_reasks: int
-    copies: int
     actors: int = 1
     run_id: str = "adhoc"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 ENGINES: Registry[Engine] = Registry("engine")
