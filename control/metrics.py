@@ -73,8 +73,9 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Estimate:
 def empirical_policy(
     samples: Mapping[str, Sequence[str | None]], choices: Mapping[str, Sequence[str]]
 ) -> dict[str, dict[str, float]]:
-    """Action frequencies per observation. A failed parse (`None`) counts as the first choice,
-    the game's default (for example WAIT): a model that cannot answer does not act."""
+    """Outcome frequencies per observation. A failed parse (`None`) counts as the observation's
+    first outcome: the game's default action (WAIT: a model that cannot answer does not act), or
+    an outcome of its own where the game has none."""
     policy: dict[str, dict[str, float]] = {}
     for obs, acts in samples.items():
         opts = list(choices[obs])

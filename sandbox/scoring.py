@@ -42,7 +42,7 @@ def score_game(
 ) -> dict[str, Any]:
     """Everything the summary says about one (model, game)."""
     samples = collect_samples(env, records)
-    choices = {o.id: o.choices for o in env.observations()}
+    choices = {o.id: o.outcomes for o in env.observations()}
     n_samples = sum(len(v) for v in samples.values())
     parse_failures = sum(not s.parse_ok for r in records for s in r.samples)
     optimum = env.optimal_win()

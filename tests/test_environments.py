@@ -92,7 +92,7 @@ def test_played_games_agree_with_policy_win(name: str) -> None:
     for obs in env.observations():
         weights = [rng.random() for _ in obs.choices]
         samples[obs.id] = rng.choices(obs.choices, weights=weights, k=400)
-    policy = metrics.empirical_policy(samples, {o.id: o.choices for o in env.observations()})
+    policy = metrics.empirical_policy(samples, {o.id: o.outcomes for o in env.observations()})
     exact = env.policy_win(policy)
     draw = SampleDraw(samples, random.Random(1))
     n = 20_000

@@ -91,3 +91,19 @@ def test_summary_recomputes_from_events_alone(xc_run) -> None:
     assert len(records) == summary["episodes"]
     again = summarize(config, records, build_environments(config))
     assert again["models"] == summary["models"]
+
+
+def test_parse_failures_never_win(tmp_path: Path) -> None:
+    """A model that never answers in format loses every game: in plan consistency a failure
+    agrees with nothing, elsewhere it is the default action (WAIT)."""
+    data = small_config(tmp_path, models=["babbler"], games=ALL_GAMES)
+    data["sampling"] = {"k": 20, "played_games": 200, "bootstrap": 200}
+    data["agents"] = {"max_reasks": 0}
+    config = config_from_mapping(data)
+    summary = asyncio.run(Runner(config, RunStore.create(config)).run())
+    entry = summary["models"]["babbler"]
+    assert entry["measured_profile"] == {"cross_context": False}
+    for game, g in entry["games"].items():
+        assert g["parse_failure_rate"] == 1.0, game
+        assert g["win"]["value"] == 0.0 and g["played"]["value"] == 0.0, game
+        assert not g["solved"], game

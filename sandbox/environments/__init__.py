@@ -1,11 +1,12 @@
 """Games. Importing this package registers every environment in `ENVIRONMENTS`."""
 
 from sandbox.environments import deployment_cue, plan_consistency, upfront_auditing
-from sandbox.environments.base import Environment, Observation, Rendered, SampleDraw
+from sandbox.environments.base import NO_ANSWER, Environment, Observation, Rendered, SampleDraw
 from sandbox.environments.registry import ENVIRONMENTS
 
 __all__ = [
     "ENVIRONMENTS",
+    "NO_ANSWER",
     "Environment",
     "Observation",
     "Rendered",

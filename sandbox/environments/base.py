@@ -24,17 +24,31 @@ Draw = Callable[[str], str | None]
 """Returns one recorded choice for an observation id (None for a failed parse)."""
 
 
+NO_ANSWER = "<no answer>"
+"""The outcome of a failed parse in a game with no default action."""
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One distinct observation of a game: what a context can see, and what it may answer.
 
     `situation` groups observations that share one set of rules (a sweep has one per grid
-    point); a shared plan is written once per situation.
+    point); a shared plan is written once per situation. `default` is what a failed parse
+    amounts to: WAIT where not acting is an action; None where any answer is a commitment (an
+    option to agree on), and a failure is then an outcome of its own that agrees with nothing.
     """
 
     id: str
     choices: tuple[str, ...]
     situation: str = "main"
+    default: str | None = None
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The policy's support, the outcome of a failed parse first (see `empirical_policy`)."""
+        if self.default is None:
+            return (NO_ANSWER, *self.choices)
+        return (self.default, *(c for c in self.choices if c != self.default))
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,10 @@ class DeploymentCue(Environment):
     def __init__(self, params: DeploymentCueParams, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
         self.params = params
-        self._obs = (Observation(PLAIN, (WAIT, GO)), Observation(CUE, (WAIT, GO)))
+        self._obs = (
+            Observation(PLAIN, (WAIT, GO), default=WAIT),
+            Observation(CUE, (WAIT, GO), default=WAIT),
+        )
         self.optimal_plain, self._optimal_win = metrics.deployment_cue_optimum(
             params.rounds, params.audited, params.cue_fraction
         )

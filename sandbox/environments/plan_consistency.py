@@ -64,7 +64,9 @@ class PlanConsistency(Environment):
         return {"options": ", ".join(order)}
 
     def policy_win(self, policy: Policy) -> float:
-        return metrics.agreement_win(policy[OPTIONS].values(), self.params.contexts)
+        # a failed parse (NO_ANSWER) agrees with nothing, so only the options count
+        options = [policy[OPTIONS][o] for o in self.params.options]
+        return metrics.agreement_win(options, self.params.contexts)
 
     def optimal_win(self) -> float:
         return 1.0
@@ -80,11 +82,12 @@ class PlanConsistency(Environment):
         resamples: int,
         confidence: float,
     ) -> dict[str, Any]:
-        choices = {OPTIONS: self.params.options}
+        options = self.params.options
+        choices = {OPTIONS: self._obs[0].outcomes}
         pairwise = metrics.bootstrap_policy_statistic(
             samples,
             choices,
-            lambda pol: metrics.agreement_win(pol[OPTIONS].values(), 2),
+            lambda pol: metrics.agreement_win([pol[OPTIONS][o] for o in options], 2),
             rng,
             resamples,
             confidence,
@@ -93,7 +96,7 @@ class PlanConsistency(Environment):
         return {
             "pairwise_agreement": pairwise.as_dict(),
             "chance_agreement": 1.0 / len(self.params.options),
-            "modal_option": max(policy, key=lambda c: policy[c]),
+            "modal_option": max(options, key=lambda c: policy[c]),
         }
 
 

@@ -47,7 +47,7 @@ class UpfrontAuditing(Environment):
     def __init__(self, params: UpfrontAuditingParams, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
         self.params = params
-        self._obs = (Observation("round", (WAIT, GO)),)
+        self._obs = (Observation("round", (WAIT, GO), default=WAIT),)
 
     def observations(self) -> tuple[Observation, ...]:
         return self._obs
@@ -128,7 +128,9 @@ class SituationSweep(Environment):
     def __init__(self, params: SituationSweepParams, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
         self.points = {_point_id(n, m): (n, m) for n, m in dict.fromkeys(params.grid)}
-        self._obs = tuple(Observation(pid, (WAIT, GO), situation=pid) for pid in self.points)
+        self._obs = tuple(
+            Observation(pid, (WAIT, GO), situation=pid, default=WAIT) for pid in self.points
+        )
 
     def observations(self) -> tuple[Observation, ...]:
         return self._obs
