@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from agents.backends import BACKENDS
 from agents.copy import AgentCopy, configure_worker_logging
 from sandbox.context import Context
 from sandbox.engines.base import ContextOutcome, Engine
@@ -42,10 +43,16 @@ class _RayAgentCopy(AgentCopy):
     """AgentCopy that learns its node once placed, and configures logging in its own process."""
 
     def __init__(
-        self, backend: str, backend_params: dict[str, Any], max_reasks: int, worker: str
+        self,
+        env: dict[str, str],
+        backend: str,
+        backend_params: dict[str, Any],
+        max_reasks: int,
+        worker: str,
     ) -> None:
         import ray
 
+        os.environ.update(env)  # this process is the actor's alone
         configure_worker_logging()
         node = ray.get_runtime_context().get_node_id()
         super().__init__(backend, backend_params, max_reasks, node_id=node, worker=worker)
@@ -93,9 +100,8 @@ class RayEngine:
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                     node_id=nodes[index % len(nodes)], soft=True
                 )
-            if env_vars:
-                options["runtime_env"] = {"env_vars": env_vars}
             actor = remote_cls.options(**options).remote(
+                env_vars,
                 self.deps.backend,
                 dict(self.deps.backend_params),
                 self.deps.max_reasks,
@@ -116,13 +122,22 @@ class RayEngine:
         return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
 
     def _forwarded_env(self) -> dict[str, str]:
-        """The backend's API-key variable, so actors on other nodes can read it too."""
-        name = self.deps.backend_params.get("api_key_env")
+        """The backend's API-key variable, so actors on other nodes can read it too.
+
+        Handed to each actor as a constructor argument, which lives only in memory: a
+        `runtime_env` would write the value into Ray's log files.
+        """
+        params = BACKENDS.validate_params(self.deps.backend, self.deps.backend_params)
+        name = getattr(params, "api_key_env", None)
         if isinstance(name, str) and name in os.environ:
             return {name: os.environ[name]}
         return {}
 
     def actor_for(self, agent_id: str) -> int:
+        """Copies `copy-<i>` go to actor i mod actors, so every actor serves as many copies."""
+        _, _, number = agent_id.rpartition("-")
+        if number.isdigit():
+            return int(number) % len(self._actors)
         return derive_seed("actor", agent_id) % len(self._actors)
 
     async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
