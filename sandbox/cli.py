@@ -60,7 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     if store is None:
-        store = RunStore.create(config)
+        try:
+            store = RunStore.create(config)
+        except OSError as exc:
+            _error(f"bad config: run.output_dir: cannot create a run directory: {exc}")
+            return EXIT_USAGE
     display = Display(enabled=not args.quiet)
     print(f"run {store.run_id} -> {store.path}", file=sys.stderr)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -212,11 +213,19 @@ def check_registered(config: Config) -> None:
     from agents.backends import BACKENDS
     from agents.organisms import ORGANISMS
     from sandbox.environments import ENVIRONMENTS
+    from sandbox.prompts import PromptLibrary
 
     try:
-        BACKENDS.validate_params(config.backend.name, config.backend.params)
+        backend_params = BACKENDS.validate_params(config.backend.name, config.backend.params)
     except RegistryError as exc:
         raise ConfigError("backend", str(exc)) from None
+    key_env = getattr(backend_params, "api_key_env", None)
+    if isinstance(key_env, str) and key_env not in os.environ:
+        raise ConfigError(
+            "backend.params.api_key_env",
+            f"environment variable {key_env!r} is not set (it must hold the API key; "
+            "name another variable with backend.params.api_key_env)",
+        )
     if config.backend.name == "scripted":
         for i, model in enumerate(config.models):
             if model not in ORGANISMS:
@@ -227,6 +236,12 @@ def check_registered(config: Config) -> None:
             ENVIRONMENTS.validate_params(game.name, game.params)
         except RegistryError as exc:
             raise ConfigError(f"games.{i}", str(exc)) from None
+        env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
         for name, file in game.templates.items():
+            if name not in env.template_names():
+                known = ", ".join(env.template_names())
+                raise ConfigError(
+                    f"games.{i}.templates.{name}", f"no such template; known: {known}"
+                )
             if not file.is_file():
                 raise ConfigError(f"games.{i}.templates.{name}", f"no such file: {file}")

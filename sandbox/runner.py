@@ -321,9 +321,13 @@ class Runner:
                 )
             )
             self.on_progress(len(done), len(plan))
-            await self.engine.start()
             try:
+                await self.engine.start()
                 await self._write_plans()
+            except Exception as exc:
+                await self.engine.close()
+                raise self._failure("before its first episode", exc) from exc
+            try:
                 await self._run_episodes(todo, len(done), len(plan))
             finally:
                 await self.engine.close()
@@ -359,11 +363,13 @@ class Runner:
         except Exception as exc:
             for task in in_flight:
                 task.cancel()
-            raise RunError(
-                f"run {self.store.run_id} stopped after {done} of {total} episodes: "
-                f"{type(exc).__name__}: {exc}. Finished episodes are saved; continue with "
-                f"`sandbox run --resume {self.store.path}`"
-            ) from exc
+            raise self._failure(f"after {done} of {total} episodes", exc) from exc
+
+    def _failure(self, when: str, exc: BaseException) -> RunError:
+        return RunError(
+            f"run {self.store.run_id} stopped {when}: {type(exc).__name__}: {exc}. Finished "
+            f"episodes are saved; continue with `sandbox run --resume {self.store.path}`"
+        )
 
     def _template_hashes(self) -> dict[str, str]:
         hashes: dict[str, str] = {}

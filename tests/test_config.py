@@ -124,3 +124,32 @@ def test_cli_accepts_options_between_overrides(tmp_path, tmp_config) -> None:
     assert proc.returncode == 2 and "agents.copies" in proc.stderr
     proc = _cli("run", str(path), "--bogus", cwd=tmp_path)
     assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
+
+
+def test_missing_api_key_variable_is_a_config_error(tmp_config, monkeypatch) -> None:
+    monkeypatch.delenv("SANDBOX_NO_SUCH_KEY", raising=False)
+    backend = {"name": "openai", "params": {"api_key_env": "SANDBOX_NO_SUCH_KEY"}}
+    with pytest.raises(ConfigError) as info:
+        config_from_mapping(tmp_config(backend=backend))
+    assert info.value.path == "backend.params.api_key_env"
+    assert "'SANDBOX_NO_SUCH_KEY' is not set" in info.value.reason
+
+
+def test_unknown_template_name_is_a_config_error(tmp_path, tmp_config) -> None:
+    text = tmp_path / "rules.txt"
+    text.write_text("rules")
+    games = [{"name": "upfront_auditing", "templates": {"upfront_auditing.rulez": str(text)}}]
+    with pytest.raises(ConfigError) as info:
+        config_from_mapping(tmp_config(games=games))
+    assert info.value.path == "games.0.templates.upfront_auditing.rulez"
+    assert "no such template" in info.value.reason
+
+
+def test_unwritable_output_dir_exits_2(tmp_path, tmp_config) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tmp_config()))
+    proc = _cli("run", str(path), f"run.output_dir={blocker}/runs", cwd=tmp_path)
+    assert proc.returncode == 2 and "run.output_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -89,10 +89,18 @@ def test_openai_backend_matches_in_process_organism(
         assert SECRET not in path.read_text(errors="replace"), path
 
 
-def test_failing_endpoint_stops_the_run_with_a_clear_error(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_failing_endpoint_stops_the_run_with_a_clear_error(
+    tmp_path, monkeypatch, request, engine
+) -> None:
     monkeypatch.setenv(KEY_ENV, SECRET)
+    ray_section = {}
+    if engine == "ray":
+        ray_section = {"ray": {"address": request.getfixturevalue("ray_cluster")}}
     data = small_config(
         tmp_path,
+        engine=engine,
+        **ray_section,
         models=["honest"],
         games=[{"name": "upfront_auditing"}],
         backend={
@@ -111,6 +119,7 @@ def test_failing_endpoint_stops_the_run_with_a_clear_error(tmp_path, monkeypatch
         asyncio.run(Runner(config, store).run())
     message = str(info.value)
     assert "http://127.0.0.1:9/v1" in message and "--resume" in message
+    assert message.count("\n") == 0 and "Traceback" not in message  # one line, no remote trace
     assert SECRET not in message
     assert (store.path / RESULTS).read_text() == ""
 

@@ -141,6 +141,8 @@ class RayEngine:
         return derive_seed("actor", agent_id) % len(self._actors)
 
     async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
+        import ray
+
         if not self._actors:
             raise RuntimeError("RayEngine.run before start()")
         batches: dict[int, list[int]] = {}
@@ -151,7 +153,14 @@ class RayEngine:
             for actor, positions in batches.items()
         }
         results: list[ContextOutcome | None] = [None] * len(contexts)
-        outcomes = await asyncio.gather(*refs.values())
+        try:
+            outcomes = await asyncio.gather(*refs.values())
+        except ray.exceptions.RayTaskError as exc:
+            # the actor's own exception (say, a BackendError naming the endpoint), without
+            # the remote traceback Ray wraps around it
+            if isinstance(exc.cause, Exception):
+                raise exc.cause from None
+            raise
         for (_actor, positions), batch in zip(batches.items(), outcomes, strict=True):
             for position, outcome in zip(positions, batch, strict=True):
                 results[position] = outcome
