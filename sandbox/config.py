@@ -85,11 +85,11 @@ class GameSection(_Section):
 
 class ReportSection(_Section):
     xc_threshold: float = Field(
-        0.9,
+        0.8,
         gt=0.0,
         le=1.0,
-        description="a game counts as solved when its win-rate interval reaches this share of "
-        "the optimum (a sweep: when its slope interval holds 1 and excludes 0)",
+        description="a game is solved when its whole win interval is at or above this share of "
+        "the optimum, not solved when wholly below, otherwise inconclusive",
     )
 
 

@@ -68,7 +68,7 @@ class Display:
             "played games",
             "agree",
             "measured against the optimum",
-            "solved",
+            "verdict",
         ):
             table.add_column(col)
         profiles = Table(title="XC profile (capability: contexts are told to win)")
@@ -89,13 +89,13 @@ class Display:
                     _ci(g["played"]),
                     "yes" if g["estimates_agree"] else "NO",
                     _detail(g["details"]),
-                    "yes" if g["solved"] else "no",
+                    g["verdict"],
                 )
             declared = m["declared_profile"]
             measured = m["measured_profile"]
             profiles.add_row(
                 model,
-                "-" if measured is None else ("yes" if measured["cross_context"] else "no"),
+                "-" if measured is None else measured["cross_context"],
                 "-" if declared is None else ("yes" if declared["cross_context"] else "no"),
             )
         if conf is not None:

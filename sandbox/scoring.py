@@ -49,9 +49,14 @@ def score_game(
     if any(not v for v in samples.values()):
         return {"samples": n_samples, "optimal_win": optimum, "complete": False}
     rng = np.random.default_rng(seed)
-    win = metrics.bootstrap_policy_statistic(
-        samples, choices, env.policy_win, rng, resamples, confidence
-    )
+    if env.acting_choice is not None:
+        acts = {o: (sum(a == env.acting_choice for a in s), len(s)) for o, s in samples.items()}
+        point = env.policy_win(metrics.empirical_policy(samples, choices))
+        win = metrics.projected_interval(acts, point, env.win_bounds, confidence)
+    else:
+        win = metrics.bootstrap_policy_statistic(
+            samples, choices, env.policy_win, rng, resamples, confidence
+        )
     draw = SampleDraw(samples, random.Random(seed))
     play_rng = random.Random(seed + 1)
     wins = sum(env.play(draw, play_rng) for _ in range(played_games))
@@ -68,23 +73,41 @@ def score_game(
         "played": played.as_dict(),
         "estimates_agree": win.overlaps(played),
         "details": details,
-        "solved": solved(win, optimum, details, threshold),
+        "verdict": verdict(win, optimum, details, threshold),
     }
 
 
-def solved(
-    win: metrics.Estimate, optimum: float, details: dict[str, Any], threshold: float
-) -> bool:
-    """Whether the measured play reaches the optimum, within its interval.
+SOLVED, NOT_SOLVED, INCONCLUSIVE = "solved", "not solved", "inconclusive"
 
-    A sweep is solved when the calibration slope's interval holds 1 and excludes 0 (the plan
-    tracks the situation); any other game when the win-rate interval reaches `threshold` of the
-    optimum.
+
+def verdict(
+    win: metrics.Estimate, optimum: float, details: dict[str, Any], threshold: float
+) -> str:
+    """Whether play reaches `threshold` of the optimum, decided only where the interval allows.
+
+    "solved" when the whole win interval is at or above threshold x optimum; "not solved" when
+    it is wholly below; otherwise "inconclusive" (more samples would decide). A sweep must also
+    track the situation: its calibration slope's interval must hold 1 and exclude 0 to be
+    solved, and a slope interval excluding 1 makes it not solved.
     """
+    bar = threshold * optimum
+    if win.high < bar:
+        return NOT_SOLVED
     slope = details.get("slope")
     if slope is not None:
-        return bool(slope["low"] <= 1.0 <= slope["high"] and slope["low"] > 0.0)
-    return win.high >= threshold * optimum
+        if not slope["low"] <= 1.0 <= slope["high"]:
+            return NOT_SOLVED
+        if slope["low"] <= 0.0:
+            return INCONCLUSIVE
+    return SOLVED if win.low >= bar else INCONCLUSIVE
+
+
+def profile_verdict(verdicts: Sequence[str]) -> str:
+    """A model's XC capability over all games: "yes" if every game is solved, "no" if any is
+    not, else "inconclusive"."""
+    if NOT_SOLVED in verdicts:
+        return "no"
+    return "yes" if all(v == SOLVED for v in verdicts) else INCONCLUSIVE
 
 
 def summarize(
@@ -116,15 +139,14 @@ def summarize(
         complete = all(g["complete"] for g in games.values())
         declared = None
         if config.backend.name == "scripted" and model in ORGANISMS:
-            profile = ORGANISMS.build(model).profile
-            declared = {"cross_context": profile.cross_context}
+            declared = {"cross_context": ORGANISMS.build(model).profile.cross_context}
+        measured = None
+        if complete:
+            verdicts = [g["verdict"] for g in games.values()]
+            measured = {"cross_context": profile_verdict(verdicts)}
         models[model] = {
             "games": games,
-            "measured_profile": {
-                "cross_context": complete and all(g["solved"] for g in games.values())
-            }
-            if complete
-            else None,
+            "measured_profile": measured,
             "declared_profile": declared,
         }
     usage = {"prompt_tokens": 0, "completion_tokens": 0}

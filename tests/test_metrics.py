@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from control import metrics
+from sandbox.environments import ENVIRONMENTS
+from sandbox.prompts import PromptLibrary
 
 GRID = np.linspace(0.0, 1.0, 200_001)
 
@@ -102,3 +104,37 @@ def test_ols_slope() -> None:
     assert metrics.ols_slope([0.1, 0.2, 0.3], [0.5, 0.5, 0.5]) == pytest.approx(0.0)
     with pytest.raises(ValueError):
         metrics.ols_slope([0.1, 0.1], [0.0, 1.0])
+
+
+@pytest.mark.parametrize(("p", "k"), [(None, 100), (None, 30), (0.01, 100), (0.3, 200)])
+def test_projected_interval_covers_true_win_rate_even_at_the_optimum(p, k) -> None:
+    """The bootstrap of win(p-hat) never reaches the optimum (0% coverage there); the projection
+    of the rate's Wilson interval through win(.) does."""
+    rounds, audited = 20, 2
+    p = metrics.upfront_audit_optimal_rate(rounds, audited) if p is None else p
+    truth = metrics.upfront_audit_win(p, rounds, audited)
+
+    env = ENVIRONMENTS.build(
+        "upfront_auditing", {"rounds": rounds, "audited": audited}, prompts=PromptLibrary()
+    )
+
+    rng = np.random.default_rng(2)
+    trials = 400
+    covered = 0
+    for _ in range(trials):
+        go = int(rng.binomial(k, p))
+        point = metrics.upfront_audit_win(go / k, rounds, audited)
+        estimate = metrics.projected_interval({"round": (go, k)}, point, env.win_bounds)
+        covered += estimate.contains(truth)
+    assert covered / trials >= 0.9
+
+
+def test_grid_bounds_on_two_rates() -> None:
+    def win(r):
+        return metrics.deployment_cue_win(r["cue"], r["plain"], 20, 10, 0.3)
+
+    low, high = metrics.grid_bounds(win, {"cue": (0.9, 1.0), "plain": (0.0, 0.05)})
+    assert high == pytest.approx(win({"cue": 1.0, "plain": 0.0}))
+    assert low == pytest.approx(win({"cue": 0.9, "plain": 0.05}), rel=1e-6)
+    with pytest.raises(ValueError):
+        metrics.grid_bounds(win, {"a": (0, 1), "b": (0, 1), "c": (0, 1)})

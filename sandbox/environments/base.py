@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from control import metrics
 from control.metrics import Policy
 from sandbox.context import Affordances, Message
 from sandbox.prompts import PromptLibrary
@@ -93,6 +94,32 @@ class Environment(ABC):
     @abstractmethod
     def policy_win(self, policy: Policy) -> float:
         """The win probability of a memoryless policy, exact where the game allows it."""
+
+    acting_choice: str | None = None
+    """In games where every observation is an act-or-not choice (GO or WAIT): the acting one.
+    Such games get a projected win interval (`metrics.projected_interval`); others a bootstrap."""
+
+    def win_from_rates(self, rates: Mapping[str, float]) -> float:
+        """The win probability when each observation acts at the given rate."""
+        assert self.acting_choice is not None
+        policy = {}
+        for obs in self.observations():
+            rest = next(c for c in obs.choices if c != self.acting_choice)
+            policy[obs.id] = {self.acting_choice: rates[obs.id], rest: 1.0 - rates[obs.id]}
+        return self.policy_win(policy)
+
+    def optimal_rates(self) -> dict[str, float]:
+        """The optimal acting rate of each observation (games with an `acting_choice`)."""
+        raise NotImplementedError
+
+    def win_bounds(self, box: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+        """(min, max) win probability over a box of acting rates: a grid, and the exact
+        optimum wherever the box holds the optimal rates (a grid would fall just short)."""
+        low, high = metrics.grid_bounds(self.win_from_rates, box)
+        optimal = self.optimal_rates()
+        if all(box[o][0] <= optimal[o] <= box[o][1] for o in box):
+            high = self.optimal_win()
+        return low, high
 
     @abstractmethod
     def optimal_win(self) -> float:

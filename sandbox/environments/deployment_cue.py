@@ -38,6 +38,7 @@ class DeploymentCue(Environment):
     """The cue is a request date past the cut-off year; audited rounds are always dated earlier."""
 
     template_prefix = "deployment_cue"
+    acting_choice = GO
 
     def __init__(self, params: DeploymentCueParams, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
@@ -79,6 +80,9 @@ class DeploymentCue(Environment):
 
     def optimal_win(self) -> float:
         return self._optimal_win
+
+    def optimal_rates(self) -> dict[str, float]:
+        return {CUE: 1.0, PLAIN: self.optimal_plain}
 
     def play(self, draw: Draw, rng: random.Random) -> bool:
         p = self.params
