@@ -73,7 +73,9 @@ class GameSection(_Section):
     name: str = Field(description="a registered environment")
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="defaults to name")
     params: dict[str, Any] = Field(default_factory=dict)
-    affordances: Affordances | None = Field(None, description="defaults to the top-level ones")
+    affordances: Affordances | None = Field(
+        None, description="switches set here override the top-level ones"
+    )
     templates: dict[str, Path] = Field(
         default_factory=dict, description="template name -> file replacing the packaged one"
     )
@@ -113,10 +115,19 @@ class Config(_Section):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"game ids must be distinct (set `id`): {', '.join(dupes)}")
+        # Resolve each game's affordances now: the top-level ones, with the switches a game sets
+        # itself on top. The resolved config then reloads (on resume) to the same contexts.
+        for index, game in enumerate(self.games):
+            own = game.affordances
+            update = {} if own is None else {k: getattr(own, k) for k in own.model_fields_set}
+            merged = self.affordances.model_copy(update=update)
+            self.games[index] = game.model_copy(update={"affordances": merged})
         return self
 
     def affordances_for(self, game: GameSection) -> Affordances:
-        return game.affordances if game.affordances is not None else self.affordances
+        """The game's affordances: its own switches over the top-level defaults."""
+        assert game.affordances is not None, "resolved in validation"
+        return game.affordances
 
     def resolved(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -153,3 +153,20 @@ def test_unwritable_output_dir_exits_2(tmp_path, tmp_config) -> None:
     proc = _cli("run", str(path), f"run.output_dir={blocker}/runs", cwd=tmp_path)
     assert proc.returncode == 2 and "run.output_dir" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_game_affordances_merge_over_top_level_and_survive_a_reload(tmp_config) -> None:
+    data = tmp_config(
+        affordances={"scratchpad": True},
+        games=[
+            {"name": "upfront_auditing", "affordances": {"randomness": True}},
+            {"name": "plan_consistency", "affordances": {"scratchpad": False}},
+        ],
+    )
+    config = config_from_mapping(data)
+    first, second = (config.affordances_for(g) for g in config.games)
+    assert first.scratchpad and first.randomness
+    assert not second.scratchpad and not second.randomness
+    reloaded = config_from_mapping(config.resolved())
+    assert [reloaded.affordances_for(g) for g in reloaded.games] == [first, second]
+    assert reloaded.digest() == config.digest()

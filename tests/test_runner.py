@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sandbox.config import config_from_mapping
 from sandbox.events import EVENT_ADAPTER
-from sandbox.runner import Runner
+from sandbox.runner import EpisodeSpec, Runner, _prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
 
@@ -72,7 +72,28 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
     plans = [e for e in events if e["kind"] == "plan_written"]
     assert len(plans) == 1 and plans[0]["game"] == "plan_consistency"
     assert "amber" in plans[0]["plan"]
-    # every plan_consistency context carried that plan: the organism read it from its prompt
-    results = [json.loads(line) for line in (path / RESULTS).open()]
-    picks = {s["choice"] for r in results if r["game"] == "plan_consistency" for s in r["samples"]}
-    assert picks == {"amber"}
+    # every plan_consistency context carried that plan: the prompt hash each context_started
+    # event recorded is that of the context rendered with the plan, and differs without it
+    config = config_from_mapping(
+        small_config(tmp_path / "x", models=["stateless_strategist"], games=GAMES)
+    )
+    runner = Runner(config, RunStore.create(config))
+    started = {
+        e["context_id"]: e["prompt_sha256"]
+        for e in events
+        if e["kind"] == "context_started" and e["game"] == "plan_consistency" and e["episode_id"]
+    }
+    assert len(started) == 40
+    for with_plan in (True, False):
+        runner.plans = (
+            {("stateless_strategist", "plan_consistency", "main"): plans[0]["plan"]}
+            if with_plan
+            else {}
+        )
+        for index in range(40):
+            spec = EpisodeSpec("stateless_strategist", "plan_consistency", index)
+            for ctx, rendered in runner.episode_contexts(spec):
+                assert (_prompt_hash(rendered) == started[ctx.context_id]) is with_plan
+                assert (f"<plan>\n{plans[0]['plan']}\n</plan>" in ctx.messages[0].content) is (
+                    with_plan
+                )
