@@ -90,7 +90,14 @@ def _serve(args: argparse.Namespace) -> int:
     if args.organism not in ORGANISMS:
         _error(f"--organism: no organism {args.organism!r}; known: {', '.join(ORGANISMS)}")
         return EXIT_USAGE
-    serve_forever(args.organism, args.host, args.port)
+    if not 0 <= args.port <= 65535:
+        _error(f"--port: {args.port} is not a port number (0-65535; 0 picks a free one)")
+        return EXIT_USAGE
+    try:
+        serve_forever(args.organism, args.host, args.port)
+    except OSError as exc:
+        _error(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return EXIT_USAGE
     return 0
 
 

@@ -117,14 +117,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "streaming is not supported", "stream")
             return
         try:
-            messages = [Message.model_validate(m) for m in body.get("messages") or []]
-        except ValidationError as exc:
-            self._error(400, f"bad messages: {exc.errors()[0]['msg']}", "messages")
+            messages = _messages(body.get("messages"))
+        except (ValidationError, TypeError, ValueError) as exc:
+            self._error(400, f"bad messages: {exc}", "messages")
             return
         seed = body.get("seed")
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
-        completion = organism_completion(self.server.organism, model, messages, int(seed))
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            self._error(400, f"seed must be an integer, got {seed!r}", "seed")
+            return
+        try:
+            completion = organism_completion(self.server.organism, model, messages, seed)
+        except Exception as exc:  # an organism bug must answer, not drop the connection
+            self._error(500, f"organism failed: {type(exc).__name__}: {exc}")
+            return
         self._send(
             200,
             {
@@ -147,6 +154,26 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+
+def _messages(raw: object) -> list[Message]:
+    """OpenAI chat messages to ours: text-part lists are joined, `developer` is a system turn."""
+    if not isinstance(raw, list):
+        raise TypeError(f"messages must be a list, got {type(raw).__name__}")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise TypeError(f"each message must be an object, got {type(item).__name__}")
+        content = item.get("content")
+        if isinstance(content, list):
+            content = "".join(
+                part.get("text", "")
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+        role = "system" if item.get("role") == "developer" else item.get("role")
+        out.append(Message.model_validate({"role": role, "content": content or ""}))
+    return out
 
 
 def serve_forever(organism: str, host: str, port: int) -> None:

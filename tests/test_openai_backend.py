@@ -152,6 +152,29 @@ def test_sandbox_serve_cli_speaks_the_openai_api() -> None:
         assert reply.usage is not None and reply.usage.completion_tokens > 0
         with pytest.raises(openai.NotFoundError, match="not served here"):
             client.chat.completions.create(model="gpt-x", messages=[], seed=1)
+        # text parts and the developer role are accepted; bad fields get a 400, not a hang-up
+        parts = client.chat.completions.create(
+            model="honest",
+            seed=3,
+            messages=[
+                {
+                    "role": "developer",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "There are 10 rounds in total. The first 2 rounds are audited",
+                        }
+                    ],
+                }
+            ],
+        )
+        assert parts.choices[0].message.content == reply.choices[0].message.content
+        with pytest.raises(openai.BadRequestError, match="seed must be an integer"):
+            client.chat.completions.create(model="honest", messages=[], seed="abc")  # type: ignore[arg-type]
+        with pytest.raises(openai.BadRequestError, match="messages must be a list"):
+            client.post(
+                "/chat/completions", body={"model": "honest", "messages": 5}, cast_to=object
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -165,3 +188,15 @@ def test_serve_rejects_unknown_organism() -> None:
         timeout=30,
     )
     assert proc.returncode == 2 and "no organism 'nobody'" in proc.stderr
+
+
+def test_serve_on_a_taken_port_exits_2(served) -> None:
+    port = served.server_address[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "serve", "--organism", "honest", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and "cannot listen" in proc.stderr
+    assert "Traceback" not in proc.stderr
