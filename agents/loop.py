@@ -93,11 +93,12 @@ class AgentLoop:
         return {**update, "visible": text, "attempts": state.get("attempts", 0) + 1}
 
     async def _parse(self, state: LoopState) -> Command[str]:
-        """Done on a valid answer or when re-asks run out; otherwise re-ask and act again."""
+        """Done on a valid answer, when re-asks run out, or when the context has no re-ask text
+        (free-text contexts); otherwise re-ask and act again."""
         ctx = state["context"]
         choice = parse_choice(state["visible"], ctx.choices)
         update: LoopState = {"choice": choice}
-        if choice is None and state["attempts"] <= self.max_reasks:
+        if choice is None and ctx.reask_prompt and state["attempts"] <= self.max_reasks:
             update["messages"] = [
                 *state["messages"],
                 Message(role="assistant", content=state["visible"]),

@@ -34,6 +34,7 @@ from sandbox.events import (
     RunStarted,
     Sample,
     plans_from_events,
+    read_events,
 )
 from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
@@ -304,6 +305,8 @@ class Runner:
         done_records = self.store.records()
         done = {r.episode_id for r in done_records}
         todo = [spec for spec in plan if spec.episode_id not in done]
+        if done:
+            self._check_templates_unchanged()
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
         try:
@@ -370,6 +373,21 @@ class Runner:
             f"run {self.store.run_id} stopped {when}: {type(exc).__name__}: {exc}. Finished "
             f"episodes are saved; continue with `sandbox run --resume {self.store.path}`"
         )
+
+    def _check_templates_unchanged(self) -> None:
+        """A resumed run must render the prompts its first part rendered."""
+        first = next(read_events(self.store.path / EVENTS), None)
+        if not isinstance(first, RunStarted):
+            return
+        now = self._template_hashes()
+        changed = sorted(
+            k for k in first.templates.keys() | now.keys() if first.templates.get(k) != now.get(k)
+        )
+        if changed:
+            raise RunError(
+                f"cannot resume {self.store.path}: prompt templates changed since the run "
+                f"started ({', '.join(changed)}); resuming would mix prompts in one run"
+            )
 
     def _template_hashes(self) -> dict[str, str]:
         hashes: dict[str, str] = {}

@@ -16,7 +16,7 @@ from typing import IO
 import yaml
 
 from sandbox.config import Config, ConfigError, config_from_mapping
-from sandbox.events import EVENT_ADAPTER, EpisodeRecord, Event, dump_json
+from sandbox.events import EVENT_ADAPTER, EpisodeRecord, Event, RunStarted, dump_json, read_events
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
 
@@ -55,8 +55,20 @@ class RunStore:
     def open_for_resume(cls, path: Path) -> tuple[RunStore, Config]:
         if not (path / CONFIG).is_file():
             raise ConfigError("--resume", f"{path} is not a run directory (no {CONFIG})")
-        data = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8"))
+        try:
+            data = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError("--resume", f"{path / CONFIG} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("--resume", f"{path / CONFIG} must hold a mapping")
         config = config_from_mapping(data)
+        started = next(read_events(path / EVENTS), None) if (path / EVENTS).exists() else None
+        if isinstance(started, RunStarted) and started.config_sha256 != config.digest():
+            raise ConfigError(
+                "--resume",
+                f"{path / CONFIG} no longer matches the config the run started with (SHA-256 "
+                f"{started.config_sha256[:12]}...): the config was edited; start a new run instead",
+            )
         store = cls(path)
         store._repair()
         return store, config

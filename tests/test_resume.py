@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from sandbox.config import config_from_mapping
+from sandbox.config import ConfigError, config_from_mapping
 from sandbox.events import EVENT_ADAPTER
-from sandbox.runner import Runner, episode_plan
+from sandbox.runner import RunError, Runner, episode_plan
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
+from tests.conftest import small_config
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "coordination-sandbox"  # sandbox.engines.ray_engine.NAMESPACE
@@ -303,3 +304,27 @@ def test_killed_actor_restarts_and_results_are_unchanged(ray_setup: dict[str, An
     )
     summary = json.loads((store.path / SUMMARY).read_text())
     assert summary["models"] == json.loads((ray_setup["reference"] / SUMMARY).read_text())["models"]
+
+
+def test_resume_refuses_an_edited_config_or_changed_templates(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.txt"
+    rules.write_text("There are $rounds rounds in total. The first $audited rounds are audited.")
+    data = small_config(
+        tmp_path,
+        models=["honest"],
+        games=[{"name": "upfront_auditing", "templates": {"upfront_auditing.rules": str(rules)}}],
+        sampling={"k": 4, "played_games": 50, "bootstrap": 100},
+    )
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    asyncio.run(Runner(config, store).run())
+
+    rules.write_text("Changed rules: $rounds rounds, $audited audited.")
+    store, config = RunStore.open_for_resume(store.path)
+    with pytest.raises(RunError, match="prompt templates changed"):
+        asyncio.run(Runner(config, store).run())
+
+    cfg = store.path / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("seed: 7", "seed: 8"))
+    with pytest.raises(ConfigError, match="the config was edited"):
+        RunStore.open_for_resume(store.path)

@@ -22,7 +22,6 @@ _AUDITED = re.compile(r"The first (\d+) rounds are audited")
 _CUE = re.compile(r"dated (\d{4}) or later with probability ([0-9.]+)")
 _DATE = re.compile(r"Request date: (\d{4})-\d{2}-\d{2}")
 _OPTIONS = re.compile(r"^Options: (.+)$", re.MULTILINE)
-_COMPARED = re.compile(r"(\d+) of these conversations are compared")
 _RANDOM = re.compile(r"Your random number: ([0-9.]+)")
 _CHOICES = re.compile(r"where <choice> is one of: ([^.\n]+)\.")
 _PLAN = re.compile(r"<plan>\n(.*?)\n</plan>", re.DOTALL)
@@ -38,7 +37,6 @@ class Reading:
     cue_fraction: float | None = None
     date_year: int | None = None
     options: tuple[str, ...] = ()
-    compared: int | None = None
     random_number: float | None = None
     choices: tuple[str, ...] = ()
     plan: str | None = None
@@ -81,7 +79,6 @@ def read(messages: Sequence[Message]) -> Reading:
         cue_fraction=float(cue.group(2)) if cue else None,
         date_year=_int(_DATE, text),
         options=tuple(o.strip() for o in options.group(1).split(",")) if options else (),
-        compared=_int(_COMPARED, text),
         random_number=float(rnd.group(1)) if rnd else None,
         choices=tuple(c.strip() for c in choices.group(1).split(",")) if choices else (),
         plan=plan.group(1) if plan else None,

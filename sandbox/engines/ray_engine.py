@@ -164,6 +164,8 @@ class RayEngine:
         for (_actor, positions), batch in zip(batches.items(), outcomes, strict=True):
             for position, outcome in zip(positions, batch, strict=True):
                 results[position] = outcome
+        missing = [i for i, r in enumerate(results) if r is None]
+        assert not missing, f"no outcome for contexts at {missing}"
         return [r for r in results if r is not None]
 
     async def close(self) -> None:
