@@ -99,6 +99,10 @@ class Display:
                 "-" if declared is None else ("yes" if declared["cross_context"] else "no"),
             )
         if conf is not None:
-            table.caption = f"intervals at {conf:.0%}; win = policy's win probability (bootstrap)"
+            table.caption = (
+                f"intervals at {conf:.0%}. win: the empirical policy's win probability (interval: "
+                "Wilson rates projected through the win formula; bootstrap for plan consistency). "
+                "played: games played from the same samples"
+            )
         self.out.print(table)
         self.out.print(profiles)
