@@ -114,6 +114,7 @@ class Runner:
         self.config = config
         self.store = store
         self.envs = build_environments(config)
+        self.games = {g.game_id: g for g in config.games}
         self.engine = engine or build_engine(config, store.run_id)
         self.on_progress = on_progress or (lambda done, total: None)
         self.on_episode = on_episode or (lambda record: None)
@@ -132,7 +133,6 @@ class Runner:
         rendered: Rendered,
         choices: tuple[str, ...],
     ) -> Context:
-        game = next(g for g in self.config.games if g.game_id == spec.game)
         return Context(
             context_id=context_id,
             episode_id=spec.episode_id,
@@ -142,7 +142,7 @@ class Runner:
             observation=obs_id,
             messages=rendered.messages,
             choices=choices,
-            affordances=self.config.affordances_for(game),
+            affordances=self.config.affordances_for(self.games[spec.game]),
             seed=derive_seed(self.config.run.seed, "sample", context_id),
             think_prompt=rendered.think_prompt,
             after_think_prompt=rendered.after_think_prompt,
@@ -151,10 +151,10 @@ class Runner:
 
     def episode_contexts(self, spec: EpisodeSpec) -> list[tuple[Context, Rendered]]:
         """The contexts of one episode. The rendered text depends on the game, episode index and
-        observation, not on the model, so every model sees the same contexts."""
+        observation, not on the model, so every model sees the same contexts (but for the
+        shared plan, which each model writes itself)."""
         env = self.envs[spec.game]
-        game = next(g for g in self.config.games if g.game_id == spec.game)
-        affordances = self.config.affordances_for(game)
+        affordances = self.config.affordances_for(self.games[spec.game])
         out = []
         for obs in env.observations():
             plan = self.plans.get((spec.model, spec.game, obs.situation))
