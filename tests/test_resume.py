@@ -36,12 +36,8 @@ TOTAL = 3 * 2 * K
 
 
 def _config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "run": {"name": "resume", "seed": 11, "output_dir": str(tmp_path / "runs")},
-        "models": ["honest", "random", "stateless_strategist"],
-        "backend": {"name": "scripted"},
-        "engine": "local",
-        "agents": {"copies": 4, "actors": 2},
         "sampling": {"k": K, "played_games": 200, "bootstrap": 200, "batch_episodes": BATCH},
         "games": [
             {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
@@ -49,8 +45,7 @@ def _config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
             {"name": "plan_consistency", "affordances": {"shared_planning": True}},
         ],
     }
-    data.update(sections)
-    return data
+    return small_config(tmp_path, **{**defaults, **sections})
 
 
 def _lines(path: Path) -> list[str]:
