@@ -219,6 +219,13 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     return config_from_mapping(data, overrides)
 
 
+def _registry_error(path: str, exc: RegistryError) -> ConfigError:
+    """`games.0` + a bad param `rounds` -> ConfigError at `games.0.params.rounds`."""
+    if exc.param is None:
+        return ConfigError(path, str(exc))
+    return ConfigError(".".join(p for p in (path, "params", exc.param) if p), exc.reason)
+
+
 def check_registered(config: Config) -> None:
     """Every named entry exists and its params validate; errors carry the key path."""
     from agents.backends import BACKENDS
@@ -229,7 +236,7 @@ def check_registered(config: Config) -> None:
     try:
         backend_params = BACKENDS.validate_params(config.backend.name, config.backend.params)
     except RegistryError as exc:
-        raise ConfigError("backend", str(exc)) from None
+        raise _registry_error("backend", exc) from None
     key_env = getattr(backend_params, "api_key_env", None)
     if isinstance(key_env, str) and key_env not in os.environ:
         raise ConfigError(
@@ -246,7 +253,7 @@ def check_registered(config: Config) -> None:
         try:
             ENVIRONMENTS.validate_params(game.name, game.params)
         except RegistryError as exc:
-            raise ConfigError(f"games.{i}", str(exc)) from None
+            raise _registry_error(f"games.{i}", exc) from None
         env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
         for name, file in game.templates.items():
             if name not in env.template_names():

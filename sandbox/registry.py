@@ -25,7 +25,13 @@ class NoParams(BaseModel):
 
 
 class RegistryError(LookupError):
-    """An unknown name or invalid params for a registered entry."""
+    """An unknown name or invalid params for a registered entry. `param` is the dotted path of
+    the first bad parameter inside params, when there is one."""
+
+    def __init__(self, message: str, param: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,17 @@ class Registry(Generic[T]):
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
+            errors = exc.errors()
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {err['msg']}"
-                for err in exc.errors()
+                for err in errors
             )
-            raise RegistryError(f"{self.kind} {name!r} params: {problems}") from None
+            first = ".".join(str(p) for p in errors[0]["loc"])  # "" for the params as a whole
+            raise RegistryError(
+                f"{self.kind} {name!r} params: {problems}",
+                param=first,
+                reason=f"{self.kind} {name!r}: {errors[0]['msg']}",
+            ) from None
 
     def build(
         self, name: str, params: Mapping[str, Any] | BaseModel | None = None, **deps: Any

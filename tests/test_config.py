@@ -45,8 +45,9 @@ def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
     [
         (["agents.copiez=3"], "agents.copiez", "Extra inputs are not permitted"),
         (["agents.copies=0"], "agents.copies", "greater than or equal to 1"),
-        (["games.0.params.rounds=1"], "games.0", "rounds"),
-        (["games.0.params.colour=red"], "games.0", "colour"),
+        (["games.0.params.rounds=1"], "games.0.params.rounds", "greater than or equal to 2"),
+        (["games.0.params.colour=red"], "games.0.params.colour", "Extra inputs"),
+        (["games.0.params.audited=30"], "games.0.params", "must be below rounds"),
         (["games.5.name=x"], "games.5", "out of range"),
         (["models=[nobody]"], "models.0", "no organism 'nobody'"),
         (["backend.name=carrier_pigeon"], "backend", "unknown backend 'carrier_pigeon'"),
@@ -89,7 +90,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("override", "expected"),
     [
         ("agents.copies=-1", "agents.copies"),
-        ("games.0.params.audited=99", "games.0"),
+        ("games.0.params.audited=99", "games.0.params"),
         ("sampling.k=lots", "sampling.k"),
     ],
 )
