@@ -219,9 +219,8 @@ class Environment(ABC):
         It shows one example observation of the situation, so the plan can name what a
         context will see (for example, the options of a plan-consistency game).
         """
-        system = self.system_prompt(
-            situation, affordances.model_copy(update={"randomness": False}), None, ()
-        )
+        # the planner is told what every context will get (a random number too, if granted)
+        system = self.system_prompt(situation, affordances, None, ())
         obs = next(o for o in self.observations() if o.situation == situation)
         rng = random.Random(seed)
         example = self.prompts.render(
