@@ -180,5 +180,14 @@ def plans_from_events(path: Path) -> dict[tuple[str, str, str], PlanWritten]:
     return plans
 
 
+def plan_usage(path: Path) -> Usage:
+    """Tokens spent on shared-plan calls (their actions belong to no episode)."""
+    total = Usage()
+    for event in read_events(path):
+        if isinstance(event, ActionTaken) and event.episode_id is None:
+            total = total + event.usage
+    return total
+
+
 def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

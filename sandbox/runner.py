@@ -33,6 +33,7 @@ from sandbox.events import (
     RunFinished,
     RunStarted,
     Sample,
+    plan_usage,
     plans_from_events,
     read_events,
 )
@@ -336,6 +337,7 @@ class Runner:
                 await self.engine.close()
             records = self.store.records()
             summary = {"run_id": self.store.run_id, **summarize(self.config, records, self.envs)}
+            summary["plan_usage"] = plan_usage(self.store.path / EVENTS).model_dump()
             summary["templates"] = self._template_hashes()
             self.store.write_summary(summary)
             self._writer.emit(

@@ -71,6 +71,12 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
     events = [json.loads(line) for line in (path / EVENTS).open()]
     plans = [e for e in events if e["kind"] == "plan_written"]
     assert len(plans) == 1 and plans[0]["game"] == "plan_consistency"
+    plan_action = next(
+        e for e in events if e["kind"] == "action" and e["context_id"] == plans[0]["context_id"]
+    )
+    summary = json.loads((path / SUMMARY).read_text())
+    assert summary["plan_usage"] == plan_action["usage"]
+    assert summary["plan_usage"]["completion_tokens"] > 0
     assert "amber" in plans[0]["plan"]
     # every plan_consistency context carried that plan: the prompt hash each context_started
     # event recorded is that of the context rendered with the plan, and differs without it
