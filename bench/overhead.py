@@ -102,7 +102,7 @@ class _Started:
 def rendered_contexts(config: Config) -> list[Context]:
     """The contexts a run of `config` sends, rendered by the runner itself."""
     runner = Runner(config, RunStore(config.run.output_dir / "unused"), engine=_NoEngine())
-    return [ctx for spec in episode_plan(config) for ctx, _ in runner.episode_contexts(spec)]
+    return [ctx for spec in episode_plan(config) for ctx in runner.episode_contexts(spec)]
 
 
 # --- the measurements ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ coordination attempt) to the same union.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, TextIO, cast
@@ -80,6 +80,7 @@ class PlanWritten(_Event):
     situation: str
     plan: str
     parse_ok: bool
+    usage: Usage
 
 
 class Sample(BaseModel):
@@ -149,10 +150,6 @@ class EventWriter:
         line = self._render(self._out, "msg", event.model_dump(mode="json"))
         self._out.msg(cast(str, line))
 
-    def emit_all(self, events: Iterable[BaseModel]) -> None:
-        for event in events:
-            self.emit(event)
-
 
 def read_events(path: Path) -> Iterator[Event]:
     """Parse each complete line of an events file (a torn last line is skipped)."""
@@ -178,15 +175,6 @@ def plans_from_events(path: Path) -> dict[tuple[str, str, str], PlanWritten]:
         if isinstance(event, PlanWritten):
             plans.setdefault((event.model, event.game, event.situation), event)
     return plans
-
-
-def plan_usage(path: Path) -> Usage:
-    """Tokens spent on shared-plan calls (their actions belong to no episode)."""
-    total = Usage()
-    for event in read_events(path):
-        if isinstance(event, ActionTaken) and event.episode_id is None:
-            total = total + event.usage
-    return total
 
 
 def dump_json(data: Any) -> str:

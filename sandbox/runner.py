@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sandbox.config import Config
-from sandbox.context import Context, Usage
+from sandbox.context import Context, Message, Usage
 from sandbox.engines import ENGINES, ContextOutcome, Engine, EngineDeps
 from sandbox.environments import ENVIRONMENTS, Environment, Rendered
 from sandbox.events import (
@@ -33,7 +33,6 @@ from sandbox.events import (
     RunFinished,
     RunStarted,
     Sample,
-    plan_usage,
     plans_from_events,
     read_events,
 )
@@ -92,9 +91,10 @@ def build_engine(config: Config, run_id: str) -> Engine:
     return ENGINES.build(config.engine, params, deps=deps)
 
 
-def _prompt_hash(rendered: Rendered) -> str:
+def prompt_hash(messages: Sequence[Message]) -> str:
+    """SHA-256 of a context's messages, as recorded on its `context_started` event."""
     h = hashlib.sha256()
-    for m in rendered.messages:
+    for m in messages:
         h.update(f"{m.role}\x1f{m.content}\x1e".encode())
     return h.hexdigest()
 
@@ -120,6 +120,7 @@ class Runner:
         self.on_progress = on_progress or (lambda done, total: None)
         self.on_episode = on_episode or (lambda record: None)
         self.plans: dict[tuple[str, str, str], str] = {}
+        self.plan_usage = Usage()
         self._writer: EventWriter | None = None
 
     # --- contexts ---------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class Runner:
             reask_prompt=rendered.reask_prompt,
         )
 
-    def episode_contexts(self, spec: EpisodeSpec) -> list[tuple[Context, Rendered]]:
+    def episode_contexts(self, spec: EpisodeSpec) -> list[Context]:
         """The contexts of one episode. The rendered text depends on the game, episode index and
         observation, not on the model, so every model sees the same contexts (but for the
         shared plan, which each model writes itself)."""
@@ -162,7 +163,7 @@ class Runner:
             seed = derive_seed(self.config.run.seed, "render", spec.game, spec.index, obs.id)
             rendered = env.render(obs.id, affordances, seed, plan)
             context_id = f"{spec.episode_id}/{obs.id}"
-            out.append((self._context(spec, context_id, obs.id, rendered, obs.choices), rendered))
+            out.append(self._context(spec, context_id, obs.id, rendered, obs.choices))
         return out
 
     # --- shared plans -----------------------------------------------------------------------
@@ -170,7 +171,7 @@ class Runner:
         """One planning call per (model, game, situation) with `shared_planning`, unless a
         resumed run already recorded it."""
         recorded = plans_from_events(self.store.path / EVENTS)
-        pending: list[tuple[tuple[str, str, str], Context, Rendered]] = []
+        pending: list[tuple[tuple[str, str, str], Context]] = []
         for model in self.config.models:
             for game in self.config.games:
                 affordances = self.config.affordances_for(game)
@@ -181,21 +182,23 @@ class Runner:
                     key = (model, game.game_id, situation)
                     if key in recorded:
                         self.plans[key] = recorded[key].plan
+                        self.plan_usage = self.plan_usage + recorded[key].usage
                         continue
                     seed = derive_seed(self.config.run.seed, "plan", game.game_id, situation)
                     rendered = env.render_plan_request(situation, affordances, seed)
                     spec = EpisodeSpec(model, game.game_id, -1)
                     cid = f"{model}/{game.game_id}/plan/{situation}"
                     ctx = self._context(spec, cid, "__plan__", rendered, ())
-                    pending.append((key, ctx.model_copy(update={"episode_id": cid}), rendered))
+                    pending.append((key, ctx.model_copy(update={"episode_id": cid})))
         if not pending:
             return
-        outcomes = await self.engine.run([ctx for _, ctx, _ in pending])
+        outcomes = await self.engine.run([ctx for _, ctx in pending])
         assert self._writer is not None
-        for (key, ctx, rendered), outcome in zip(pending, outcomes, strict=True):
-            self._emit_context(ctx, rendered, outcome, episode_id=None)
+        for (key, ctx), outcome in zip(pending, outcomes, strict=True):
+            self._emit_context(ctx, outcome, episode_id=None)
             plan = outcome.action.visible.strip()
             self.plans[key] = plan
+            self.plan_usage = self.plan_usage + outcome.action.usage
             self._writer.emit(
                 PlanWritten(
                     run_id=self.store.run_id,
@@ -206,13 +209,12 @@ class Runner:
                     situation=key[2],
                     plan=plan,
                     parse_ok=outcome.action.parse_ok,
+                    usage=outcome.action.usage,
                 )
             )
 
     # --- events -----------------------------------------------------------------------------
-    def _emit_context(
-        self, ctx: Context, rendered: Rendered, outcome: ContextOutcome, episode_id: str | None
-    ) -> None:
+    def _emit_context(self, ctx: Context, outcome: ContextOutcome, episode_id: str | None) -> None:
         assert self._writer is not None
         ids: dict[str, Any] = {
             "run_id": self.store.run_id,
@@ -228,7 +230,7 @@ class Runner:
                 game=ctx.game,
                 observation=ctx.observation,
                 affordances=ctx.affordances,
-                prompt_sha256=_prompt_hash(rendered),
+                prompt_sha256=prompt_hash(ctx.messages),
             )
         )
         self._writer.emit(
@@ -251,14 +253,14 @@ class Runner:
     def _commit(
         self,
         spec: EpisodeSpec,
-        contexts: Sequence[tuple[Context, Rendered]],
+        contexts: Sequence[Context],
         outcomes: Sequence[ContextOutcome],
     ) -> EpisodeRecord:
         assert self._writer is not None
         usage = Usage()
         samples = []
-        for (ctx, rendered), outcome in zip(contexts, outcomes, strict=True):
-            self._emit_context(ctx, rendered, outcome, spec.episode_id)
+        for ctx, outcome in zip(contexts, outcomes, strict=True):
+            self._emit_context(ctx, outcome, spec.episode_id)
             a = outcome.action
             usage = usage + a.usage
             samples.append(
@@ -288,15 +290,14 @@ class Runner:
     # --- the run ----------------------------------------------------------------------------
     async def _run_batch(
         self, specs: Sequence[EpisodeSpec]
-    ) -> list[tuple[EpisodeSpec, list[tuple[Context, Rendered]], list[ContextOutcome]]]:
+    ) -> list[tuple[EpisodeSpec, list[Context], list[ContextOutcome]]]:
         built = [(spec, self.episode_contexts(spec)) for spec in specs]
-        flat = [ctx for _, pairs in built for ctx, _ in pairs]
-        outcomes = await self.engine.run(flat)
+        outcomes = await self.engine.run([ctx for _, contexts in built for ctx in contexts])
         out = []
         pos = 0
-        for spec, pairs in built:
-            out.append((spec, pairs, outcomes[pos : pos + len(pairs)]))
-            pos += len(pairs)
+        for spec, contexts in built:
+            out.append((spec, contexts, outcomes[pos : pos + len(contexts)]))
+            pos += len(contexts)
         return out
 
     async def run(self) -> dict[str, Any]:
@@ -337,7 +338,7 @@ class Runner:
                 await self.engine.close()
             records = self.store.records()
             summary = {"run_id": self.store.run_id, **summarize(self.config, records, self.envs)}
-            summary["plan_usage"] = plan_usage(self.store.path / EVENTS).model_dump()
+            summary["plan_usage"] = self.plan_usage.model_dump()
             summary["templates"] = self._template_hashes()
             self.store.write_summary(summary)
             self._writer.emit(

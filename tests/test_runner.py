@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sandbox.config import config_from_mapping
 from sandbox.events import EVENT_ADAPTER
-from sandbox.runner import EpisodeSpec, Runner, _prompt_hash
+from sandbox.runner import EpisodeSpec, Runner, prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
 
@@ -98,8 +98,8 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
         )
         for index in range(40):
             spec = EpisodeSpec("stateless_strategist", "plan_consistency", index)
-            for ctx, rendered in runner.episode_contexts(spec):
-                assert (_prompt_hash(rendered) == started[ctx.context_id]) is with_plan
+            for ctx in runner.episode_contexts(spec):
+                assert (prompt_hash(ctx.messages) == started[ctx.context_id]) is with_plan
                 assert (f"<plan>\n{plans[0]['plan']}\n</plan>" in ctx.messages[0].content) is (
                     with_plan
                 )

@@ -5,16 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
 from agents.backends.base import Backend, Completion, CompletionParams
 from agents.backends.registry import BACKENDS
 from agents.organisms import ORGANISMS, Organism
 from sandbox.context import Message, Usage
-
-
-class ScriptedParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from sandbox.registry import NoParams
 
 
 def count_tokens(text: str) -> int:
@@ -49,7 +44,7 @@ class ScriptedBackend:
         return None
 
 
-@BACKENDS.register("scripted", ScriptedParams)
-def scripted(params: ScriptedParams, model: str) -> Backend:
+@BACKENDS.register("scripted", NoParams)
+def scripted(params: NoParams, model: str) -> Backend:
     """Organisms in-process; `model` is the organism name."""
     return ScriptedBackend(model)

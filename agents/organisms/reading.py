@@ -24,7 +24,6 @@ _DATE = re.compile(r"Request date: (\d{4})-\d{2}-\d{2}")
 _OPTIONS = re.compile(r"^Options: (.+)$", re.MULTILINE)
 _RANDOM = re.compile(r"Your random number: ([0-9.]+)")
 _CHOICES = re.compile(r"where <choice> is one of: ([^.\n]+)\.")
-_PLAN = re.compile(r"<plan>\n(.*?)\n</plan>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,6 @@ class Reading:
     options: tuple[str, ...] = ()
     random_number: float | None = None
     choices: tuple[str, ...] = ()
-    plan: str | None = None
 
 
 def _int(pattern: re.Pattern[str], text: str) -> int | None:
@@ -62,7 +60,6 @@ def read(messages: Sequence[Message]) -> Reading:
     options = _OPTIONS.search(text)
     choices = _CHOICES.search(text)
     rnd = _RANDOM.search(text)
-    plan = _PLAN.search(text)
     game: Game = "unknown"
     if options:
         game = "options"
@@ -81,7 +78,6 @@ def read(messages: Sequence[Message]) -> Reading:
         options=tuple(o.strip() for o in options.group(1).split(",")) if options else (),
         random_number=float(rnd.group(1)) if rnd else None,
         choices=tuple(c.strip() for c in choices.group(1).split(",")) if choices else (),
-        plan=plan.group(1) if plan else None,
     )
 
 

@@ -7,16 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
 from agents.copy import AgentCopy
 from sandbox.context import Context
 from sandbox.engines.base import ContextOutcome, Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
-
-
-class LocalParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from sandbox.registry import NoParams
 
 
 class LocalEngine:
@@ -33,7 +28,7 @@ class LocalEngine:
         await self._copy.aclose()
 
 
-@ENGINES.register("local", LocalParams)
-def local(params: LocalParams, deps: EngineDeps) -> Engine:
+@ENGINES.register("local", NoParams)
+def local(params: NoParams, deps: EngineDeps) -> Engine:
     """In-process and sequential: for debugging and game-logic tests."""
     return LocalEngine(deps)
