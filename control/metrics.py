@@ -101,16 +101,21 @@ def bootstrap_policy_statistic(
     point_policy = empirical_policy(samples, choices)
     point = statistic(point_policy)
     n = sum(len(v) for v in samples.values())
+    # Each observation's size, outcomes and frequencies are the same in every replicate: work
+    # them out once (the draws, and so the results for a given generator, are unchanged).
+    draws = []
+    for obs, acts in samples.items():
+        opts = list(choices[obs])
+        probs = np.array([point_policy[obs][c] for c in opts])
+        draws.append((obs, len(acts), opts, probs / probs.sum() if acts else probs))
     stats = np.empty(resamples)
-    keys = list(samples)
     for b in range(resamples):
         replicate: dict[str, dict[str, float]] = {}
-        for obs in keys:
-            k = len(samples[obs])
-            opts = list(choices[obs])
-            probs = np.array([point_policy[obs][c] for c in opts])
-            counts = rng.multinomial(k, probs / probs.sum()) if k else np.zeros(len(opts))
-            replicate[obs] = {c: (counts[i] / k if k else 0.0) for i, c in enumerate(opts)}
+        for obs, k, opts, probs in draws:
+            if k:
+                replicate[obs] = dict(zip(opts, rng.multinomial(k, probs) / k, strict=True))
+            else:
+                replicate[obs] = dict.fromkeys(opts, 0.0)
         stats[b] = statistic(replicate)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
