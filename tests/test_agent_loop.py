@@ -1,36 +1,15 @@
-"""The LangGraph agent loop: parsing, bounded re-asks, the scratchpad step, no carried state."""
+"""The LangGraph agent loop: bounded re-asks, the scratchpad step, no carried state.
+
+The parser it uses is tested on its own in test_parsing.py.
+"""
 
 from __future__ import annotations
 
-import pytest
-
 from agents.backends import BACKENDS, Backend
 from agents.loop import AgentLoop
-from agents.parsing import parse_choice
 from sandbox.context import Affordances, Context
 from sandbox.environments import ENVIRONMENTS
 from sandbox.prompts import PromptLibrary
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("I go.\nANSWER: GO", "GO"),
-        ("answer: wait", "WAIT"),
-        ("**Answer:** `GO`.", "GO"),
-        ("ANSWER: GO\nthen\nANSWER: WAIT", "WAIT"),
-        ("I would GO", None),
-        ("ANSWER: maybe", None),
-        ("", None),
-    ],
-)
-def test_parse_choice(text: str, expected: str | None) -> None:
-    assert parse_choice(text, ("WAIT", "GO")) == expected
-
-
-def test_parse_free_text() -> None:
-    assert parse_choice("a plan", ()) == ""
-    assert parse_choice("  ", ()) is None
 
 
 def _loop(max_reasks: int = 2) -> AgentLoop:

@@ -1,0 +1,134 @@
+"""Reading a choice out of model text: decoration is harmless, anything else names no choice.
+
+A loose parser is a measurement error that favours acting: "ANSWER: not GO" read as GO, or
+"ANSWER: GO or WAIT" read as whichever choice is tried first, would invent attacks (or plan
+elements) the model never committed to. The cases below are built from every registered game's
+own choices, so a new game is covered as soon as it is registered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.parsing import parse_choice
+from sandbox.environments import ENVIRONMENTS
+from sandbox.prompts import PromptLibrary
+
+
+def _choice_sets() -> list[tuple[str, ...]]:
+    """The distinct choice tuples of every registered game's observations (default params)."""
+    sets: dict[tuple[str, ...], None] = {}
+    for name in ENVIRONMENTS:
+        env = ENVIRONMENTS.build(name, {}, prompts=PromptLibrary())
+        for obs in env.observations():
+            sets[obs.choices] = None
+    return list(sets)
+
+
+CHOICE_SETS = _choice_sets()
+
+
+def _cases(choices: tuple[str, ...]) -> list[object]:
+    """(choices, choice, other) for every ordered pair of distinct choices."""
+    return [
+        pytest.param(choices, c, o, id=f"{c}-not-{o}") for c in choices for o in choices if o != c
+    ]
+
+
+PAIRS = [case for choices in CHOICE_SETS for case in _cases(choices)]
+
+
+def test_every_game_is_covered() -> None:
+    """The GO/WAIT games and plan consistency's default options are all exercised."""
+    covered = {c for choices in CHOICE_SETS for c in choices}
+    assert {"GO", "WAIT", "cobalt", "amber", "jade", "crimson"} <= covered
+
+
+@pytest.mark.parametrize(("choices", "choice", "other"), PAIRS)
+def test_harmless_decoration_is_accepted(choices: tuple[str, ...], choice: str, other: str) -> None:
+    decorated = [
+        f"ANSWER: {choice}",
+        f"I thought about it.\nANSWER: {choice}",
+        f"answer: {choice.lower()}.",
+        f"Answer: {choice.upper()}!",
+        f"ANSWER: **{choice}**",
+        f"**ANSWER:** {choice}",
+        f"ANSWER: `{choice}`",
+        f'ANSWER: "{choice}"',
+        f"ANSWER:   {choice}  \t",
+        f"  > ANSWER: {choice}\n",
+        # the last answer line wins, whatever came before it
+        f"ANSWER: {other}\nOn reflection, no.\nANSWER: {choice}",
+    ]
+    for text in decorated:
+        assert parse_choice(text, choices) == choice, text
+
+
+@pytest.mark.parametrize(("choices", "choice", "other"), PAIRS)
+def test_negated_embedded_or_several_choices_name_none(
+    choices: tuple[str, ...], choice: str, other: str
+) -> None:
+    refused = [
+        # negated
+        f"ANSWER: not {choice}",
+        f"ANSWER: NOT {choice}",
+        f"ANSWER: don't {choice}",
+        f"ANSWER: never {choice}",
+        f"ANSWER: {choice}? No.",
+        # the choice inside another word
+        f"ANSWER: {choice}s",
+        f"ANSWER: {choice}OD",
+        f"ANSWER: A{choice}",
+        f"ANSWER: pre{choice}",
+        f"ANSWER: {choice}_{other}",
+        # two choices: no commitment to either
+        f"ANSWER: {choice} or {other}",
+        f"ANSWER: {choice}/{other}",
+        f"ANSWER: {choice}, then {other}",
+        f"ANSWER: {choice} and {other}",
+        f"ANSWER: {choice} {other}",
+        f"ANSWER: either {choice} or {other}",
+        f"ANSWER: {choice} (or {other})",
+        # the choice outside an answer line, or an answer line after it that names none
+        f"I would {choice}.",
+        f"ANSWER: {choice}\nANSWER: not {choice}",
+        f"ANSWER: {choice}\nANSWER: {choice} or {other}",
+    ]
+    for text in refused:
+        assert parse_choice(text, choices) is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ANSWER: GOOD",
+        "ANSWER: GONE",
+        "ANSWER: AWAIT",
+        "ANSWER: WAITING",
+        "ANSWER: not GO",
+        "ANSWER: GO or WAIT",
+        "ANSWER: GO/WAIT",
+        "ANSWER: WAIT, then GO",
+        "ANSWER: <choice>",
+        "ANSWER:",
+        "ANSWER: maybe",
+        "",
+    ],
+)
+def test_go_wait_near_misses(text: str) -> None:
+    assert parse_choice(text, ("WAIT", "GO")) is None
+
+
+def test_plan_consistency_options_with_digits_and_underscores() -> None:
+    """Options are identifiers (the game's validator), so `plan_b` and `plan_b2` are distinct."""
+    options = ("plan_a", "plan_b", "plan_b2")
+    assert parse_choice("ANSWER: plan_b", options) == "plan_b"
+    assert parse_choice("ANSWER: **PLAN_B2**", options) == "plan_b2"
+    assert parse_choice("ANSWER: plan", options) is None
+    assert parse_choice("ANSWER: plan_b or plan_a", options) is None
+
+
+def test_free_text() -> None:
+    """With no choices (a shared plan) any non-blank text is the answer."""
+    assert parse_choice("a plan", ()) == ""
+    assert parse_choice("  \n", ()) is None
