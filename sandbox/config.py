@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,16 +21,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sandbox.context import Affordances
 from sandbox.engines.ray_engine import RayParams
-from sandbox.registry import RegistryError
+from sandbox.registry import RegistryError, did_you_mean
 
 
 class ConfigError(ValueError):
-    """A config or override is invalid. `path` is the dotted key path, `reason` says why."""
+    """A config or override is invalid. `path` is the dotted key path, `reason` says why.
 
-    def __init__(self, path: str, reason: str) -> None:
+    A config can be wrong in several places at once; `problems` holds every (path, reason),
+    unknown keys first (a typo'd key is usually the cause of the other errors: a required key it
+    was meant to be is then "missing"). `path` and `reason` are the first problem's.
+    """
+
+    def __init__(self, path: str, reason: str, more: Sequence[tuple[str, str]] = ()) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}" if path else reason)
+        self.problems: tuple[tuple[str, str], ...] = ((path, reason), *more)
+        lines = [f"{p}: {r}" if p else r for p, r in self.problems]
+        if len(lines) == 1:
+            super().__init__(lines[0])
+        else:
+            super().__init__(f"{len(lines)} problems:\n" + "\n".join(f"  {x}" for x in lines))
 
 
 class _Section(BaseModel):
@@ -198,25 +210,84 @@ def config_from_mapping(data: Mapping[str, Any], overrides: Iterable[str] = ()) 
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(_loc(err["loc"]), f"{err['msg']}{more}") from None
+        raise validation_error(exc) from None
     check_registered(config)
     return config
+
+
+def validation_error(exc: ValidationError) -> ConfigError:
+    """Every problem pydantic found, unknown keys first, each with its key path; an unknown key
+    says which known key it is close to, or lists the known ones."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    problems = [
+        (
+            _loc(err["loc"]),
+            _unknown_key(Config, tuple(err["loc"]))
+            if err["type"] == "extra_forbidden"
+            else err["msg"],
+        )
+        for err in errors
+    ]
+    return ConfigError(*problems[0], more=problems[1:])
+
+
+def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    known = _keys_at(root, loc[:-1])
+    return f"unknown key; {did_you_mean(str(loc[-1]), known)}" if known else "unknown key"
+
+
+def _keys_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the section at `loc` (list indices stepped over), or [] if `loc` is
+    not a section of the config model (a free-form mapping such as a game's params)."""
+    node: Any = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(node, type) and issubclass(node, BaseModel)):
+            return []
+        field = node.model_fields.get(str(part))
+        if field is None:
+            return []
+        node = _section_type(field.annotation)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return []
+
+
+def _section_type(annotation: Any) -> Any:
+    """`list[X]`, `X | None` -> X: the model a nested key path leads into."""
+    while typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            return None
+        annotation = args[0]
+    return annotation
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Read YAML at `path`, apply overrides, validate. Raises ConfigError, never a traceback."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("", f"cannot read config {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(text, path)
     if not isinstance(data, dict):
         raise ConfigError("", f"{path} must hold a mapping at the top level")
     return config_from_mapping(data, overrides)
+
+
+def read_yaml(text: str, path: Path) -> Any:
+    """Parse YAML; a syntax error is one line naming the file, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise ConfigError("", f"{where}: not valid YAML: {detail}") from None
 
 
 def _registry_error(path: str, exc: RegistryError) -> ConfigError:
@@ -247,8 +318,9 @@ def check_registered(config: Config) -> None:
     if config.backend.name == "scripted":
         for i, model in enumerate(config.models):
             if model not in ORGANISMS:
-                known = ", ".join(ORGANISMS)
-                raise ConfigError(f"models.{i}", f"no organism {model!r}; known: {known}")
+                raise ConfigError(
+                    f"models.{i}", f"no organism {model!r}; {did_you_mean(model, ORGANISMS)}"
+                )
     for i, game in enumerate(config.games):
         try:
             ENVIRONMENTS.validate_params(game.name, game.params)

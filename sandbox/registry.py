@@ -9,7 +9,8 @@ params are validated against the entry's model, so a typo in a parameter fails b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +23,15 @@ class NoParams(BaseModel):
     """Params model for entries that take none; rejects any key."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """ "did you mean 'x'?" for the closest known name, or the list of known names."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known: {', '.join(names) or 'none'}"
 
 
 class RegistryError(LookupError):
@@ -73,8 +83,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none"
-            raise RegistryError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise RegistryError(
+                f"unknown {self.kind} {name!r}; {did_you_mean(name, self._entries)}"
+            ) from None
 
     def validate_params(self, name: str, params: Mapping[str, Any] | BaseModel | None) -> BaseModel:
         """Check `params` against the entry's model; raises RegistryError naming the bad key."""
@@ -85,16 +96,23 @@ class Registry(Generic[T]):
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            errors = exc.errors()
+            # unknown keys first: a typo'd key is usually why a required one is missing
+            errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+            messages = [
+                f"unknown key; {did_you_mean(str(e['loc'][-1]), model.model_fields)}"
+                if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+                else e["msg"]
+                for e in errors
+            ]
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {err['msg']}"
-                for err in errors
+                f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {msg}"
+                for err, msg in zip(errors, messages, strict=True)
             )
             first = ".".join(str(p) for p in errors[0]["loc"])  # "" for the params as a whole
             raise RegistryError(
                 f"{self.kind} {name!r} params: {problems}",
                 param=first,
-                reason=f"{self.kind} {name!r}: {errors[0]['msg']}",
+                reason=f"{self.kind} {name!r}: {messages[0]}",
             ) from None
 
     def build(

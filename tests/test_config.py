@@ -43,10 +43,12 @@ def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
 @pytest.mark.parametrize(
     ("overrides", "path", "reason"),
     [
-        (["agents.copiez=3"], "agents.copiez", "Extra inputs are not permitted"),
+        (["agents.copiez=3"], "agents.copiez", "unknown key; did you mean 'copies'?"),
         (["agents.copies=0"], "agents.copies", "greater than or equal to 1"),
         (["games.0.params.rounds=1"], "games.0.params.rounds", "greater than or equal to 2"),
-        (["games.0.params.colour=red"], "games.0.params.colour", "Extra inputs"),
+        (["games.0.params.colour=red"], "games.0.params.colour", "unknown key; known:"),
+        (["games.0.params.round=9"], "games.0.params.round", "did you mean 'rounds'?"),
+        (["models=[honset]"], "models.0", "no organism 'honset'; did you mean 'honest'?"),
         (["games.0.params.audited=30"], "games.0.params", "must be below rounds"),
         (["games.5.name=x"], "games.5", "out of range"),
         (["models=[nobody]"], "models.0", "no organism 'nobody'"),
