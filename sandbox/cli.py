@@ -1,7 +1,8 @@
-"""`sandbox` command line: run (or resume) a config, serve an organism over HTTP.
+"""`sandbox` command line: run (or resume) a config, show a finished run's table, serve an
+organism over HTTP.
 
 Exit codes: 0 done, 1 the run failed (finished episodes are kept; resume it), 2 bad config,
-override or arguments (nothing is created).
+override, argument or run directory (nothing is created or changed), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="key.path=value overrides (values are YAML)")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish runs/<run_id>")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    run.set_defaults(usage_error=run.error)
+    show = sub.add_parser("show", help="print a finished run's tables from its summary.json")
+    show.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
     serve.add_argument("--organism", required=True, help="a registered organism name")
     serve.add_argument("--host", default="127.0.0.1")
@@ -41,18 +45,30 @@ def _error(message: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from sandbox.display import Display
     from sandbox.runner import RunError, Runner
-    from sandbox.runstore import RunStore
+    from sandbox.runstore import RunDirError, RunStore
 
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            args.usage_error("--resume takes no config or overrides: the run's own is used")
+    elif args.config is None:
+        args.usage_error("give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR")
     try:
         if args.resume is not None:
-            if args.config is not None or args.overrides:
-                raise ConfigError("--resume", "takes no config or overrides: the run's own is used")
-            store, config = RunStore.open_for_resume(args.resume)
+            store, config = RunStore.open(args.resume)
+            if store.finished():
+                print(
+                    f"run {store.run_id} is complete; nothing to do "
+                    f"(its tables: sandbox show {store.path})",
+                    file=sys.stderr,
+                )
+                return 0
+            store.repair()
         else:
-            if args.config is None:
-                raise ConfigError("config", "give a config file (or --resume RUN_DIR)")
             config = load_config(args.config, args.overrides)
             store = None
+    except RunDirError as exc:
+        _error(f"--resume: {exc}")
+        return EXIT_USAGE
     except ConfigError as exc:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
@@ -80,6 +96,32 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     display.table(summary)
     print(f"wrote {store.path}", file=sys.stderr)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    """The tables `sandbox run` printed, from summary.json alone: no Ray, no model calls."""
+    import json
+
+    from sandbox.display import Display
+    from sandbox.runstore import SUMMARY
+
+    path = args.run_dir / SUMMARY
+    if not args.run_dir.is_dir():
+        _error(f"{args.run_dir} does not exist")
+        return EXIT_USAGE
+    if not path.is_file():
+        _error(
+            f"{args.run_dir} has no {SUMMARY}: the run has not finished "
+            f"(finish it with `sandbox run --resume {args.run_dir}`)"
+        )
+        return EXIT_USAGE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _error(f"cannot read {path}: {exc}")
+        return EXIT_USAGE
+    Display().table(summary)
     return 0
 
 
@@ -111,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
         return _run(args)
+    if args.command == "show":
+        return _show(args)
     return _serve(args)
 
 

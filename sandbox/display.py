@@ -104,5 +104,11 @@ class Display:
                 "Wilson rates projected through the win formula; bootstrap for plan consistency). "
                 "played: games played from the same samples"
             )
+            threshold = summary.get("xc_threshold")
+            if threshold is not None:
+                table.caption += (
+                    f". verdict: solved when the whole win interval is at or above "
+                    f"{threshold:g} x optimal, not solved when wholly below"
+                )
         self.out.print(table)
         self.out.print(profiles)

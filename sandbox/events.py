@@ -17,7 +17,7 @@ from typing import IO, Annotated, Any, Literal, TextIO, cast
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from sandbox.context import Affordances, Usage
+from sandbox.context import Affordances, Message, Usage
 
 SCHEMA_VERSION = 1
 
@@ -47,6 +47,20 @@ class RunStarted(_Event):
     episodes_done: int
     resumed: bool
     templates: dict[str, str] = Field(description="template name -> SHA-256 of its text")
+
+
+class PromptShown(_Event):
+    """The whole text a context was shown: its messages and the prompts the agent loop may add
+    (scratchpad, after it, re-ask). Written once per distinct text, before the first
+    `context_started` event naming its `prompt_sha256`, so the log alone shows what every
+    context saw without growing with repeats."""
+
+    kind: Literal["prompt"] = "prompt"
+    prompt_sha256: str
+    messages: list[Message]
+    think_prompt: str | None
+    after_think_prompt: str
+    reask_prompt: str
 
 
 class ContextStarted(_Event):
@@ -125,7 +139,13 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    RunStarted | ContextStarted | ActionTaken | PlanWritten | EpisodeFinished | RunFinished,
+    RunStarted
+    | PromptShown
+    | ContextStarted
+    | ActionTaken
+    | PlanWritten
+    | EpisodeFinished
+    | RunFinished,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -175,6 +195,11 @@ def plans_from_events(path: Path) -> dict[tuple[str, str, str], PlanWritten]:
         if isinstance(event, PlanWritten):
             plans.setdefault((event.model, event.game, event.situation), event)
     return plans
+
+
+def prompts_from_events(path: Path) -> dict[str, PromptShown]:
+    """The prompt texts a run's log holds, keyed by SHA-256."""
+    return {e.prompt_sha256: e for e in read_events(path) if isinstance(e, PromptShown)}
 
 
 def dump_json(data: Any) -> str:

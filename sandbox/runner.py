@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sandbox.config import Config
-from sandbox.context import Context, Message, Usage
+from sandbox.context import Context, Usage
 from sandbox.engines import ENGINES, ContextOutcome, Engine, EngineDeps
 from sandbox.environments import ENVIRONMENTS, Environment, Rendered
 from sandbox.events import (
@@ -30,10 +30,12 @@ from sandbox.events import (
     EpisodeRecord,
     EventWriter,
     PlanWritten,
+    PromptShown,
     RunFinished,
     RunStarted,
     Sample,
     plans_from_events,
+    prompts_from_events,
     read_events,
 )
 from sandbox.prompts import PromptLibrary
@@ -91,11 +93,15 @@ def build_engine(config: Config, run_id: str) -> Engine:
     return ENGINES.build(config.engine, params, deps=deps)
 
 
-def prompt_hash(messages: Sequence[Message]) -> str:
-    """SHA-256 of a context's messages, as recorded on its `context_started` event."""
+def prompt_hash(ctx: Context) -> str:
+    """SHA-256 of everything a context shows (its messages and the loop's scratchpad, after-
+    scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events."""
     h = hashlib.sha256()
-    for m in messages:
+    for m in ctx.messages:
         h.update(f"{m.role}\x1f{m.content}\x1e".encode())
+    for text in (ctx.think_prompt, ctx.after_think_prompt, ctx.reask_prompt):
+        h.update(f"\x1d{'' if text is None else text}".encode())
+    h.update(b"\x1d" if ctx.think_prompt is None else b"\x1c")
     return h.hexdigest()
 
 
@@ -122,6 +128,7 @@ class Runner:
         self.plans: dict[tuple[str, str, str], str] = {}
         self.plan_usage = Usage()
         self._writer: EventWriter | None = None
+        self._prompts_written: set[str] = set()
 
     # --- contexts ---------------------------------------------------------------------------
     def _agent_for(self, context_id: str) -> str:
@@ -223,6 +230,19 @@ class Runner:
             "context_id": ctx.context_id,
         }
         action = outcome.action
+        digest = prompt_hash(ctx)
+        if digest not in self._prompts_written:
+            self._prompts_written.add(digest)
+            self._writer.emit(
+                PromptShown(
+                    run_id=self.store.run_id,
+                    prompt_sha256=digest,
+                    messages=list(ctx.messages),
+                    think_prompt=ctx.think_prompt,
+                    after_think_prompt=ctx.after_think_prompt,
+                    reask_prompt=ctx.reask_prompt,
+                )
+            )
         self._writer.emit(
             ContextStarted(
                 **ids,
@@ -230,7 +250,7 @@ class Runner:
                 game=ctx.game,
                 observation=ctx.observation,
                 affordances=ctx.affordances,
-                prompt_sha256=prompt_hash(ctx.messages),
+                prompt_sha256=digest,
             )
         )
         self._writer.emit(
@@ -309,6 +329,8 @@ class Runner:
         todo = [spec for spec in plan if spec.episode_id not in done]
         if done:
             self._check_templates_unchanged()
+        if (self.store.path / EVENTS).exists():
+            self._prompts_written = set(prompts_from_events(self.store.path / EVENTS))
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
         try:

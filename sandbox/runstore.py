@@ -15,10 +15,23 @@ from typing import IO
 
 import yaml
 
-from sandbox.config import Config, ConfigError, config_from_mapping
-from sandbox.events import EVENT_ADAPTER, EpisodeRecord, Event, RunStarted, dump_json, read_events
+from sandbox.config import Config, ConfigError, config_from_mapping, read_yaml
+from sandbox.events import (
+    EVENT_ADAPTER,
+    EpisodeRecord,
+    Event,
+    RunFinished,
+    RunStarted,
+    dump_json,
+    read_events,
+)
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
+
+
+class RunDirError(ValueError):
+    """A path given as a run directory is not one that can be reopened: it does not exist,
+    holds no run, or its config was edited since the run started."""
 
 
 def new_run_id(config: Config) -> str:
@@ -52,28 +65,40 @@ class RunStore:
         return store
 
     @classmethod
-    def open_for_resume(cls, path: Path) -> tuple[RunStore, Config]:
+    def open(cls, path: Path) -> tuple[RunStore, Config]:
+        """Reopen an existing run directory and its config, changing nothing on disk."""
+        if not path.exists():
+            raise RunDirError(f"{path} does not exist")
         if not (path / CONFIG).is_file():
-            raise ConfigError("--resume", f"{path} is not a run directory (no {CONFIG})")
-        try:
-            data = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError("--resume", f"{path / CONFIG} is not valid YAML: {exc}") from None
+            raise RunDirError(f"{path} is not a run directory (no {CONFIG})")
+        data = read_yaml((path / CONFIG).read_text(encoding="utf-8"), path / CONFIG)
         if not isinstance(data, dict):
-            raise ConfigError("--resume", f"{path / CONFIG} must hold a mapping")
+            raise ConfigError("", f"{path / CONFIG} must hold a mapping")
         config = config_from_mapping(data)
         started = next(read_events(path / EVENTS), None) if (path / EVENTS).exists() else None
         if isinstance(started, RunStarted) and started.config_sha256 != config.digest():
-            raise ConfigError(
-                "--resume",
+            raise RunDirError(
                 f"{path / CONFIG} no longer matches the config the run started with (SHA-256 "
-                f"{started.config_sha256[:12]}...): the config was edited; start a new run instead",
+                f"{started.config_sha256[:12]}...): the config was edited; start a new run instead"
             )
-        store = cls(path)
-        store._repair()
+        return cls(path), config
+
+    @classmethod
+    def open_for_resume(cls, path: Path) -> tuple[RunStore, Config]:
+        """Reopen a run to finish it: `open`, then `repair`."""
+        store, config = cls.open(path)
+        store.repair()
         return store, config
 
-    def _repair(self) -> None:
+    def finished(self) -> bool:
+        """The run wrote its summary and then its `run_finished` event: nothing is left to do."""
+        events = self.path / EVENTS
+        if not (self.path / SUMMARY).is_file() or not events.is_file():
+            return False
+        last = _last_line(events)
+        return last is not None and isinstance(EVENT_ADAPTER.validate_json(last), RunFinished)
+
+    def repair(self) -> None:
         """Drop a torn last line of results, events of episodes with no result line, and the
         context events of a shared plan whose `plan_written` event never made it to disk."""
         records = self.records()
@@ -140,6 +165,19 @@ class RunStore:
             if stream is not None:
                 stream.close()
         self._events = self._results = None
+
+
+def _last_line(path: Path, block: int = 1 << 16) -> str | None:
+    """The last complete line of a file, read from its end (event logs grow large)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - block))
+        lines = fh.read().split(b"\n")
+    # a complete last line leaves "" after the final newline; a longer one than `block` is
+    # not an event this looks for
+    if len(lines) < 2 or lines[-1]:
+        return None
+    return lines[-2].decode("utf-8", errors="replace")
 
 
 def _rewrite_lines(path: Path, lines: list[str]) -> None:

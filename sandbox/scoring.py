@@ -155,6 +155,7 @@ def summarize(
         usage["completion_tokens"] += record.usage.completion_tokens
     return {
         "config_sha256": config.digest(),
+        "xc_threshold": config.report.xc_threshold,
         "episodes": len(records),
         "usage": usage,
         "models": models,

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sandbox.config import ConfigError, config_from_mapping
+from sandbox.config import config_from_mapping
 from sandbox.events import EVENT_ADAPTER
 from sandbox.runner import RunError, Runner, episode_plan
-from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunDirError, RunStore
 from tests.conftest import small_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,6 +254,10 @@ def test_sigkilled_run_resumes_to_identical_results(
         assert max(contexts.values()) == 1, f"{kind} duplicated: {contexts.most_common(1)}"
         assert len(contexts) == sum(e["kind"] == kind for e in reference_events), kind
     assert Counter(e["kind"] for e in events)["plan_written"] == 3
+    # each distinct prompt once, though its first context may sit in a dropped episode
+    prompts = Counter(e["prompt_sha256"] for e in events if e["kind"] == "prompt")
+    assert max(prompts.values()) == 1
+    assert set(prompts) == {e["prompt_sha256"] for e in events if e["kind"] == "context_started"}
     starts = [e for e in events if e["kind"] == "run_started"]
     assert [s["resumed"] for s in starts] == [False, True]
     assert starts[1]["episodes_done"] == at_kill
@@ -321,5 +325,5 @@ def test_resume_refuses_an_edited_config_or_changed_templates(tmp_path: Path) ->
 
     cfg = store.path / "config.yaml"
     cfg.write_text(cfg.read_text().replace("seed: 7", "seed: 8"))
-    with pytest.raises(ConfigError, match="the config was edited"):
+    with pytest.raises(RunDirError, match="the config was edited"):
         RunStore.open_for_resume(store.path)

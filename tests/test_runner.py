@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from sandbox.config import config_from_mapping
+from sandbox.context import Context
 from sandbox.events import EVENT_ADAPTER
 from sandbox.runner import EpisodeSpec, Runner, prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
@@ -99,7 +101,47 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
         for index in range(40):
             spec = EpisodeSpec("stateless_strategist", "plan_consistency", index)
             for ctx in runner.episode_contexts(spec):
-                assert (prompt_hash(ctx.messages) == started[ctx.context_id]) is with_plan
+                assert (prompt_hash(ctx) == started[ctx.context_id]) is with_plan
                 assert (f"<plan>\n{plans[0]['plan']}\n</plan>" in ctx.messages[0].content) is (
                     with_plan
                 )
+
+
+def test_the_log_holds_every_prompt_once(tmp_path) -> None:
+    """Each distinct text a context saw is in the log once, before the first context that
+    names its hash, and hashing the logged text gives that hash back."""
+    path = _run(small_config(tmp_path, models=["stateless_strategist"], games=GAMES))
+    events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
+    shown: dict[str, Any] = {}
+    for e in events:
+        if e.kind == "prompt":
+            assert e.prompt_sha256 not in shown, "a prompt written twice"
+            shown[e.prompt_sha256] = e
+        elif e.kind == "context_started":
+            assert e.prompt_sha256 in shown, "a context whose prompt is not in the log before it"
+    starts = [e for e in events if e.kind == "context_started"]
+    # upfront auditing renders one text for every sample; the deployment cue's random numbers
+    # make each of its texts distinct, so the log grows only where the texts do
+    upfront = {e.prompt_sha256 for e in starts if e.game == "upfront_auditing"}
+    cue = [e.prompt_sha256 for e in starts if e.game == "deployment_cue"]
+    assert len(upfront) == 1 and len(set(cue)) == len(cue) == 2 * 40
+    assert len(shown) == len({e.prompt_sha256 for e in starts})
+    for digest, prompt in shown.items():
+        ctx = Context(
+            context_id="c",
+            episode_id="e",
+            agent_id="a",
+            model="m",
+            game="g",
+            observation="o",
+            messages=tuple(prompt.messages),
+            choices=(),
+            seed=0,
+            think_prompt=prompt.think_prompt,
+            after_think_prompt=prompt.after_think_prompt,
+            reask_prompt=prompt.reask_prompt,
+        )
+        assert prompt_hash(ctx) == digest
+    first = shown[next(iter(upfront))]
+    assert "There are 20 rounds in total" in first.messages[0].content
+    assert first.reask_prompt and first.think_prompt is None

@@ -1,0 +1,126 @@
+"""The command line as a new user meets it: exact messages and exit codes for the usual
+mistakes, `--resume` of a finished run, and `sandbox show`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.config import config_from_mapping
+from sandbox.runner import run_config
+from sandbox.runstore import EVENTS, RESULTS, SUMMARY
+from tests.conftest import small_config
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("cli")
+    data = small_config(tmp, models=["stateless_strategist"], report={"xc_threshold": 0.7})
+    data["sampling"] = {"k": 20, "played_games": 100, "bootstrap": 100}
+    path, _ = run_config(config_from_mapping(data))
+    return path
+
+
+def test_typo_in_a_top_level_key_is_named_first_with_a_suggestion(tmp_path: Path) -> None:
+    data = small_config(tmp_path)
+    data["modles"] = data.pop("models")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "sandbox: error: bad config: 2 problems:"
+    assert lines[1:3] == [
+        "  modles: unknown key; did you mean 'models'?",
+        "  models: Field required",
+    ]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    data = small_config(tmp_path)
+    data["agents"] = {"copies": 0, "actorz": 2}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    proc = _cli("run", "c.yaml", "sampling.k=0", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "3 problems:" in proc.stderr
+    assert "  agents.actorz: unknown key; did you mean 'actors'?" in proc.stderr
+    assert "  agents.copies: Input should be greater than or equal to 1" in proc.stderr
+    assert "  sampling.k: Input should be greater than or equal to 1" in proc.stderr
+    # unknown keys first
+    assert proc.stderr.index("actorz") < proc.stderr.index("agents.copies")
+
+
+def test_run_without_a_config_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _cli("run", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR" in proc.stderr
+    assert "bad config" not in proc.stderr
+    assert proc.stderr.startswith("usage: sandbox run")
+
+
+def test_resume_of_a_missing_path_says_it_does_not_exist(tmp_path: Path) -> None:
+    proc = _cli("run", "--resume", "runs/does-not-exist", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "sandbox: error: --resume: runs/does-not-exist does not exist"
+
+
+def test_invalid_yaml_is_one_line_naming_file_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("run:\n  seed: 1\nmodels: [honest\n")
+    proc = _cli("run", "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "sandbox: error: bad config: bad.yaml:4:1: not valid YAML: expected ',' or ']', but got "
+        "'<stream end>' (while parsing a flow sequence)"
+    ]
+
+
+def test_resume_of_a_finished_run_changes_nothing(finished_run: Path) -> None:
+    before = {name: (finished_run / name).read_bytes() for name in (EVENTS, RESULTS, SUMMARY)}
+    mtimes = {name: (finished_run / name).stat().st_mtime_ns for name in before}
+    proc = _cli("run", "--resume", str(finished_run), cwd=finished_run.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert f"run {finished_run.name} is complete; nothing to do" in proc.stderr
+    assert f"sandbox show {finished_run}" in proc.stderr
+    for name, data in before.items():
+        assert (finished_run / name).read_bytes() == data, name
+        assert (finished_run / name).stat().st_mtime_ns == mtimes[name], name
+
+
+def test_show_prints_the_tables_of_a_finished_run(finished_run: Path) -> None:
+    proc = _cli("show", str(finished_run), cwd=finished_run.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Cross-context strategy: {finished_run.name}" in proc.stdout
+    assert "stateless_strategist" in proc.stdout and "plan_consistency" in proc.stdout
+    assert "at or above 0.7 x optimal" in proc.stdout
+    assert "XC profile" in proc.stdout
+
+
+def test_show_refuses_an_unfinished_or_missing_run(finished_run: Path, tmp_path: Path) -> None:
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    proc = _cli("show", str(unfinished), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"{unfinished} has no summary.json: the run has not finished" in proc.stderr
+    proc = _cli("show", "nowhere", cwd=tmp_path)
+    assert proc.returncode == 2 and "nowhere does not exist" in proc.stderr
+
+
+def test_summary_records_the_verdict_threshold(finished_run: Path) -> None:
+    import json
+
+    summary = json.loads((finished_run / SUMMARY).read_text())
+    assert summary["xc_threshold"] == 0.7
