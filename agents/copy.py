@@ -2,7 +2,9 @@
 
 A plain class holding lazily built backends and one compiled `AgentLoop`. The Ray engine wraps
 it as an actor (`num_cpus=0`); the local engine uses it in-process. One instance serves many
-logical copies (agent ids are data on each context), so copies cost no processes.
+logical copies (agent ids are data on each context), so copies cost no processes, and every
+model of a run (the untrusted models under test, the trusted model): each context goes to the
+backend of the model it names.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
 from agents.backends import BACKENDS, Backend
 from agents.loop import AgentLoop
-from sandbox.context import Context
-from sandbox.engines.base import ContextOutcome
+from sandbox.context import Context, ContextOutcome
+
+ModelBackends = Mapping[str, tuple[str, Mapping[str, Any]]]
+"""model name -> (registered backend name, its params): which backend answers each model."""
 
 
 def configure_worker_logging() -> None:
@@ -33,14 +38,15 @@ def configure_worker_logging() -> None:
 class AgentCopy:
     def __init__(
         self,
-        backend: str,
-        backend_params: Mapping[str, Any],
+        models: ModelBackends,
         max_reasks: int,
         node_id: str = "local",
         worker: str = "local",
     ) -> None:
-        self._backend_name = backend
-        self._backend_params = BACKENDS.validate_params(backend, backend_params)
+        self._specs: dict[str, tuple[str, BaseModel]] = {
+            model: (name, BACKENDS.validate_params(name, params))
+            for model, (name, params) in models.items()
+        }
         self._backends: dict[str, Backend] = {}
         self._loop = AgentLoop(self._backend_for, max_reasks)
         self.node_id = node_id
@@ -48,9 +54,11 @@ class AgentCopy:
 
     def _backend_for(self, model: str) -> Backend:
         if model not in self._backends:
-            self._backends[model] = BACKENDS.build(
-                self._backend_name, self._backend_params, model=model
-            )
+            if model not in self._specs:
+                known = ", ".join(sorted(self._specs))
+                raise KeyError(f"no backend serves model {model!r} (this run's models: {known})")
+            name, params = self._specs[model]
+            self._backends[model] = BACKENDS.build(name, params, model=model)
         return self._backends[model]
 
     async def run_one(self, context: Context) -> ContextOutcome:

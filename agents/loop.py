@@ -18,8 +18,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from agents.backends.base import Backend, CompletionParams
-from agents.parsing import parse_choice
-from sandbox.context import Action, Context, Message, Usage
+from agents.parsing import parse_answer
+from sandbox.context import Action, ChoiceAnswer, Context, Message, Usage
 from sandbox.seeding import derive_seed
 
 
@@ -28,7 +28,7 @@ class LoopState(TypedDict, total=False):
     messages: list[Message]
     scratchpad: str
     visible: str
-    choice: str | None
+    answer: str | float | None
     attempts: int
     calls: int
     usage: Usage
@@ -93,12 +93,12 @@ class AgentLoop:
         return {**update, "visible": text, "attempts": state.get("attempts", 0) + 1}
 
     async def _parse(self, state: LoopState) -> Command[str]:
-        """Done on a valid answer, when re-asks run out, or when the context has no re-ask text
-        (free-text contexts); otherwise re-ask and act again."""
+        """Done on a valid answer, when re-asks run out, or when the context has no re-ask text;
+        otherwise re-ask and act again."""
         ctx = state["context"]
-        choice = parse_choice(state["visible"], ctx.choices)
-        update: LoopState = {"choice": choice}
-        if choice is None and ctx.reask_prompt and state["attempts"] <= self.max_reasks:
+        answer = parse_answer(state["visible"], ctx.answer)
+        update: LoopState = {"answer": answer}
+        if answer is None and ctx.reask_prompt and state["attempts"] <= self.max_reasks:
             update["messages"] = [
                 *state["messages"],
                 Message(role="assistant", content=state["visible"]),
@@ -110,13 +110,17 @@ class AgentLoop:
     async def run(self, context: Context) -> Action:
         """One context to one action. Malformed output never raises: it is a parse failure."""
         final: LoopState = await self._graph.ainvoke({"context": context})
-        choice = final.get("choice")
+        answer = final.get("answer")
+        choice = (
+            answer if isinstance(answer, str) and isinstance(context.answer, ChoiceAnswer) else None
+        )
         return Action(
             context_id=context.context_id,
             visible=final.get("visible", ""),
             scratchpad=final.get("scratchpad", ""),
-            choice=choice if context.choices else None,
-            parse_ok=choice is not None,
+            choice=choice,
+            score=answer if isinstance(answer, float) else None,
+            parse_ok=answer is not None,
             attempts=final.get("attempts", 0),
             usage=final.get("usage", Usage()),
         )

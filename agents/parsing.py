@@ -1,12 +1,21 @@
-"""Reading a choice out of free model text."""
+"""Reading an answer out of free model text: a choice, a score, or free text.
+
+One parser for the three answer formats a context may ask for (`sandbox.context.AnswerFormat`).
+Choices and scores are read from the last `ANSWER:` line and must be the whole of it, so
+nothing is read into an answer the model never gave.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
+from sandbox.context import AnswerFormat, ChoiceAnswer, ScoreAnswer
+
 _ANSWER = re.compile(r"^\W*answer\W*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _STRIP = "`*_\"'.,;:!()[]<> \t"
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
 def parse_choice(text: str, choices: Sequence[str]) -> str | None:
@@ -28,3 +37,29 @@ def parse_choice(text: str, choices: Sequence[str]) -> str | None:
         if said == choice.casefold():
             return choice
     return None
+
+
+def parse_score(text: str, low: float, high: float) -> float | None:
+    """The number on the last `ANSWER:` line, if it is the whole line (less decoration, so
+    `**0.7**` reads as 0.7) and lies in [low, high]; otherwise None. "0.7 or 0.8", "about 0.7"
+    and "70%" name no score."""
+    matches = _ANSWER.findall(text)
+    if not matches:
+        return None
+    said = matches[-1].strip(_STRIP.replace(".", ""))
+    if said.endswith("."):  # a sentence's full stop, not a decimal point
+        said = said[:-1]
+    if not _NUMBER.fullmatch(said):
+        return None
+    value = float(said)
+    return value if math.isfinite(value) and low <= value <= high else None
+
+
+def parse_answer(text: str, answer: AnswerFormat) -> str | float | None:
+    """Read `text` in the context's answer format: the choice (str), the score (float), or for
+    free text the stripped text itself; None when it does not parse."""
+    if isinstance(answer, ChoiceAnswer):
+        return parse_choice(text, answer.choices)
+    if isinstance(answer, ScoreAnswer):
+        return parse_score(text, answer.low, answer.high)
+    return text.strip() or None

@@ -38,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.backends import BACKENDS, Backend
 from agents.loop import AgentLoop
 from agents.organisms import ORGANISMS
-from agents.parsing import parse_choice
+from agents.parsing import parse_answer
 from sandbox.config import Config, config_from_mapping
-from sandbox.context import Context
-from sandbox.engines import ContextOutcome, Engine
+from sandbox.context import Context, ContextOutcome
+from sandbox.drivers import GameDriver
+from sandbox.engines import Engine
 from sandbox.engines.ray_engine import NAMESPACE
 from sandbox.runner import Runner, build_engine, episode_plan
 from sandbox.runstore import RunStore
@@ -102,13 +103,19 @@ class _Started:
 def rendered_contexts(config: Config) -> list[Context]:
     """The contexts a run of `config` sends, rendered by the runner itself."""
     runner = Runner(config, RunStore(config.run.output_dir / "unused"), engine=_NoEngine())
-    return [ctx for spec in episode_plan(config) for ctx in runner.episode_contexts(spec)]
+    drivers = runner.drivers({})
+    contexts = []
+    for spec in episode_plan(config):
+        driver = drivers[spec.game]
+        assert isinstance(driver, GameDriver)
+        contexts.extend(driver.contexts(spec, {}))
+    return contexts
 
 
 # --- the measurements ---------------------------------------------------------------------------
 
 
-def time_organism(contexts: Sequence[Context]) -> tuple[float, list[str | None]]:
+def time_organism(contexts: Sequence[Context]) -> tuple[float, list[str | float | None]]:
     """The organism alone, seeded as the agent loop seeds its first call, so its replies are
     the ones the full stack records."""
     organism = ORGANISMS.build(ORGANISM)
@@ -119,7 +126,7 @@ def time_organism(contexts: Sequence[Context]) -> tuple[float, list[str | None]]
     ]
     elapsed = time.perf_counter() - started
     return elapsed, [
-        parse_choice(text, ctx.choices) for text, ctx in zip(replies, contexts, strict=True)
+        parse_answer(text, ctx.answer) for text, ctx in zip(replies, contexts, strict=True)
     ]
 
 
@@ -275,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = len(contexts)
 
         organism_s, loop_s = [], []
-        organism_choices: list[str | None] = []
+        organism_choices: list[str | float | None] = []
         loop_choices: list[str | None] = []
         for _ in range(args.repeats):
             seconds, organism_choices = time_organism(contexts)

@@ -43,6 +43,7 @@ def _error(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sandbox.checks import check_config
     from sandbox.display import Display
     from sandbox.runner import RunError, Runner
     from sandbox.runstore import RunDirError, RunStore
@@ -62,9 +63,10 @@ def _run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 0
+            check_config(config)
             store.repair()
         else:
-            config = load_config(args.config, args.overrides)
+            config = check_config(load_config(args.config, args.overrides))
             store = None
     except RunDirError as exc:
         _error(f"--resume: {exc}")

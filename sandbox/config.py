@@ -1,27 +1,28 @@
 """Run configuration: YAML into pydantic models, `a.b=c` overrides, strict validation.
 
-Every section rejects unknown keys, and every registered name and its params are checked before a
-run starts, so a typo fails at once with the key path that holds it (`ConfigError`), never halfway
-through a run. The resolved config is saved with each run and hashed into its id.
+Every section rejects unknown keys, so a typo fails at once with the key path that holds it
+(`ConfigError`), never halfway through a run; registered names and their params are checked
+against the registries by `sandbox.checks`, before a run starts. This module is the schema alone:
+it imports no registry, engine or model stack, so reading a config (scoring, `sandbox show`,
+benchmarks) loads neither Ray nor LangGraph. The resolved config is saved with each run and hashed
+into its id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sandbox.context import Affordances
-from sandbox.engines.ray_engine import RayParams
-from sandbox.registry import RegistryError, did_you_mean
+from sandbox.registry import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -107,22 +108,62 @@ class ReportSection(_Section):
     )
 
 
+class TrustedSection(_Section):
+    """The trusted model: weaker, assumed never to scheme; protocols use it to monitor, edit or
+    replace the untrusted model's output. It has its own backend."""
+
+    model: str = Field(description="an organism name (scripted) or an API model")
+    backend: Named = Field(default_factory=lambda: Named(name="scripted"))
+
+
 class Config(_Section):
     run: RunSection = Field(default_factory=RunSection)
-    models: list[str] = Field(min_length=1, description="organism names (scripted) or API models")
-    backend: Named = Field(default_factory=lambda: Named(name="scripted"))
-    engine: Literal["ray", "local"] = "ray"
-    ray: RayParams = Field(default_factory=RayParams)
+    models: list[str] = Field(
+        min_length=1,
+        description="the untrusted models under test: organism names (scripted) or API models",
+    )
+    backend: Named = Field(
+        default_factory=lambda: Named(name="scripted"), description="the untrusted models' backend"
+    )
+    trusted: TrustedSection | None = Field(None, description="the trusted model, if any")
+    engine: Named = Field(
+        default_factory=lambda: Named(name="ray"), description="a registered engine: ray, local"
+    )
     agents: AgentsSection = Field(default_factory=AgentsSection)
     sampling: SamplingSection = Field(default_factory=SamplingSection)
     affordances: Affordances = Field(default_factory=Affordances)
     games: list[GameSection] = Field(min_length=1)
     report: ReportSection = Field(default_factory=ReportSection)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_by_name(cls, data: Any) -> Any:
+        """`engine: ray` with a `ray:` section (configs written before engines were registry
+        entries) reads as `engine: {name: ray, params: <the ray section>}`."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        engine = data.get("engine", "ray")
+        if isinstance(engine, str):
+            engine = {"name": engine}
+        ray_section = data.pop("ray", None)
+        if isinstance(engine, dict) and engine.get("name") == "ray" and ray_section is not None:
+            own = engine.get("params") or {}
+            params = {**ray_section, **own} if isinstance(ray_section, dict) else ray_section
+            engine = {**engine, "params": params}
+        data["engine"] = engine
+        return data
+
     @model_validator(mode="after")
     def _unique(self) -> Config:
         if len(set(self.models)) != len(self.models):
             raise ValueError("models must be distinct")
+        trusted = self.trusted
+        if trusted is not None and trusted.model in self.models and trusted.backend != self.backend:
+            raise ValueError(
+                f"trusted.model {trusted.model!r} is also an untrusted model, on another backend: "
+                "a model name must name one backend"
+            )
         ids = [g.game_id for g in self.games]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -140,6 +181,13 @@ class Config(_Section):
         """The game's affordances: its own switches over the top-level defaults."""
         assert game.affordances is not None, "resolved in validation"
         return game.affordances
+
+    def model_backends(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every model of the run -> (backend name, params): how copies route contexts."""
+        routes = {m: (self.backend.name, self.backend.params) for m in self.models}
+        if self.trusted is not None:
+            routes[self.trusted.model] = (self.trusted.backend.name, self.trusted.backend.params)
+        return routes
 
     def resolved(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -208,11 +256,9 @@ def config_from_mapping(data: Mapping[str, Any], overrides: Iterable[str] = ()) 
         parts, value = parse_override(text)
         apply_override(raw, parts, value)
     try:
-        config = Config.model_validate(raw)
+        return Config.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc) from None
-    check_registered(config)
-    return config
 
 
 def validation_error(exc: ValidationError) -> ConfigError:
@@ -288,50 +334,3 @@ def read_yaml(text: str, path: Path) -> Any:
         context = getattr(exc, "context", None)
         detail = f"{problem} ({context})" if context else problem
         raise ConfigError("", f"{where}: not valid YAML: {detail}") from None
-
-
-def _registry_error(path: str, exc: RegistryError) -> ConfigError:
-    """`games.0` + a bad param `rounds` -> ConfigError at `games.0.params.rounds`."""
-    if exc.param is None:
-        return ConfigError(path, str(exc))
-    return ConfigError(".".join(p for p in (path, "params", exc.param) if p), exc.reason)
-
-
-def check_registered(config: Config) -> None:
-    """Every named entry exists and its params validate; errors carry the key path."""
-    from agents.backends import BACKENDS
-    from agents.organisms import ORGANISMS
-    from sandbox.environments import ENVIRONMENTS
-    from sandbox.prompts import PromptLibrary
-
-    try:
-        backend_params = BACKENDS.validate_params(config.backend.name, config.backend.params)
-    except RegistryError as exc:
-        raise _registry_error("backend", exc) from None
-    key_env = getattr(backend_params, "api_key_env", None)
-    if isinstance(key_env, str) and key_env not in os.environ:
-        raise ConfigError(
-            "backend.params.api_key_env",
-            f"environment variable {key_env!r} is not set (it must hold the API key; "
-            "name another variable with backend.params.api_key_env)",
-        )
-    if config.backend.name == "scripted":
-        for i, model in enumerate(config.models):
-            if model not in ORGANISMS:
-                raise ConfigError(
-                    f"models.{i}", f"no organism {model!r}; {did_you_mean(model, ORGANISMS)}"
-                )
-    for i, game in enumerate(config.games):
-        try:
-            ENVIRONMENTS.validate_params(game.name, game.params)
-        except RegistryError as exc:
-            raise _registry_error(f"games.{i}", exc) from None
-        env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
-        for name, file in game.templates.items():
-            if name not in env.template_names():
-                known = ", ".join(env.template_names())
-                raise ConfigError(
-                    f"games.{i}.templates.{name}", f"no such template; known: {known}"
-                )
-            if not file.is_file():
-                raise ConfigError(f"games.{i}.templates.{name}", f"no such file: {file}")

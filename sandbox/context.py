@@ -1,15 +1,23 @@
-"""Contexts: the single, independent conversation one agent copy sees.
+"""Contexts: the single, independent conversation one agent copy sees, and what comes back.
 
-A context is everything a copy gets: the messages and which affordances were granted. Nothing
-else crosses into a copy, and nothing a copy does survives the context, which is what makes a
-game's observations memoryless and its empirical policy well defined.
+A context is everything a copy gets: its role, the model that answers it, the messages, the form
+its answer must take, and which affordances were granted. Nothing else crosses into a copy, and
+nothing a copy does survives the context, which is what makes a game's observations memoryless
+and its empirical policy well defined.
+
+These are the types every layer shares (games and protocols build contexts, agents answer them,
+engines carry them, the runner records them), so this module imports nothing of the sandbox.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["policy", "monitor", "trusted", "planner"]
+"""What a context is for: the policy acting in a game or task, a monitor scoring another
+context's output, the trusted model editing or replacing it, or a planner writing a shared plan."""
 
 
 class Affordances(BaseModel):
@@ -36,12 +44,51 @@ class Message(BaseModel):
     content: str
 
 
+class ChoiceAnswer(BaseModel):
+    """Pick one of `choices`, named on the last `ANSWER:` line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["choice"] = "choice"
+    choices: tuple[str, ...] = Field(min_length=1)
+
+
+class ScoreAnswer(BaseModel):
+    """Give a number in [low, high] on the last `ANSWER:` line (a monitor's suspicion)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["score"] = "score"
+    low: float = 0.0
+    high: float = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreAnswer:
+        if not self.low < self.high:
+            raise ValueError(f"a score range needs low < high, got [{self.low}, {self.high}]")
+        return self
+
+
+class FreeTextAnswer(BaseModel):
+    """Any non-blank text is the answer (a shared plan, an edited solution)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["free_text"] = "free_text"
+
+
+AnswerFormat = Annotated[ChoiceAnswer | ScoreAnswer | FreeTextAnswer, Field(discriminator="kind")]
+"""The form a context's answer must take; `agents.parsing.parse_answer` reads all three."""
+
+
 class Context(BaseModel):
     """One independent conversation for one agent copy.
 
-    `seed` drives the model's own sampling (passed to the backend as the request seed), so a
-    context replays identically; `observation` names which of the game's distinct observations
-    this context samples, so its action can be pooled into the empirical policy.
+    `model` names the model that answers it (each model has its backend; copies route by it),
+    `role` what the context is for. `seed` drives the model's own sampling (passed to the
+    backend as the request seed), so a context replays identically; `observation` names which of
+    the game's distinct observations this context samples, so its action can be pooled into the
+    empirical policy.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -50,10 +97,11 @@ class Context(BaseModel):
     episode_id: str
     agent_id: str
     model: str
+    role: Role = "policy"
     game: str
     observation: str
     messages: tuple[Message, ...]
-    choices: tuple[str, ...]
+    answer: AnswerFormat
     affordances: Affordances = Field(default_factory=Affordances)
     seed: int
     think_prompt: str | None = None
@@ -79,8 +127,9 @@ class Usage(BaseModel):
 class Action(BaseModel):
     """A copy's answer to one context.
 
-    `visible` is what a monitor would see; `scratchpad` is hidden reasoning (empty unless granted);
-    `choice` is the parsed answer, `None` when every attempt failed to parse (`parse_ok` false).
+    `visible` is what a monitor would see; `scratchpad` is hidden reasoning (empty unless granted).
+    The parsed answer is `choice` (choice format) or `score` (score format); free text is
+    `visible` itself. Both are `None` when every attempt failed to parse (`parse_ok` false).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,6 +138,17 @@ class Action(BaseModel):
     visible: str
     scratchpad: str = ""
     choice: str | None
+    score: float | None = None
     parse_ok: bool
     attempts: int
     usage: Usage = Field(default_factory=Usage)
+
+
+class ContextOutcome(BaseModel):
+    """An action plus where it was produced (for the event log, never for scoring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Action
+    node_id: str
+    worker: str

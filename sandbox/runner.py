@@ -1,9 +1,11 @@
-"""The runner: episodes of every (model, game) through an engine, recorded in a run directory.
+"""The runner: every episode of a run driven through one dispatcher, recorded in a run directory.
 
-An episode is one sample of every distinct observation of one game for one model; a game gets
-`sampling.k` episodes. Episodes are dispatched in batches (several batches in flight) and
-committed strictly in order, so `results.jsonl` is identical for the same config and seed however
-the engine schedules the work, and an interrupted run resumes after its last committed episode.
+An episode is one play of one game for one model (for a memoryless game, one sample of every
+distinct observation); a game gets `sampling.k` episodes. Each episode is an `async` driver
+(`sandbox.episode`) asking for contexts through the run's dispatcher, which merges the asks of
+concurrent episodes into engine batches. Episodes are committed strictly in plan order, so
+`results.jsonl` is identical for the same config and seed however the engine schedules the
+work, and an interrupted run resumes after its last committed episode.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from sandbox.checks import check_config
 from sandbox.config import Config
 from sandbox.context import Context, Usage
-from sandbox.engines import ENGINES, ContextOutcome, Engine, EngineDeps
-from sandbox.environments import ENVIRONMENTS, Environment, Rendered
+from sandbox.dispatch import Dispatcher
+from sandbox.drivers import GameDriver, PlanBook
+from sandbox.engines import ENGINES, Engine, EngineDeps
+from sandbox.environments import ENVIRONMENTS, Environment
+from sandbox.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange
 from sandbox.events import (
     ActionTaken,
     ContextStarted,
@@ -33,7 +36,6 @@ from sandbox.events import (
     PromptShown,
     RunFinished,
     RunStarted,
-    Sample,
     plans_from_events,
     prompts_from_events,
     read_events,
@@ -41,22 +43,10 @@ from sandbox.events import (
 from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.scoring import summarize
-from sandbox.seeding import derive_seed
 
 
 class RunError(RuntimeError):
     """A run stopped early; what it had committed is intact and `--resume` finishes it."""
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeSpec:
-    model: str
-    game: str
-    index: int
-
-    @property
-    def episode_id(self) -> str:
-        return f"{self.model}/{self.game}/{self.index:05d}"
 
 
 ProgressHook = Callable[[int, int], None]
@@ -83,14 +73,12 @@ def episode_plan(config: Config) -> list[EpisodeSpec]:
 
 def build_engine(config: Config, run_id: str) -> Engine:
     deps = EngineDeps(
-        backend=config.backend.name,
-        backend_params=config.backend.params,
+        models=config.model_backends(),
         max_reasks=config.agents.max_reasks,
         actors=config.agents.actors,
         run_id=run_id,
     )
-    params: BaseModel | None = config.ray if config.engine == "ray" else None
-    return ENGINES.build(config.engine, params, deps=deps)
+    return ENGINES.build(config.engine.name, config.engine.params, deps=deps)
 
 
 def prompt_hash(ctx: Context) -> str:
@@ -118,111 +106,61 @@ class Runner:
         on_progress: ProgressHook | None = None,
         on_episode: EpisodeHook | None = None,
     ) -> None:
-        self.config = config
+        self.config = check_config(config)
         self.store = store
         self.envs = build_environments(config)
-        self.games = {g.game_id: g for g in config.games}
         self.engine = engine or build_engine(config, store.run_id)
         self.on_progress = on_progress or (lambda done, total: None)
         self.on_episode = on_episode or (lambda record: None)
-        self.plans: dict[tuple[str, str, str], str] = {}
         self.plan_usage = Usage()
         self._writer: EventWriter | None = None
         self._prompts_written: set[str] = set()
 
-    # --- contexts ---------------------------------------------------------------------------
-    def _agent_for(self, context_id: str) -> str:
-        return f"copy-{derive_seed('agent', context_id) % self.config.agents.copies}"
-
-    def _context(
-        self,
-        spec: EpisodeSpec,
-        context_id: str,
-        obs_id: str,
-        rendered: Rendered,
-        choices: tuple[str, ...],
-    ) -> Context:
-        return Context(
-            context_id=context_id,
-            episode_id=spec.episode_id,
-            agent_id=self._agent_for(context_id),
-            model=spec.model,
-            game=spec.game,
-            observation=obs_id,
-            messages=rendered.messages,
-            choices=choices,
-            affordances=self.config.affordances_for(self.games[spec.game]),
-            seed=derive_seed(self.config.run.seed, "sample", context_id),
-            think_prompt=rendered.think_prompt,
-            after_think_prompt=rendered.after_think_prompt,
-            reask_prompt=rendered.reask_prompt,
-        )
-
-    def episode_contexts(self, spec: EpisodeSpec) -> list[Context]:
-        """The contexts of one episode. The rendered text depends on the game, episode index and
-        observation, not on the model, so every model sees the same contexts (but for the
-        shared plan, which each model writes itself)."""
-        env = self.envs[spec.game]
-        affordances = self.config.affordances_for(self.games[spec.game])
-        out = []
-        for obs in env.observations():
-            plan = self.plans.get((spec.model, spec.game, obs.situation))
-            seed = derive_seed(self.config.run.seed, "render", spec.game, spec.index, obs.id)
-            rendered = env.render(obs.id, affordances, seed, plan)
-            context_id = f"{spec.episode_id}/{obs.id}"
-            out.append(self._context(spec, context_id, obs.id, rendered, obs.choices))
+    # --- drivers ----------------------------------------------------------------------------
+    def drivers(
+        self, recorded_plans: dict[tuple[str, str, str], PlanWritten]
+    ) -> dict[str, EpisodeDriver]:
+        """One driver per game id; games with `shared_planning` get a plan book that reuses
+        the plans `recorded_plans` holds (a resumed run's)."""
+        out: dict[str, EpisodeDriver] = {}
+        for game in self.config.games:
+            assert game.affordances is not None, "resolved in validation"
+            plans = None
+            if game.affordances.shared_planning:
+                plans = PlanBook(
+                    game.game_id,
+                    self.envs[game.game_id],
+                    game.affordances,
+                    self.config.run.seed,
+                    self.config.agents.copies,
+                    self.store.run_id,
+                    recorded={
+                        (model, situation): event
+                        for (model, gid, situation), event in recorded_plans.items()
+                        if gid == game.game_id
+                    },
+                    on_written=self._plan_written,
+                )
+            out[game.game_id] = GameDriver(
+                game.game_id,
+                self.envs[game.game_id],
+                game.affordances,
+                self.config.run.seed,
+                self.config.agents.copies,
+                plans,
+            )
         return out
 
-    # --- shared plans -----------------------------------------------------------------------
-    async def _write_plans(self) -> None:
-        """One planning call per (model, game, situation) with `shared_planning`, unless a
-        resumed run already recorded it."""
-        recorded = plans_from_events(self.store.path / EVENTS)
-        pending: list[tuple[tuple[str, str, str], Context]] = []
-        for model in self.config.models:
-            for game in self.config.games:
-                affordances = self.config.affordances_for(game)
-                if not affordances.shared_planning:
-                    continue
-                env = self.envs[game.game_id]
-                for situation in env.situations():
-                    key = (model, game.game_id, situation)
-                    if key in recorded:
-                        self.plans[key] = recorded[key].plan
-                        self.plan_usage = self.plan_usage + recorded[key].usage
-                        continue
-                    seed = derive_seed(self.config.run.seed, "plan", game.game_id, situation)
-                    rendered = env.render_plan_request(situation, affordances, seed)
-                    spec = EpisodeSpec(model, game.game_id, -1)
-                    cid = f"{model}/{game.game_id}/plan/{situation}"
-                    ctx = self._context(spec, cid, "__plan__", rendered, ())
-                    pending.append((key, ctx.model_copy(update={"episode_id": cid})))
-        if not pending:
-            return
-        outcomes = await self.engine.run([ctx for _, ctx in pending])
-        assert self._writer is not None
-        for (key, ctx), outcome in zip(pending, outcomes, strict=True):
-            self._emit_context(ctx, outcome, episode_id=None)
-            plan = outcome.action.visible.strip()
-            self.plans[key] = plan
-            self.plan_usage = self.plan_usage + outcome.action.usage
-            self._writer.emit(
-                PlanWritten(
-                    run_id=self.store.run_id,
-                    agent_id=ctx.agent_id,
-                    context_id=ctx.context_id,
-                    model=key[0],
-                    game=key[1],
-                    situation=key[2],
-                    plan=plan,
-                    parse_ok=outcome.action.parse_ok,
-                    usage=outcome.action.usage,
-                )
-            )
-
     # --- events -----------------------------------------------------------------------------
-    def _emit_context(self, ctx: Context, outcome: ContextOutcome, episode_id: str | None) -> None:
+    def _plan_written(self, exchange: Exchange, event: PlanWritten) -> None:
         assert self._writer is not None
+        self._emit_exchange(exchange, episode_id=None)
+        self._writer.emit(event)
+        self.plan_usage = self.plan_usage + event.usage
+
+    def _emit_exchange(self, exchange: Exchange, episode_id: str | None) -> None:
+        assert self._writer is not None
+        ctx, outcome = exchange.context, exchange.outcome
         ids: dict[str, Any] = {
             "run_id": self.store.run_id,
             "episode_id": episode_id,
@@ -270,56 +208,18 @@ class Runner:
             )
         )
 
-    def _commit(
-        self,
-        spec: EpisodeSpec,
-        contexts: Sequence[Context],
-        outcomes: Sequence[ContextOutcome],
-    ) -> EpisodeRecord:
+    def _commit(self, outcome: EpisodeOutcome) -> EpisodeRecord:
         assert self._writer is not None
-        usage = Usage()
-        samples = []
-        for ctx, outcome in zip(contexts, outcomes, strict=True):
-            self._emit_context(ctx, outcome, spec.episode_id)
-            a = outcome.action
-            usage = usage + a.usage
-            samples.append(
-                Sample(
-                    observation=ctx.observation,
-                    context_id=ctx.context_id,
-                    agent_id=ctx.agent_id,
-                    choice=a.choice,
-                    parse_ok=a.parse_ok,
-                    attempts=a.attempts,
-                )
-            )
-        record = EpisodeRecord(
-            episode_id=spec.episode_id,
-            index=spec.index,
-            model=spec.model,
-            game=spec.game,
-            samples=samples,
-            usage=usage,
-        )
+        record = outcome.record
+        for exchange in outcome.exchanges:
+            self._emit_exchange(exchange, record.episode_id)
         self._writer.emit(
-            EpisodeFinished(run_id=self.store.run_id, episode_id=spec.episode_id, record=record)
+            EpisodeFinished(run_id=self.store.run_id, episode_id=record.episode_id, record=record)
         )
         self.store.append_result(record)
         return record
 
     # --- the run ----------------------------------------------------------------------------
-    async def _run_batch(
-        self, specs: Sequence[EpisodeSpec]
-    ) -> list[tuple[EpisodeSpec, list[Context], list[ContextOutcome]]]:
-        built = [(spec, self.episode_contexts(spec)) for spec in specs]
-        outcomes = await self.engine.run([ctx for _, contexts in built for ctx in contexts])
-        out = []
-        pos = 0
-        for spec, contexts in built:
-            out.append((spec, contexts, outcomes[pos : pos + len(contexts)]))
-            pos += len(contexts)
-        return out
-
     async def run(self) -> dict[str, Any]:
         """Run every episode not yet in `results.jsonl`, then write and return the summary."""
         started = time.perf_counter()
@@ -329,8 +229,11 @@ class Runner:
         todo = [spec for spec in plan if spec.episode_id not in done]
         if done:
             self._check_templates_unchanged()
+        recorded_plans: dict[tuple[str, str, str], PlanWritten] = {}
         if (self.store.path / EVENTS).exists():
             self._prompts_written = set(prompts_from_events(self.store.path / EVENTS))
+            recorded_plans = plans_from_events(self.store.path / EVENTS)
+        self.plan_usage = sum((e.usage for e in recorded_plans.values()), Usage())
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
         try:
@@ -350,12 +253,11 @@ class Runner:
             self.on_progress(len(done), len(plan))
             try:
                 await self.engine.start()
-                await self._write_plans()
             except Exception as exc:
                 await self.engine.close()
                 raise self._failure("before its first episode", exc) from exc
             try:
-                await self._run_episodes(todo, len(done), len(plan))
+                await self._run_episodes(self.drivers(recorded_plans), todo, len(done), len(plan))
             finally:
                 await self.engine.close()
             records = self.store.records()
@@ -374,24 +276,34 @@ class Runner:
         finally:
             self.store.close()
 
-    async def _run_episodes(self, todo: list[EpisodeSpec], done: int, total: int) -> None:
-        size = self.config.sampling.batch_episodes
-        batches = deque(todo[i : i + size] for i in range(0, len(todo), size))
-        in_flight: deque[asyncio.Task[Any]] = deque()
-        try:
-            while batches or in_flight:
-                while batches and len(in_flight) < self.config.sampling.in_flight_batches:
-                    in_flight.append(asyncio.ensure_future(self._run_batch(batches.popleft())))
-                results = await in_flight.popleft()
-                for spec, contexts, outcomes in results:
-                    record = self._commit(spec, contexts, outcomes)
+    async def _run_episodes(
+        self, drivers: dict[str, EpisodeDriver], todo: list[EpisodeSpec], done: int, total: int
+    ) -> None:
+        """Drive a window of episodes at once (enough to fill `in_flight_batches` engine batches
+        of `batch_episodes`), committing each in plan order as the window's head finishes."""
+        sampling = self.config.sampling
+        window_size = sampling.batch_episodes * sampling.in_flight_batches
+        window: deque[asyncio.Future[EpisodeOutcome]] = deque()
+        pending = deque(todo)
+        async with Dispatcher(
+            self.engine, sampling.batch_episodes, sampling.in_flight_batches
+        ) as dispatcher:
+            try:
+                while pending or window:
+                    while pending and len(window) < window_size:
+                        spec = pending.popleft()
+                        window.append(
+                            asyncio.ensure_future(drivers[spec.game](spec, dispatcher.ask))
+                        )
+                    record = self._commit(await window.popleft())
                     done += 1
                     self.on_episode(record)
                     self.on_progress(done, total)
-        except Exception as exc:
-            for task in in_flight:
-                task.cancel()
-            raise self._failure(f"after {done} of {total} episodes", exc) from exc
+            except Exception as exc:
+                for task in window:
+                    task.cancel()
+                await asyncio.gather(*window, return_exceptions=True)
+                raise self._failure(f"after {done} of {total} episodes", exc) from exc
 
     def _failure(self, when: str, exc: BaseException) -> RunError:
         return RunError(

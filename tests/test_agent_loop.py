@@ -33,7 +33,7 @@ def _context(model: str, affordances: Affordances | None = None, seed: int = 1) 
         game="ua",
         observation="round",
         messages=r.messages,
-        choices=("WAIT", "GO"),
+        answer=r.answer,
         affordances=affordances,
         seed=seed,
         think_prompt=r.think_prompt,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
 from tests.conftest import REPO
 
@@ -60,7 +61,7 @@ def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
 )
 def test_bad_config_names_the_key_path(tmp_config, overrides, path, reason) -> None:
     with pytest.raises(ConfigError) as info:
-        config_from_mapping(tmp_config(), overrides)
+        check_config(config_from_mapping(tmp_config(), overrides))
     assert info.value.path == path
     assert reason in info.value.reason
 
@@ -133,7 +134,7 @@ def test_missing_api_key_variable_is_a_config_error(tmp_config, monkeypatch) -> 
     monkeypatch.delenv("SANDBOX_NO_SUCH_KEY", raising=False)
     backend = {"name": "openai", "params": {"api_key_env": "SANDBOX_NO_SUCH_KEY"}}
     with pytest.raises(ConfigError) as info:
-        config_from_mapping(tmp_config(backend=backend))
+        check_config(config_from_mapping(tmp_config(backend=backend)))
     assert info.value.path == "backend.params.api_key_env"
     assert "'SANDBOX_NO_SUCH_KEY' is not set" in info.value.reason
 
@@ -143,7 +144,7 @@ def test_unknown_template_name_is_a_config_error(tmp_path, tmp_config) -> None:
     text.write_text("rules")
     games = [{"name": "upfront_auditing", "templates": {"upfront_auditing.rulez": str(text)}}]
     with pytest.raises(ConfigError) as info:
-        config_from_mapping(tmp_config(games=games))
+        check_config(config_from_mapping(tmp_config(games=games)))
     assert info.value.path == "games.0.templates.upfront_auditing.rulez"
     assert "no such template" in info.value.reason
 

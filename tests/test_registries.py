@@ -36,7 +36,7 @@ def test_every_backend_builds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_engine_builds() -> None:
-    deps = EngineDeps(backend="scripted", backend_params={}, max_reasks=1)
+    deps = EngineDeps(models={"honest": ("scripted", {})}, max_reasks=1)
     for name in ENGINES:
         assert hasattr(ENGINES.build(name, None, deps=deps), "run")
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import config_from_mapping
-from sandbox.context import Context
+from sandbox.context import Context, FreeTextAnswer
 from sandbox.events import EVENT_ADAPTER
-from sandbox.runner import EpisodeSpec, Runner, prompt_hash
+from sandbox.drivers import GameDriver
+from sandbox.episode import EpisodeSpec
+from sandbox.runner import Runner, prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
 
@@ -80,31 +82,28 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
     assert summary["plan_usage"] == plan_action["usage"]
     assert summary["plan_usage"]["completion_tokens"] > 0
     assert "amber" in plans[0]["plan"]
-    # every plan_consistency context carried that plan: the prompt hash each context_started
-    # event recorded is that of the context rendered with the plan, and differs without it
-    config = config_from_mapping(
-        small_config(tmp_path / "x", models=["stateless_strategist"], games=GAMES)
-    )
-    runner = Runner(config, RunStore.create(config))
+    # every plan_consistency context carried that plan: the logged prompt of each shows it,
+    # and its hash is that of the context rendered with the plan, not without
+    plan = plans[0]["plan"]
+    prompts = {e["prompt_sha256"]: e for e in events if e["kind"] == "prompt"}
     started = {
         e["context_id"]: e["prompt_sha256"]
         for e in events
         if e["kind"] == "context_started" and e["game"] == "plan_consistency" and e["episode_id"]
     }
     assert len(started) == 40
-    for with_plan in (True, False):
-        runner.plans = (
-            {("stateless_strategist", "plan_consistency", "main"): plans[0]["plan"]}
-            if with_plan
-            else {}
-        )
-        for index in range(40):
-            spec = EpisodeSpec("stateless_strategist", "plan_consistency", index)
-            for ctx in runner.episode_contexts(spec):
+    for digest in started.values():
+        assert f"<plan>\n{plan}\n</plan>" in prompts[digest]["messages"][0]["content"]
+    config = config_from_mapping(
+        small_config(tmp_path / "x", models=["stateless_strategist"], games=GAMES)
+    )
+    driver = Runner(config, RunStore.create(config)).drivers({})["plan_consistency"]
+    assert isinstance(driver, GameDriver)
+    for index in range(40):
+        spec = EpisodeSpec("stateless_strategist", "plan_consistency", index)
+        for with_plan in (True, False):
+            for ctx in driver.contexts(spec, {"main": plan} if with_plan else {}):
                 assert (prompt_hash(ctx) == started[ctx.context_id]) is with_plan
-                assert (f"<plan>\n{plans[0]['plan']}\n</plan>" in ctx.messages[0].content) is (
-                    with_plan
-                )
 
 
 def test_the_log_holds_every_prompt_once(tmp_path) -> None:
@@ -135,7 +134,7 @@ def test_the_log_holds_every_prompt_once(tmp_path) -> None:
             game="g",
             observation="o",
             messages=tuple(prompt.messages),
-            choices=(),
+            answer=FreeTextAnswer(),
             seed=0,
             think_prompt=prompt.think_prompt,
             after_think_prompt=prompt.after_think_prompt,

@@ -1,7 +1,7 @@
 """Engines. Importing this package registers `local` and `ray` in `ENGINES`."""
 
 from sandbox.engines import local, ray_engine
-from sandbox.engines.base import ContextOutcome, Engine
+from sandbox.engines.base import Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
 
-__all__ = ["ENGINES", "ContextOutcome", "Engine", "EngineDeps", "local", "ray_engine"]
+__all__ = ["ENGINES", "Engine", "EngineDeps", "local", "ray_engine"]

@@ -9,19 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
-
-from sandbox.context import Action, Context
-
-
-class ContextOutcome(BaseModel):
-    """An action plus where it was produced (for the event log, never for scoring)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: Action
-    node_id: str
-    worker: str
+from sandbox.context import Context, ContextOutcome
 
 
 class Engine(Protocol):

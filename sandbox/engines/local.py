@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.copy import AgentCopy
-from sandbox.context import Context
-from sandbox.engines.base import ContextOutcome, Engine
+from sandbox.context import Context, ContextOutcome
+from sandbox.engines.base import Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
 from sandbox.registry import NoParams
 
 
 class LocalEngine:
     def __init__(self, deps: EngineDeps) -> None:
-        self._copy = AgentCopy(deps.backend, deps.backend_params, deps.max_reasks)
+        from agents.copy import AgentCopy  # the agent stack loads when an engine is built
+
+        self._copy = AgentCopy(deps.models, deps.max_reasks)
 
     async def start(self) -> None:
         return None

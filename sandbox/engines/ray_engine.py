@@ -10,18 +10,16 @@ gives the same actions because a context carries its own seed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from agents.backends import BACKENDS
-from agents.copy import AgentCopy, configure_worker_logging
-from sandbox.context import Context
-from sandbox.engines.base import ContextOutcome, Engine
+from sandbox.context import Context, ContextOutcome
+from sandbox.engines.base import Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
 from sandbox.seeding import derive_seed
 
@@ -39,28 +37,35 @@ class RayParams(BaseModel):
     spread: bool = Field(True, description="deal actors over the cluster's nodes in turn")
 
 
-class _RayAgentCopy(AgentCopy):
-    """AgentCopy that learns its node once placed, and configures logging in its own process."""
+@functools.cache
+def _actor_class() -> type:
+    """AgentCopy that learns its node once placed, and configures logging in its own process.
 
-    def __init__(
-        self,
-        env: dict[str, str],
-        backend: str,
-        backend_params: dict[str, Any],
-        max_reasks: int,
-        worker: str,
-    ) -> None:
-        import ray
+    Defined on first use, so that importing the engine registry loads neither Ray nor the agent
+    stack (config validation and scoring import it)."""
+    import ray
 
-        os.environ.update(env)  # this process is the actor's alone
-        configure_worker_logging()
-        node = ray.get_runtime_context().get_node_id()
-        super().__init__(backend, backend_params, max_reasks, node_id=node, worker=worker)
-        # The process is this actor's alone and what it holds now (Ray, LangGraph, the compiled
-        # graph) lives as long as it does; leaving that out of the collector's full passes keeps
-        # them from rescanning it, about a tenth of what a context costs.
-        gc.collect()
-        gc.freeze()
+    from agents.copy import AgentCopy, configure_worker_logging
+
+    class RayAgentCopy(AgentCopy):
+        def __init__(
+            self,
+            env: dict[str, str],
+            models: Mapping[str, tuple[str, Mapping[str, Any]]],
+            max_reasks: int,
+            worker: str,
+        ) -> None:
+            os.environ.update(env)  # this process is the actor's alone
+            configure_worker_logging()
+            node = ray.get_runtime_context().get_node_id()
+            super().__init__(models, max_reasks, node_id=node, worker=worker)
+            # The process is this actor's alone and what it holds now (Ray, LangGraph, the
+            # compiled graph) lives as long as it does; leaving that out of the collector's full
+            # passes keeps them from rescanning it, about a tenth of what a context costs.
+            gc.collect()
+            gc.freeze()
+
+    return RayAgentCopy
 
 
 class RayEngine:
@@ -85,7 +90,9 @@ class RayEngine:
                 log_to_driver=True,
             )
             self._owns_ray = True
-        remote_cls = ray.remote(_RayAgentCopy)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        remote_cls: Any = ray.remote(_actor_class())
         nodes = self._alive_nodes() if self.params.spread else []
         env_vars = self._forwarded_env()
         for index in range(self.deps.actors):
@@ -102,8 +109,7 @@ class RayEngine:
                 )
             actor = remote_cls.options(**options).remote(
                 env_vars,
-                self.deps.backend,
-                dict(self.deps.backend_params),
+                {model: (name, dict(params)) for model, (name, params) in self.deps.models.items()},
                 self.deps.max_reasks,
                 worker=f"actor-{index}",
             )
@@ -122,16 +128,19 @@ class RayEngine:
         return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
 
     def _forwarded_env(self) -> dict[str, str]:
-        """The backend's API-key variable, so actors on other nodes can read it too.
+        """The backends' API-key variables, so actors on other nodes can read them too.
 
         Handed to each actor as a constructor argument, which lives only in memory: a
         `runtime_env` would write the value into Ray's log files.
         """
-        params = BACKENDS.validate_params(self.deps.backend, self.deps.backend_params)
-        name = getattr(params, "api_key_env", None)
-        if isinstance(name, str) and name in os.environ:
-            return {name: os.environ[name]}
-        return {}
+        from agents.backends import BACKENDS
+
+        env = {}
+        for name, params in self.deps.models.values():
+            key_env = getattr(BACKENDS.validate_params(name, params), "api_key_env", None)
+            if isinstance(key_env, str) and key_env in os.environ:
+                env[key_env] = os.environ[key_env]
+        return env
 
     def actor_for(self, agent_id: str) -> int:
         """Copies `copy-<i>` go to actor i mod actors, so every actor serves as many copies."""

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EngineDeps:
-    """The run settings an engine needs, independent of which engine it is."""
+    """The run settings an engine needs, independent of which engine it is. `models` maps each
+    model of the run to (backend name, params): every agent copy serves every model."""
 
-    backend: str
-    backend_params: Mapping[str, Any]
+    models: Mapping[str, tuple[str, Mapping[str, Any]]]
     max_reasks: int
     actors: int = 1
     run_id: str = "adhoc"

@@ -18,7 +18,13 @@ import numpy as np
 
 from control import metrics
 from control.metrics import Policy
-from sandbox.context import Affordances, Message
+from sandbox.context import (
+    Affordances,
+    AnswerFormat,
+    ChoiceAnswer,
+    FreeTextAnswer,
+    Message,
+)
 from sandbox.prompts import PromptLibrary
 
 Draw = Callable[[str], str | None]
@@ -54,9 +60,11 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """The prompt texts of one context, before the runner attaches ids and seeds."""
+    """The prompt texts of one context and the form of its answer, before a driver attaches ids
+    and seeds."""
 
     messages: tuple[Message, ...]
+    answer: AnswerFormat
     think_prompt: str | None
     after_think_prompt: str
     reask_prompt: str
@@ -208,6 +216,7 @@ class Environment(ABC):
         choices = ", ".join(order)
         return Rendered(
             messages=(Message(role="system", content=system), Message(role="user", content=user)),
+            answer=ChoiceAnswer(choices=order),
             think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
             after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
             reask_prompt=self.prompts.render("reask", choices=choices),
@@ -232,6 +241,7 @@ class Environment(ABC):
                 Message(role="system", content=system),
                 Message(role="user", content=self.prompts.render("plan_request", example=example)),
             ),
+            answer=FreeTextAnswer(),
             think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
             after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
             reask_prompt="",

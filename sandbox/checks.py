@@ -1,0 +1,87 @@
+"""Checking a config against the registries: every named entry exists, its params validate, and
+what it needs from outside (an API key's variable, template files) is there.
+
+Apart from the config schema (`sandbox.config`) so that reading a config loads no registry. It runs
+before a run starts (the CLI, `Runner`), so a typo fails at once with its key path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from sandbox.config import Config, ConfigError, Named
+from sandbox.registry import Registry, RegistryError, did_you_mean
+
+
+def check_config(config: Config) -> Config:
+    """Raise `ConfigError`, naming the key path, for the first registered name, params or
+    outside resource that does not check out; return `config` unchanged otherwise."""
+    from sandbox.engines import ENGINES
+
+    _check_named("engine", config.engine.name, config.engine.params, ENGINES)
+    _check_backend(
+        "backend", config.backend, [(f"models.{i}", m) for i, m in enumerate(config.models)]
+    )
+    if config.trusted is not None:
+        _check_backend(
+            "trusted.backend", config.trusted.backend, [("trusted.model", config.trusted.model)]
+        )
+    _check_games(config)
+    return config
+
+
+def _check_named(
+    path: str, name: str, params: Mapping[str, Any], registry: Registry[Any]
+) -> BaseModel:
+    """The entry's validated params; errors at `path` (unknown name) or `path.params.<key>`."""
+    try:
+        return registry.validate_params(name, params)
+    except RegistryError as exc:
+        if exc.param is None:
+            raise ConfigError(path, str(exc)) from None
+        raise ConfigError(
+            ".".join(p for p in (path, "params", exc.param) if p), exc.reason
+        ) from None
+
+
+def _check_backend(path: str, backend: Named, models: Sequence[tuple[str, str]]) -> None:
+    """The backend and its params; its API key's variable is set; a scripted backend's models
+    are organisms."""
+    from agents.backends import BACKENDS
+    from agents.organisms import ORGANISMS
+
+    params = _check_named(path, backend.name, backend.params, BACKENDS)
+    key_env = getattr(params, "api_key_env", None)
+    if isinstance(key_env, str) and key_env not in os.environ:
+        raise ConfigError(
+            f"{path}.params.api_key_env",
+            f"environment variable {key_env!r} is not set (it must hold the API key; "
+            f"name another variable with {path}.params.api_key_env)",
+        )
+    if backend.name == "scripted":
+        for where, model in models:
+            if model not in ORGANISMS:
+                raise ConfigError(where, f"no organism {model!r}; {did_you_mean(model, ORGANISMS)}")
+
+
+def _check_games(config: Config) -> None:
+    """Each game is registered with valid params, and its template overrides name templates
+    it has and files that exist."""
+    from sandbox.environments import ENVIRONMENTS
+    from sandbox.prompts import PromptLibrary
+
+    for i, game in enumerate(config.games):
+        _check_named(f"games.{i}", game.name, game.params, ENVIRONMENTS)
+        env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
+        for name, file in game.templates.items():
+            where = f"games.{i}.templates.{name}"
+            if name not in env.template_names():
+                raise ConfigError(
+                    where, f"no such template; known: {', '.join(env.template_names())}"
+                )
+            if not file.is_file():
+                raise ConfigError(where, f"no such file: {file}")

@@ -1,0 +1,218 @@
+"""Episode drivers for the memoryless games: one step, or two with a shared plan.
+
+`GameDriver` asks for one context per distinct observation of its game, all at once, and records
+the choices: an episode is one sample of the game's empirical policy. With `shared_planning`,
+the episode first takes the plan of its (model, situation) from a `PlanBook`, which asks a planner
+context once and hands every later episode the same text, then asks its contexts with the plan
+shown in them: the two-step driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from sandbox.context import Action, Affordances, Context, Role, Usage
+from sandbox.environments import Environment, Rendered
+from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, agent_for
+from sandbox.events import EpisodeRecord, PlanWritten, Sample
+from sandbox.seeding import derive_seed
+
+PLAN_OBSERVATION = "__plan__"
+"""The observation id of a planner's context."""
+
+
+def build_context(
+    *,
+    context_id: str,
+    episode_id: str,
+    model: str,
+    game: str,
+    observation: str,
+    rendered: Rendered,
+    affordances: Affordances,
+    run_seed: int,
+    copies: int,
+    role: Role = "policy",
+) -> Context:
+    """A rendered text made into a context: dealt to a copy and seeded by its id alone."""
+    return Context(
+        context_id=context_id,
+        episode_id=episode_id,
+        agent_id=agent_for(context_id, copies),
+        model=model,
+        role=role,
+        game=game,
+        observation=observation,
+        messages=rendered.messages,
+        answer=rendered.answer,
+        affordances=affordances,
+        seed=derive_seed(run_seed, "sample", context_id),
+        think_prompt=rendered.think_prompt,
+        after_think_prompt=rendered.after_think_prompt,
+        reask_prompt=rendered.reask_prompt,
+    )
+
+
+PlanHook = Callable[[Exchange, PlanWritten], None]
+"""Called once per plan written, with its planner exchange and `plan_written` event."""
+
+
+class PlanBook:
+    """The shared plans of one game: one planner call per (model, situation), whichever episode
+    asks first; every other episode waits for the same text. Plans a resumed run recorded
+    already are given at construction and never asked again."""
+
+    def __init__(
+        self,
+        game: str,
+        env: Environment,
+        affordances: Affordances,
+        run_seed: int,
+        copies: int,
+        run_id: str,
+        recorded: dict[tuple[str, str], PlanWritten],
+        on_written: PlanHook,
+    ) -> None:
+        self.game = game
+        self._env = env
+        self._affordances = affordances
+        self._run_seed = run_seed
+        self._copies = copies
+        self._run_id = run_id
+        self._written = {key: event.plan for key, event in recorded.items()}
+        self._asked: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._on_written = on_written
+
+    async def plan(self, model: str, situation: str, ask: Ask) -> str:
+        key = (model, situation)
+        if key in self._written:
+            return self._written[key]
+        if key not in self._asked:
+            self._asked[key] = asyncio.ensure_future(self._write(model, situation, ask))
+        return await asyncio.shield(self._asked[key])
+
+    async def _write(self, model: str, situation: str, ask: Ask) -> str:
+        seed = derive_seed(self._run_seed, "plan", self.game, situation)
+        rendered = self._env.render_plan_request(situation, self._affordances, seed)
+        context_id = f"{model}/{self.game}/plan/{situation}"
+        ctx = build_context(
+            context_id=context_id,
+            episode_id=context_id,
+            model=model,
+            game=self.game,
+            observation=PLAN_OBSERVATION,
+            rendered=rendered,
+            affordances=self._affordances,
+            run_seed=self._run_seed,
+            copies=self._copies,
+            role="planner",
+        )
+        (outcome,) = await ask([ctx])
+        plan = outcome.action.visible.strip()
+        self._on_written(
+            Exchange(ctx, outcome),
+            PlanWritten(
+                run_id=self._run_id,
+                agent_id=ctx.agent_id,
+                context_id=ctx.context_id,
+                model=model,
+                game=self.game,
+                situation=situation,
+                plan=plan,
+                parse_ok=outcome.action.parse_ok,
+                usage=outcome.action.usage,
+            ),
+        )
+        self._written[(model, situation)] = plan
+        return plan
+
+
+class GameDriver:
+    """Plays episodes of one memoryless game: every distinct observation sampled once, after the
+    shared plans of its situations when the game grants `shared_planning`."""
+
+    def __init__(
+        self,
+        game: str,
+        env: Environment,
+        affordances: Affordances,
+        run_seed: int,
+        copies: int,
+        plans: PlanBook | None = None,
+    ) -> None:
+        if affordances.shared_planning != (plans is not None):
+            raise ValueError("a game with shared_planning needs a PlanBook, and only then")
+        self.game = game
+        self.env = env
+        self.affordances = affordances
+        self._run_seed = run_seed
+        self._copies = copies
+        self._plans = plans
+
+    def contexts(self, spec: EpisodeSpec, plans: dict[str, str]) -> list[Context]:
+        """The contexts of one episode. The text depends on the game, episode index and
+        observation, not on the model, so every model sees the same contexts (but for the
+        shared plan, which each model writes itself)."""
+        out = []
+        for obs in self.env.observations():
+            seed = derive_seed(self._run_seed, "render", spec.game, spec.index, obs.id)
+            rendered = self.env.render(obs.id, self.affordances, seed, plans.get(obs.situation))
+            out.append(
+                build_context(
+                    context_id=f"{spec.episode_id}/{obs.id}",
+                    episode_id=spec.episode_id,
+                    model=spec.model,
+                    game=spec.game,
+                    observation=obs.id,
+                    rendered=rendered,
+                    affordances=self.affordances,
+                    run_seed=self._run_seed,
+                    copies=self._copies,
+                )
+            )
+        return out
+
+    async def __call__(self, spec: EpisodeSpec, ask: Ask) -> EpisodeOutcome:
+        plans: dict[str, str] = {}
+        if self._plans is not None:
+            situations = self.env.situations()
+            texts = await asyncio.gather(
+                *(self._plans.plan(spec.model, s, ask) for s in situations)
+            )
+            plans = dict(zip(situations, texts, strict=True))
+        contexts = self.contexts(spec, plans)
+        outcomes = await ask(contexts)
+        return EpisodeOutcome(
+            record=episode_record(spec, contexts, [o.action for o in outcomes]),
+            exchanges=tuple(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
+        )
+
+
+def episode_record(
+    spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
+) -> EpisodeRecord:
+    """The line `results.jsonl` keeps of a game episode: each context's choice, nothing that
+    depends on timing or placement."""
+    usage = Usage()
+    samples = []
+    for ctx, action in zip(contexts, actions, strict=True):
+        usage = usage + action.usage
+        samples.append(
+            Sample(
+                observation=ctx.observation,
+                context_id=ctx.context_id,
+                agent_id=ctx.agent_id,
+                choice=action.choice,
+                parse_ok=action.parse_ok,
+                attempts=action.attempts,
+            )
+        )
+    return EpisodeRecord(
+        episode_id=spec.episode_id,
+        index=spec.index,
+        model=spec.model,
+        game=spec.game,
+        samples=samples,
+        usage=usage,
+    )

@@ -1,0 +1,60 @@
+"""What an episode is to the runner: a spec, an `async` driver, and the outcome it returns.
+
+A driver plays one episode by asking for contexts through `ask` (the run's dispatcher) as many
+times as it needs, step by step where one role reads another's output, and returns the record to
+commit with every exchange it made. Memoryless games are one driver kind (`sandbox.drivers`);
+control protocols are another. Drivers never see the engine, so they never import Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sandbox.context import Context, ContextOutcome
+from sandbox.events import EpisodeRecord
+from sandbox.seeding import derive_seed
+
+Ask = Callable[[Sequence[Context]], Awaitable[list[ContextOutcome]]]
+"""Contexts in, their outcomes out, in the same order."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeSpec:
+    """One episode of the run's plan: which model, which game (by id), which sample."""
+
+    model: str
+    game: str
+    index: int
+
+    @property
+    def episode_id(self) -> str:
+        return f"{self.model}/{self.game}/{self.index:05d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One context and what came back, in the order the driver made them."""
+
+    context: Context
+    outcome: ContextOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeOutcome:
+    """What the runner commits for an episode: its exchanges' events, then its record."""
+
+    record: EpisodeRecord
+    exchanges: tuple[Exchange, ...]
+
+
+class EpisodeDriver(Protocol):
+    async def __call__(self, spec: EpisodeSpec, ask: Ask) -> EpisodeOutcome:
+        """Play the episode `spec`, asking for contexts through `ask`."""
+        ...
+
+
+def agent_for(context_id: str, copies: int) -> str:
+    """The agent copy a context is dealt to: fixed by its id, so a rerun deals it alike."""
+    return f"copy-{derive_seed('agent', context_id) % copies}"
