@@ -9,9 +9,9 @@ from typing import Any
 
 from sandbox.config import config_from_mapping
 from sandbox.context import Context, FreeTextAnswer
-from sandbox.events import EVENT_ADAPTER
 from sandbox.drivers import GameDriver
 from sandbox.episode import EpisodeSpec
+from sandbox.events import EVENT_ADAPTER
 from sandbox.runner import Runner, prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
