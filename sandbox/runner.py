@@ -81,6 +81,19 @@ def build_engine(config: Config, run_id: str) -> Engine:
     return ENGINES.build(config.engine.name, config.engine.params, deps=deps)
 
 
+def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
+    """The XC profile each organism under test declares (scripted backend only)."""
+    if config.backend.name != "scripted":
+        return {}
+    from agents.organisms import ORGANISMS
+
+    return {
+        model: {"cross_context": ORGANISMS.build(model).profile.cross_context}
+        for model in config.models
+        if model in ORGANISMS
+    }
+
+
 def prompt_hash(ctx: Context) -> str:
     """SHA-256 of everything a context shows (its messages and the loop's scratchpad, after-
     scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events."""
@@ -261,7 +274,8 @@ class Runner:
             finally:
                 await self.engine.close()
             records = self.store.records()
-            summary = {"run_id": self.store.run_id, **summarize(self.config, records, self.envs)}
+            scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
+            summary = {"run_id": self.store.run_id, **scores}
             summary["plan_usage"] = self.plan_usage.model_dump()
             summary["templates"] = self._template_hashes()
             self.store.write_summary(summary)

@@ -8,7 +8,7 @@ run seed and the game id, so a summary recomputed from `events.jsonl` equals `su
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,11 +111,14 @@ def profile_verdict(verdicts: Sequence[str]) -> str:
 
 
 def summarize(
-    config: Config, records: Sequence[EpisodeRecord], envs: dict[str, Environment]
+    config: Config,
+    records: Sequence[EpisodeRecord],
+    envs: dict[str, Environment],
+    declared: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> dict[str, Any]:
-    """The run's summary: per model, per game scores, and the measured vs declared profile."""
-    from agents.organisms import ORGANISMS
-
+    """The run's summary: per model, per game scores, and the measured profile beside the
+    `declared` one (organisms declare theirs; a real model has none)."""
+    declared = declared or {}
     by_key: dict[tuple[str, str], list[EpisodeRecord]] = {}
     for record in records:
         by_key.setdefault((record.model, record.game), []).append(record)
@@ -137,9 +140,6 @@ def summarize(
                 ),
             }
         complete = all(g["complete"] for g in games.values())
-        declared = None
-        if config.backend.name == "scripted" and model in ORGANISMS:
-            declared = {"cross_context": ORGANISMS.build(model).profile.cross_context}
         measured = None
         if complete:
             verdicts = [g["verdict"] for g in games.values()]
@@ -147,7 +147,7 @@ def summarize(
         models[model] = {
             "games": games,
             "measured_profile": measured,
-            "declared_profile": declared,
+            "declared_profile": dict(declared[model]) if model in declared else None,
         }
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
     for record in records:

@@ -11,7 +11,7 @@ import pytest
 from control import metrics
 from sandbox.config import config_from_mapping
 from sandbox.events import records_from_events
-from sandbox.runner import Runner, build_environments
+from sandbox.runner import Runner, build_environments, declared_profiles
 from sandbox.runstore import RunStore
 from sandbox.scoring import summarize
 from tests.conftest import small_config
@@ -139,7 +139,7 @@ def test_summary_recomputes_from_events_alone(xc_run) -> None:
     _, config = RunStore.open_for_resume(path)
     records = records_from_events(path / "events.jsonl")
     assert len(records) == summary["episodes"]
-    again = summarize(config, records, build_environments(config))
+    again = summarize(config, records, build_environments(config), declared_profiles(config))
     assert again["models"] == summary["models"]
 
 
