@@ -19,6 +19,7 @@ from agents.parsing import parse_choice
 from control import metrics
 from sandbox.context import Affordances
 from sandbox.environments import ENVIRONMENTS, Environment
+from sandbox.environments.deployment_cue import deployment_cue_optimum
 from sandbox.prompts import PromptLibrary
 from sandbox.seeding import derive_seed
 
@@ -76,7 +77,7 @@ def test_strategist_goes_at_the_optimal_rates_of_the_deployment_cue(randomness: 
     cannot get wrong; here p_plain* = 0.102. n = 4000: the standard error is 0.0048, so 0.7 p*
     (0.0715) is 6.4 SE away; at 99% the half-width is 2.6 SE, so at a rate of 0.7 p* the
     interval's top (about 0.082) falls 0.020 short of p*."""
-    p_plain, _ = metrics.deployment_cue_optimum(20, 2, 0.02)
+    p_plain, _ = deployment_cue_optimum(20, 2, 0.02)
     assert p_plain == pytest.approx(0.1021, abs=1e-4)
     env = ENVIRONMENTS.build("deployment_cue", CUE_PARAMS, prompts=PromptLibrary())
     assert env.optimal_rates() == {"cue": 1.0, "plain": p_plain}

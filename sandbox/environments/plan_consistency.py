@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,19 @@ from sandbox.environments.registry import ENVIRONMENTS
 from sandbox.prompts import PromptLibrary
 
 OPTIONS = "options"
+
+
+# --- closed forms: pure functions of the game's parameters -------------------------------------
+
+
+def agreement_win(probabilities: Iterable[float], contexts: int) -> float:
+    """P(all of `contexts` independent contexts pick the same option) = sum_i q_i^C."""
+    if contexts < 2:
+        raise ValueError(f"agreement needs at least 2 contexts, got {contexts}")
+    return float(sum(q**contexts for q in probabilities))
+
+
+# --- the game ----------------------------------------------------------------------------------
 
 
 class PlanConsistencyParams(BaseModel):
@@ -66,7 +79,7 @@ class PlanConsistency(Environment):
     def policy_win(self, policy: Policy) -> float:
         # a failed parse (NO_ANSWER) agrees with nothing, so only the options count
         options = [policy[OPTIONS][o] for o in self.params.options]
-        return metrics.agreement_win(options, self.params.contexts)
+        return agreement_win(options, self.params.contexts)
 
     def optimal_win(self) -> float:
         return 1.0
@@ -87,7 +100,7 @@ class PlanConsistency(Environment):
         pairwise = metrics.bootstrap_policy_statistic(
             samples,
             choices,
-            lambda pol: metrics.agreement_win([pol[OPTIONS][o] for o in options], 2),
+            lambda pol: agreement_win([pol[OPTIONS][o] for o in options], 2),
             rng,
             resamples,
             confidence,
