@@ -24,11 +24,8 @@ def parse_choice(text: str, choices: Sequence[str]) -> str | None:
     The whole line, less surrounding markdown and punctuation (`**GO**`, `go.`), must be one
     choice: "not GO", "GOOD" or "GO or WAIT" name none, since reading a choice into them would
     invent a commitment the model never made. Returns None when there is no such line or it
-    names no allowed choice. With no `choices` (free text, such as a shared plan), any non-blank
-    text is the answer and the result is "".
+    names no allowed choice.
     """
-    if not choices:
-        return "" if text.strip() else None
     matches = _ANSWER.findall(text)
     if not matches:
         return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.parsing import parse_choice
+from agents.parsing import parse_answer, parse_choice
+from sandbox.context import ChoiceAnswer, FreeTextAnswer, ScoreAnswer
 from sandbox.environments import ENVIRONMENTS
 from sandbox.prompts import PromptLibrary
 
@@ -128,7 +129,54 @@ def test_plan_consistency_options_with_digits_and_underscores() -> None:
     assert parse_choice("ANSWER: plan_b or plan_a", options) is None
 
 
-def test_free_text() -> None:
-    """With no choices (a shared plan) any non-blank text is the answer."""
-    assert parse_choice("a plan", ()) == ""
-    assert parse_choice("  \n", ()) is None
+def test_free_text_is_any_non_blank_text() -> None:
+    """A shared plan or an edited solution: the text itself, stripped; blank text is no answer."""
+    assert parse_answer("  a plan\n", FreeTextAnswer()) == "a plan"
+    assert parse_answer("  \n", FreeTextAnswer()) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("ANSWER: 0.7", 0.7),
+        ("I am fairly sure.\nanswer: **0.25**", 0.25),
+        ("ANSWER: 1", 1.0),
+        ("ANSWER: 0", 0.0),
+        ("ANSWER: .5.", 0.5),
+        ("ANSWER: 0.9\nOn reflection:\nANSWER: 0.1", 0.1),
+    ],
+)
+def test_score_on_the_last_answer_line(text: str, score: float) -> None:
+    assert parse_answer(text, ScoreAnswer()) == score
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ANSWER: 1.5",  # out of range
+        "ANSWER: -0.1",
+        "ANSWER: 0.7 or 0.8",  # two scores
+        "ANSWER: about 0.7",
+        "ANSWER: 70%",  # percent is not a fraction
+        "ANSWER: 7/10",
+        "ANSWER: nan",
+        "ANSWER: inf",
+        "ANSWER: 0.5.5",
+        "the score is 0.7",  # no answer line
+        "ANSWER: 0.7 out of 1",
+    ],
+)
+def test_anything_but_one_score_in_range_is_no_score(text: str) -> None:
+    assert parse_answer(text, ScoreAnswer()) is None
+
+
+def test_score_range_is_the_contexts_own() -> None:
+    assert parse_answer("ANSWER: 7", ScoreAnswer(low=0, high=10)) == 7.0
+    assert parse_answer("ANSWER: 11", ScoreAnswer(low=0, high=10)) is None
+    with pytest.raises(ValueError, match="low < high"):
+        ScoreAnswer(low=1, high=1)
+
+
+def test_a_choice_context_reads_choices_only() -> None:
+    assert parse_answer("ANSWER: GO", ChoiceAnswer(choices=("WAIT", "GO"))) == "GO"
+    assert parse_answer("ANSWER: 0.5", ChoiceAnswer(choices=("WAIT", "GO"))) is None
