@@ -149,7 +149,7 @@ class Config(_Section):
         ray_section = data.pop("ray", None)
         if isinstance(engine, dict) and engine.get("name") == "ray" and ray_section is not None:
             own = engine.get("params") or {}
-            params = {**ray_section, **own} if isinstance(ray_section, dict) else ray_section
+            params = {**own, **ray_section} if isinstance(ray_section, dict) else ray_section
             engine = {**engine, "params": params}
         data["engine"] = engine
         return data

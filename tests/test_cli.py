@@ -91,8 +91,21 @@ def test_invalid_yaml_is_one_line_naming_file_line_and_column(tmp_path: Path) ->
 def test_resume_of_a_finished_run_changes_nothing(finished_run: Path) -> None:
     before = {name: (finished_run / name).read_bytes() for name in (EVENTS, RESULTS, SUMMARY)}
     mtimes = {name: (finished_run / name).stat().st_mtime_ns for name in before}
-    proc = _cli("run", "--resume", str(finished_run), cwd=finished_run.parent)
+    # in a fresh interpreter: it must not even load Ray or the agent stack
+    script = (
+        "import sys; from sandbox.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('ray', 'langgraph', 'openai') if m in sys.modules)); "
+        "sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "run", "--resume", str(finished_run)],
+        cwd=finished_run.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
     assert f"run {finished_run.name} is complete; nothing to do" in proc.stderr
     assert f"sandbox show {finished_run}" in proc.stderr
     for name, data in before.items():

@@ -174,3 +174,70 @@ def test_game_affordances_merge_over_top_level_and_survive_a_reload(tmp_config) 
     reloaded = config_from_mapping(config.resolved())
     assert [reloaded.affordances_for(g) for g in reloaded.games] == [first, second]
     assert reloaded.digest() == config.digest()
+
+
+@pytest.mark.parametrize(
+    ("engine", "overrides", "expected"),
+    [
+        # configs written before engines were registry entries
+        (
+            {"engine": "ray", "ray": {"address": "auto", "spread": False}},
+            [],
+            ("ray", {"address": "auto", "spread": False}),
+        ),
+        ({"engine": "local", "ray": {"address": "auto"}}, [], ("local", {})),
+        ({}, ["ray.address=auto"], ("ray", {"address": "auto"})),
+        # registry entries
+        (
+            {"engine": {"name": "ray", "params": {"address": None}}},
+            ["ray.address=auto"],
+            ("ray", {"address": "auto"}),
+        ),
+        ({"engine": {"name": "ray"}}, ["engine=local"], ("local", {})),
+        (
+            {"engine": {"name": "ray"}},
+            ["engine.params.max_restarts=5"],
+            ("ray", {"max_restarts": 5}),
+        ),
+    ],
+)
+def test_engine_is_a_registry_entry_and_old_configs_still_load(
+    tmp_config, engine, overrides, expected
+) -> None:
+    data = tmp_config()
+    data.pop("engine")
+    data.update(engine)
+    config = check_config(config_from_mapping(data, overrides))
+    assert (config.engine.name, config.engine.params) == expected
+    reloaded = config_from_mapping(config.resolved())
+    assert reloaded.engine == config.engine and reloaded.digest() == config.digest()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "reason"),
+    [
+        (["engine=warp"], "engine", "unknown engine 'warp'; known: local, ray"),
+        (["engine=ray", "ray.adress=auto"], "engine.params.adress", "did you mean 'address'?"),
+        (
+            ["engine={name: ray, params: {spread: maybe}}"],
+            "engine.params.spread",
+            "valid boolean",
+        ),
+    ],
+)
+def test_engine_params_are_checked_by_the_engine(tmp_config, overrides, path, reason) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_config(config_from_mapping(tmp_config(), overrides))
+    assert info.value.path == path
+    assert reason in info.value.reason
+
+
+def test_reading_a_config_loads_no_registry_ray_or_model_stack() -> None:
+    script = (
+        "import sys, sandbox.config; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('ray', 'langgraph', 'openai', 'agents') or m.startswith('sandbox.engines')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
