@@ -1,0 +1,206 @@
+"""The layers of DESIGN.md as import-linter contracts (pyproject.toml): they hold on this tree,
+they break when a forbidden import is planted in a copy of it, and they name every module."""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("sandbox", "agents", "control")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+CONFIG: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+    "importlinter"
+]
+CONTRACTS: dict[str, dict[str, Any]] = {c["name"]: c for c in CONFIG["contracts"]}
+
+GAMES = (
+    "Games, protocols and metrics never import Ray, engines, the runner, the dispatcher or the CLI"
+)
+NO_MODEL = "Games and metrics never call a model: no agents, no model clients"
+PURE_METRICS = "Metrics are pure statistics: control.metrics imports nothing of ours"
+ORGANISMS = (
+    "Organisms see only the context and message types (and the generic registry and seeding)"
+)
+AGENTS = "Agents never import engines, the runner, the dispatcher, drivers or Ray"
+CONFIG_LIGHT = "The config imports no registry-backed or heavy module"
+LAYERS = "Layers, top-down: cli, runner, drivers and engines, agents, backends, organisms, context"
+
+
+def test_the_contracts_named_here_are_the_ones_in_pyproject() -> None:
+    assert set(CONTRACTS) == {
+        GAMES,
+        NO_MODEL,
+        PURE_METRICS,
+        ORGANISMS,
+        AGENTS,
+        CONFIG_LIGHT,
+        LAYERS,
+    }
+
+
+def copy_tree(dest: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(
+            ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    return dest
+
+
+def isolated_env(tree: Path) -> dict[str, str]:
+    """The copy first on the path. lint-imports also puts its working directory first, and the
+    editable install's finder comes after every path entry, so the copy is what gets analysed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def lint_imports(tree: Path) -> tuple[int, str, set[str]]:
+    """lint-imports' exit status, its output with line wraps undone, and the broken contracts."""
+    proc = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tree,
+        env=isolated_env(tree),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    text = " ".join((proc.stdout + proc.stderr).split())
+    for name in CONTRACTS:
+        assert f"{name} KEPT" in text or f"{name} BROKEN" in text, (name, text)
+    return proc.returncode, text, {n for n in CONTRACTS if f"{n} BROKEN" in text}
+
+
+def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    spec = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; print(u.find_spec('sandbox').origin)"],
+        cwd=tree,
+        env=isolated_env(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(spec.stdout.strip()).is_relative_to(tree)  # the copy, not the editable install
+    code, text, broken = lint_imports(tree)
+    assert (code, broken) == (0, set()), text
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in text
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "expected", "named"),
+    [
+        (
+            "sandbox/environments/base.py",
+            "import ray",
+            {GAMES},
+            "sandbox.environments.base -> ray",
+        ),
+        (
+            "agents/loop.py",
+            "from sandbox.engines import ENGINES",
+            {AGENTS, LAYERS},
+            "agents.loop -> sandbox.engines",
+        ),
+        (
+            "agents/organisms/scripted.py",
+            "from sandbox.events import EventLog",
+            {ORGANISMS, LAYERS},
+            "agents.organisms.scripted -> sandbox.events",
+        ),
+        (
+            "sandbox/config.py",
+            "from sandbox.environments import ENVIRONMENTS",
+            {CONFIG_LIGHT, LAYERS},
+            "sandbox.config -> sandbox.environments",
+        ),
+        (
+            "control/metrics.py",
+            "from sandbox.context import Message",
+            {PURE_METRICS},
+            "control.metrics -> sandbox.context",
+        ),
+        (
+            "sandbox/events.py",
+            "import sandbox.drivers",
+            {LAYERS},
+            "sandbox.events -> sandbox.drivers",
+        ),
+    ],
+    ids=[
+        "ray-in-a-game",
+        "engine-in-agents",
+        "events-in-organisms",
+        "game-in-config",
+        "metrics",
+        "cycle",
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(
+    tmp_path: Path, path: str, line: str, expected: set[str], named: str
+) -> None:
+    tree = copy_tree(tmp_path)
+    with (tree / path).open("a") as f:
+        f.write(f"\n{line}\n")
+    code, text, broken = lint_imports(tree)
+    assert code != 0
+    assert broken == expected, text
+    assert named in text
+
+
+def layered(module: str) -> bool:
+    entries = [
+        entry.strip().strip("()")
+        for layer in CONTRACTS[LAYERS]["layers"]
+        for entry in re.split(r"[|:]", layer)
+    ]
+    return any(module == e or module.startswith(e + ".") for e in entries)
+
+
+def submodules(package: str) -> list[str]:
+    return [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(ROOT / package)])]
+
+
+def test_every_module_has_a_layer() -> None:
+    """A new module under sandbox/, agents/ or control/ must be placed in the layers contract."""
+    modules = [m for p in PACKAGES for m in submodules(p)]
+    assert "control.metrics" in modules and "sandbox.runner" in modules
+    assert [m for m in modules if not layered(m)] == []
+
+
+def test_organisms_are_forbidden_every_sandbox_module_but_the_context_types() -> None:
+    allowed = {"sandbox.context", "sandbox.registry", "sandbox.seeding"}
+    forbidden = set(CONTRACTS[ORGANISMS]["forbidden_modules"])
+    assert forbidden >= set(submodules("sandbox")) - allowed
+    assert not forbidden & allowed
+
+
+def test_importing_the_config_loads_nothing_heavy() -> None:
+    heavy = [
+        "ray",
+        "langgraph",
+        "openai",
+        "agents",
+        "control",
+        "sandbox.engines",
+        "sandbox.environments",
+    ]
+    code = (
+        "import sys, sandbox.config\n"
+        f"heavy = {heavy!r}\n"
+        "print(sorted(m for m in sys.modules for h in heavy if m == h or m.startswith(h + '.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
