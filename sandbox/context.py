@@ -11,6 +11,7 @@ engines carry them, the runner records them), so this module imports nothing of 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,6 +80,18 @@ class FreeTextAnswer(BaseModel):
 
 AnswerFormat = Annotated[ChoiceAnswer | ScoreAnswer | FreeTextAnswer, Field(discriminator="kind")]
 """The form a context's answer must take; `agents.parsing.parse_answer` reads all three."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The prompt texts of one context and the form of its answer, before a driver attaches ids
+    and seeds (`sandbox.episode.build_context`)."""
+
+    messages: tuple[Message, ...]
+    answer: AnswerFormat
+    think_prompt: str | None
+    after_think_prompt: str
+    reask_prompt: str
 
 
 class Context(BaseModel):

@@ -12,46 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from sandbox.context import Action, Affordances, Context, Role, Usage
-from sandbox.environments import Environment, Rendered
-from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, agent_for
+from sandbox.context import Action, Affordances, Context, Usage
+from sandbox.environments import Environment
+from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
 from sandbox.events import EpisodeRecord, PlanWritten, Sample
 from sandbox.seeding import derive_seed
 
 PLAN_OBSERVATION = "__plan__"
 """The observation id of a planner's context."""
-
-
-def build_context(
-    *,
-    context_id: str,
-    episode_id: str,
-    model: str,
-    game: str,
-    observation: str,
-    rendered: Rendered,
-    affordances: Affordances,
-    run_seed: int,
-    copies: int,
-    role: Role = "policy",
-) -> Context:
-    """A rendered text made into a context: dealt to a copy and seeded by its id alone."""
-    return Context(
-        context_id=context_id,
-        episode_id=episode_id,
-        agent_id=agent_for(context_id, copies),
-        model=model,
-        role=role,
-        game=game,
-        observation=observation,
-        messages=rendered.messages,
-        answer=rendered.answer,
-        affordances=affordances,
-        seed=derive_seed(run_seed, "sample", context_id),
-        think_prompt=rendered.think_prompt,
-        after_think_prompt=rendered.after_think_prompt,
-        reask_prompt=rendered.reask_prompt,
-    )
 
 
 PlanHook = Callable[[Exchange, PlanWritten], None]

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sandbox.context import Context, ContextOutcome
+from sandbox.context import Affordances, Context, ContextOutcome, Rendered, Role
 from sandbox.events import EpisodeRecord
 from sandbox.seeding import derive_seed
 
@@ -58,3 +58,35 @@ class EpisodeDriver(Protocol):
 def agent_for(context_id: str, copies: int) -> str:
     """The agent copy a context is dealt to: fixed by its id, so a rerun deals it alike."""
     return f"copy-{derive_seed('agent', context_id) % copies}"
+
+
+def build_context(
+    *,
+    context_id: str,
+    episode_id: str,
+    model: str,
+    game: str,
+    observation: str,
+    rendered: Rendered,
+    affordances: Affordances,
+    run_seed: int,
+    copies: int,
+    role: Role = "policy",
+) -> Context:
+    """A rendered text made into a context: dealt to a copy and seeded by its id alone."""
+    return Context(
+        context_id=context_id,
+        episode_id=episode_id,
+        agent_id=agent_for(context_id, copies),
+        model=model,
+        role=role,
+        game=game,
+        observation=observation,
+        messages=rendered.messages,
+        answer=rendered.answer,
+        affordances=affordances,
+        seed=derive_seed(run_seed, "sample", context_id),
+        think_prompt=rendered.think_prompt,
+        after_think_prompt=rendered.after_think_prompt,
+        reask_prompt=rendered.reask_prompt,
+    )

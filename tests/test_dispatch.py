@@ -14,12 +14,11 @@ import pytest
 
 from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
-from sandbox.context import Affordances, ChoiceAnswer, Context, ContextOutcome, Message
+from sandbox.context import Affordances, ChoiceAnswer, Context, ContextOutcome, Message, Rendered
 from sandbox.dispatch import Dispatcher
-from sandbox.drivers import build_context
 from sandbox.engines import ENGINES, Engine, EngineDeps
-from sandbox.environments import ENVIRONMENTS, Rendered
-from sandbox.episode import Ask
+from sandbox.environments import ENVIRONMENTS
+from sandbox.episode import Ask, build_context
 from sandbox.prompts import PromptLibrary
 from sandbox.runner import build_engine, run_config
 from sandbox.runstore import RESULTS

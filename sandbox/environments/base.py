@@ -18,13 +18,7 @@ import numpy as np
 
 from control import metrics
 from control.metrics import Policy
-from sandbox.context import (
-    Affordances,
-    AnswerFormat,
-    ChoiceAnswer,
-    FreeTextAnswer,
-    Message,
-)
+from sandbox.context import Affordances, ChoiceAnswer, FreeTextAnswer, Message, Rendered
 from sandbox.prompts import PromptLibrary
 
 Draw = Callable[[str], str | None]
@@ -56,18 +50,6 @@ class Observation:
         if self.default is None:
             return (NO_ANSWER, *self.choices)
         return (self.default, *(c for c in self.choices if c != self.default))
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """The prompt texts of one context and the form of its answer, before a driver attaches ids
-    and seeds."""
-
-    messages: tuple[Message, ...]
-    answer: AnswerFormat
-    think_prompt: str | None
-    after_think_prompt: str
-    reask_prompt: str
 
 
 class Environment(ABC):
