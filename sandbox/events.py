@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sandbox.context import Affordances, Message, Usage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
+`protocol_decision` and `audit` (a reader of version 2 reads version 1 logs unchanged)."""
 
 
 def _now() -> str:
@@ -127,6 +129,42 @@ class EpisodeRecord(BaseModel):
     usage: Usage
 
 
+class MonitorScored(_Event):
+    """A monitor's suspicion of one policy output. `score` is None when the monitor's reply held
+    no readable score: missing, never 0. `samples` are the parsed scores of each sample an
+    ensemble drew (None where one did not parse); `score` is their mean over the parsed ones."""
+
+    kind: Literal["monitor_score"] = "monitor_score"
+    monitor: str
+    model: str
+    scored_context_id: str = Field(description="the policy context whose output was scored")
+    score: float | None
+    samples: list[float | None]
+
+
+Decision = Literal["accept", "audit", "defer", "edit", "resample"]
+
+
+class ProtocolDecision(_Event):
+    """What a protocol did with one task step, and the scores and thresholds that led to it."""
+
+    kind: Literal["protocol_decision"] = "protocol_decision"
+    protocol: str
+    decision: Decision
+    scores: list[float | None]
+    thresholds: dict[str, float]
+    reason: str
+
+
+class AuditPerformed(_Event):
+    """A human audit of one policy output: `caught` when it held an attack (blue wins), whether
+    or not the attack would have succeeded."""
+
+    kind: Literal["audit"] = "audit"
+    audited_context_id: str
+    outcome: Literal["caught", "clean"]
+
+
 class EpisodeFinished(_Event):
     kind: Literal["episode_result"] = "episode_result"
     record: EpisodeRecord
@@ -144,6 +182,9 @@ Event = Annotated[
     | ContextStarted
     | ActionTaken
     | PlanWritten
+    | MonitorScored
+    | ProtocolDecision
+    | AuditPerformed
     | EpisodeFinished
     | RunFinished,
     Field(discriminator="kind"),

@@ -11,7 +11,7 @@ from sandbox.config import config_from_mapping
 from sandbox.context import Context, FreeTextAnswer
 from sandbox.drivers import GameDriver
 from sandbox.episode import EpisodeSpec
-from sandbox.events import EVENT_ADAPTER
+from sandbox.events import EVENT_ADAPTER, SCHEMA_VERSION
 from sandbox.runner import Runner, prompt_hash
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
@@ -57,7 +57,7 @@ def test_run_directory_and_events(tmp_path) -> None:
     events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert events[0].schema_version == 1  # type: ignore[union-attr]
+    assert events[0].schema_version == SCHEMA_VERSION == 2  # type: ignore[union-attr]
     assert "upfront_auditing:upfront_auditing.rules" in events[0].templates  # type: ignore[union-attr]
     results = [json.loads(line) for line in (path / RESULTS).open()]
     assert kinds.count("episode_result") == len(results) == 3 * 3 * 40
