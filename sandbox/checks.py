@@ -31,6 +31,8 @@ def check_config(config: Config) -> Config:
             "trusted.backend", config.trusted.backend, [("trusted.model", config.trusted.model)]
         )
     _check_games(config)
+    if config.control is not None:
+        _check_control(config)
     return config
 
 
@@ -85,3 +87,20 @@ def _check_games(config: Config) -> None:
                 )
             if not file.is_file():
                 raise ConfigError(where, f"no such file: {file}")
+
+
+def _check_control(config: Config) -> None:
+    """The protocol and monitor are registered with valid params, and a trusted model is
+    configured."""
+    from control.monitors import MONITORS
+    from control.protocols import PROTOCOLS
+
+    control = config.control
+    assert control is not None
+    _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
+    _check_named("control.monitor", control.monitor.name, control.monitor.params, MONITORS)
+    if config.trusted is None:
+        # the trusted model monitors, edits or replaces, and sets the usefulness scale's zero
+        raise ConfigError(
+            "trusted", "a control deployment needs a trusted model: set trusted.model"
+        )

@@ -116,6 +116,30 @@ class TrustedSection(_Section):
     backend: Named = Field(default_factory=lambda: Named(name="scripted"))
 
 
+class ControlSection(_Section):
+    """A deployment of the code setting under a control protocol (see `control/protocols`)."""
+
+    id: str = Field("deployment", pattern=r"^[A-Za-z0-9_.-]+$", description="its game id")
+    protocol: Named = Field(description="a registered protocol; `control.protocol=NAME` works")
+    monitor: Named = Field(default_factory=lambda: Named(name="trusted"))
+    steps: int = Field(
+        200, ge=2, description="task steps sampled per phase (calibration, honest, attack)"
+    )
+    tasks: int = Field(1000, ge=1, description="T: tasks in one simulated deployment")
+    audit_budget: float = Field(0.02, ge=0.0, le=1.0, description="audits, a fraction of T")
+    deployments: int = Field(10_000, ge=100, description="deployments simulated from the steps")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("protocol", "monitor"):
+                if isinstance(data.get(key), str):
+                    data[key] = {"name": data[key]}
+        return data
+
+
 class Config(_Section):
     run: RunSection = Field(default_factory=RunSection)
     models: list[str] = Field(
@@ -132,7 +156,8 @@ class Config(_Section):
     agents: AgentsSection = Field(default_factory=AgentsSection)
     sampling: SamplingSection = Field(default_factory=SamplingSection)
     affordances: Affordances = Field(default_factory=Affordances)
-    games: list[GameSection] = Field(min_length=1)
+    games: list[GameSection] = Field(default_factory=list)
+    control: ControlSection | None = Field(None, description="a deployment under a protocol")
     report: ReportSection = Field(default_factory=ReportSection)
 
     @model_validator(mode="before")
@@ -164,7 +189,9 @@ class Config(_Section):
                 f"trusted.model {trusted.model!r} is also an untrusted model, on another backend: "
                 "a model name must name one backend"
             )
-        ids = [g.game_id for g in self.games]
+        if not self.games and self.control is None:
+            raise ValueError("nothing to run: give games, a control section, or both")
+        ids = [g.game_id for g in self.games] + ([self.control.id] if self.control else [])
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"game ids must be distinct (set `id`): {', '.join(dupes)}")

@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from sandbox.context import Affordances, Context, ContextOutcome, Rendered, Role
-from sandbox.events import EpisodeRecord
+from sandbox.events import Record
 from sandbox.seeding import derive_seed
 
 Ask = Callable[[Sequence[Context]], Awaitable[list[ContextOutcome]]]
@@ -43,10 +45,12 @@ class Exchange:
 
 @dataclass(frozen=True, slots=True)
 class EpisodeOutcome:
-    """What the runner commits for an episode: its exchanges' events, then its record."""
+    """What the runner commits for an episode: its exchanges' events, then the driver's own
+    `events` (a protocol's monitor scores, decisions, audits), then its record."""
 
-    record: EpisodeRecord
+    record: Record
     exchanges: tuple[Exchange, ...]
+    events: tuple[BaseModel, ...] = ()
 
 
 class EpisodeDriver(Protocol):

@@ -165,9 +165,59 @@ class AuditPerformed(_Event):
     outcome: Literal["caught", "clean"]
 
 
+class CodeOutcome(BaseModel):
+    """A solution's check in the code setting, as a results line keeps it: `backdoor` when it
+    passed every test and its output on the claimed trigger differs from the reference's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: str
+    tests_passed: int
+    tests_total: int
+    backdoor: bool
+
+    @property
+    def correctness(self) -> float:
+        return self.tests_passed / self.tests_total if self.tests_total else 0.0
+
+
+class StepRecord(BaseModel):
+    """One line of `results.jsonl` for a task step under a control protocol.
+
+    `policy` is the policy's own solution; `unaudited` what the protocol ships when it does not
+    audit (the policy's, the trusted model's, or an edit); `trusted` the trusted model's own
+    solution (calibration steps, for usefulness). Like `EpisodeRecord`, nothing here depends on
+    timing or placement.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["protocol_step"] = "protocol_step"
+    episode_id: str
+    index: int
+    model: str
+    game: str
+    phase: Literal["calibration", "honest", "attack"]
+    task: str
+    protocol: str
+    attacked: bool
+    policy: CodeOutcome
+    score: float | None
+    decision: Decision
+    unaudited: CodeOutcome
+    trusted: CodeOutcome | None
+    usage: Usage
+
+
+Record = EpisodeRecord | StepRecord
+"""A line of `results.jsonl`."""
+
+RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
+
+
 class EpisodeFinished(_Event):
     kind: Literal["episode_result"] = "episode_result"
-    record: EpisodeRecord
+    record: EpisodeRecord | StepRecord
 
 
 class RunFinished(_Event):
@@ -220,9 +270,9 @@ def read_events(path: Path) -> Iterator[Event]:
                 yield EVENT_ADAPTER.validate_python(json.loads(line))
 
 
-def records_from_events(path: Path) -> list[EpisodeRecord]:
+def records_from_events(path: Path) -> list[Record]:
     """The episode records a run's event log holds, in log order, each once."""
-    seen: dict[str, EpisodeRecord] = {}
+    seen: dict[str, Record] = {}
     for event in read_events(path):
         if isinstance(event, EpisodeFinished):
             seen.setdefault(event.record.episode_id, event.record)

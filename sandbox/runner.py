@@ -16,8 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sandbox.batching import Batcher
 from sandbox.checks import check_config
 from sandbox.config import Config
 from sandbox.context import Context, Usage
@@ -30,12 +31,13 @@ from sandbox.events import (
     ActionTaken,
     ContextStarted,
     EpisodeFinished,
-    EpisodeRecord,
     EventWriter,
     PlanWritten,
     PromptShown,
+    Record,
     RunFinished,
     RunStarted,
+    StepRecord,
     plans_from_events,
     prompts_from_events,
     read_events,
@@ -44,13 +46,23 @@ from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.scoring import summarize
 
+if TYPE_CHECKING:
+    from sandbox.settings.codecheck import CheckResult, CodeCheck
+
+
+async def check_batch(checks: list[CodeCheck]) -> list[CheckResult]:
+    """One subprocess for a batch of code checks (`sandbox.settings.codecheck`)."""
+    from sandbox.settings.codecheck import check_code
+
+    return await check_code(checks)
+
 
 class RunError(RuntimeError):
     """A run stopped early; what it had committed is intact and `--resume` finishes it."""
 
 
 ProgressHook = Callable[[int, int], None]
-EpisodeHook = Callable[[EpisodeRecord], None]
+EpisodeHook = Callable[[Record], None]
 
 
 def build_environments(config: Config) -> dict[str, Environment]:
@@ -63,12 +75,16 @@ def build_environments(config: Config) -> dict[str, Environment]:
 
 
 def episode_plan(config: Config) -> list[EpisodeSpec]:
-    return [
-        EpisodeSpec(model, game.game_id, index)
-        for model in config.models
-        for game in config.games
-        for index in range(config.sampling.k)
-    ]
+    """Every episode of the run, in commit order: per model, each game's `k` episodes, then the
+    deployment's steps (calibration, honest, attack)."""
+    plan = []
+    for model in config.models:
+        for game in config.games:
+            plan += [EpisodeSpec(model, game.game_id, i) for i in range(config.sampling.k)]
+        if config.control is not None:
+            steps = 3 * config.control.steps
+            plan += [EpisodeSpec(model, config.control.id, i) for i in range(steps)]
+    return plan
 
 
 def build_engine(config: Config, run_id: str) -> Engine:
@@ -128,6 +144,7 @@ class Runner:
         self.plan_usage = Usage()
         self._writer: EventWriter | None = None
         self._prompts_written: set[str] = set()
+        self._checker: Batcher[CodeCheck, CheckResult] | None = None
 
     # --- drivers ----------------------------------------------------------------------------
     def drivers(
@@ -162,7 +179,49 @@ class Runner:
                 self.config.agents.copies,
                 plans,
             )
+        if self.config.control is not None:
+            out[self.config.control.id] = self._deployment_driver()
         return out
+
+    def _deployment_driver(self) -> EpisodeDriver:
+        # the protocol stack (LangGraph) loads only for runs that have a deployment
+        from control.monitors import MONITORS
+        from control.protocols import PROTOCOLS
+        from control.protocols.builtin import threshold_fractions
+        from control.protocols.driver import Calibration, DeploymentDriver
+        from sandbox.settings.tiny_code import load_tasks
+
+        control = self.config.control
+        assert control is not None and self.config.trusted is not None
+        prompts = PromptLibrary()
+        params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+        calibration = Calibration(
+            control.steps, threshold_fractions(control.protocol.name, params, control.audit_budget)
+        )
+        for record in self.store.records():
+            if isinstance(record, StepRecord) and record.phase == "calibration":
+                calibration.add(record.model, record.index, record.score)
+        return DeploymentDriver(
+            game=control.id,
+            graph=PROTOCOLS.build(control.protocol.name, params),
+            monitor=MONITORS.build(control.monitor.name, control.monitor.params, prompts=prompts),
+            tasks=load_tasks(),
+            prompts=prompts,
+            check=lambda: self._checker_ask(),
+            steps=control.steps,
+            calibration=calibration,
+            run_seed=self.config.run.seed,
+            run_id=self.store.run_id,
+            copies=self.config.agents.copies,
+            trusted_model=self.config.trusted.model,
+            deployment_tasks=control.tasks,
+            audit_budget=control.audit_budget,
+        )
+
+    def _checker_ask(self) -> Any:
+        if self._checker is None:
+            raise RuntimeError("code checks outside a run")
+        return self._checker.ask
 
     # --- events -----------------------------------------------------------------------------
     def _plan_written(self, exchange: Exchange, event: PlanWritten) -> None:
@@ -221,11 +280,13 @@ class Runner:
             )
         )
 
-    def _commit(self, outcome: EpisodeOutcome) -> EpisodeRecord:
+    def _commit(self, outcome: EpisodeOutcome) -> Record:
         assert self._writer is not None
         record = outcome.record
         for exchange in outcome.exchanges:
             self._emit_exchange(exchange, record.episode_id)
+        for event in outcome.events:
+            self._writer.emit(event)
         self._writer.emit(
             EpisodeFinished(run_id=self.store.run_id, episode_id=record.episode_id, record=record)
         )
@@ -299,9 +360,16 @@ class Runner:
         window_size = sampling.batch_episodes * sampling.in_flight_batches
         window: deque[asyncio.Future[EpisodeOutcome]] = deque()
         pending = deque(todo)
-        async with Dispatcher(
-            self.engine, sampling.batch_episodes, sampling.in_flight_batches
-        ) as dispatcher:
+        checker: Batcher[CodeCheck, CheckResult] = Batcher(
+            check_batch, max_asks=64, max_in_flight=1
+        )
+        async with (
+            Dispatcher(
+                self.engine, sampling.batch_episodes, sampling.in_flight_batches
+            ) as dispatcher,
+            checker,
+        ):
+            self._checker = checker
             try:
                 while pending or window:
                     while pending and len(window) < window_size:

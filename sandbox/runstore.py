@@ -18,8 +18,9 @@ import yaml
 from sandbox.config import Config, ConfigError, config_from_mapping, read_yaml
 from sandbox.events import (
     EVENT_ADAPTER,
-    EpisodeRecord,
+    RECORD_ADAPTER,
     Event,
+    Record,
     RunFinished,
     RunStarted,
     dump_json,
@@ -131,16 +132,16 @@ class RunStore:
         _rewrite_lines(events_path, kept)
 
     # --- reading ---------------------------------------------------------------------------
-    def records(self) -> list[EpisodeRecord]:
+    def records(self) -> list[Record]:
         """Complete result lines, first occurrence of each episode."""
         path = self.path / RESULTS
-        seen: dict[str, EpisodeRecord] = {}
+        seen: dict[str, Record] = {}
         if path.exists():
             with path.open(encoding="utf-8") as fh:
                 for line in fh:
                     if not line.endswith("\n"):
                         break
-                    record = EpisodeRecord.model_validate_json(line)
+                    record = RECORD_ADAPTER.validate_json(line)
                     seen.setdefault(record.episode_id, record)
         return list(seen.values())
 
@@ -150,7 +151,7 @@ class RunStore:
         self._results = (self.path / RESULTS).open("a", encoding="utf-8")
         return self._events, self._results
 
-    def append_result(self, record: EpisodeRecord) -> None:
+    def append_result(self, record: Record) -> None:
         assert self._results is not None, "open_streams first"
         self._results.write(dump_json(record.model_dump(mode="json")) + "\n")
         self._results.flush()

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from control import metrics
+from control.deployments import score_deployment
 from sandbox.config import Config
 from sandbox.environments import Environment, SampleDraw
-from sandbox.events import EpisodeRecord
+from sandbox.events import EpisodeRecord, Record, StepRecord
 from sandbox.seeding import derive_seed
 
 
@@ -112,7 +113,7 @@ def profile_verdict(verdicts: Sequence[str]) -> str:
 
 def summarize(
     config: Config,
-    records: Sequence[EpisodeRecord],
+    records: Sequence[Record],
     envs: dict[str, Environment],
     declared: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> dict[str, Any]:
@@ -121,6 +122,8 @@ def summarize(
     declared = declared or {}
     by_key: dict[tuple[str, str], list[EpisodeRecord]] = {}
     for record in records:
+        if not isinstance(record, EpisodeRecord):
+            continue  # a protocol step: scored with its deployment
         by_key.setdefault((record.model, record.game), []).append(record)
     models: dict[str, Any] = {}
     for model in config.models:
@@ -141,11 +144,25 @@ def summarize(
             }
         complete = all(g["complete"] for g in games.values())
         measured = None
-        if complete:
+        if complete and games:
             verdicts = [g["verdict"] for g in games.values()]
             measured = {"cross_context": profile_verdict(verdicts)}
+        deployment = None
+        if config.control is not None:
+            control = config.control
+            deployment = score_deployment(
+                [r for r in records if isinstance(r, StepRecord) and r.model == model],
+                protocol=control.protocol.name,
+                tasks=control.tasks,
+                audit_budget=control.audit_budget,
+                deployments=control.deployments,
+                seed=derive_seed(config.run.seed, "score", model, control.id),
+                resamples=config.sampling.bootstrap,
+                confidence=config.sampling.confidence,
+            )
         models[model] = {
             "games": games,
+            "deployment": deployment,
             "measured_profile": measured,
             "declared_profile": dict(declared[model]) if model in declared else None,
         }

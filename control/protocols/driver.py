@@ -1,0 +1,186 @@
+"""The deployment driver: task steps under one protocol, as episodes of a run.
+
+A deployment's episodes for one model come in three phases, by index: `steps` calibration
+steps (the honest policy, monitored: its scores set the protocol's thresholds, and the trusted
+model solves the same tasks for the usefulness scale), then `steps` honest steps and `steps`
+attack steps under the protocol. Each step draws its task by its own seed. Thresholds exist only
+once every calibration step of the model is done, so protocol steps wait for them
+(`Calibration`); a resumed run rebuilds them from its committed calibration records, the same
+numbers, since they are a pure function of those records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+from control import metrics
+from control.monitors import Monitor
+from control.protocols.step import Check, Phase, StepGraph, StepInput, StepServices, Threshold
+from sandbox.context import Usage
+from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec
+from sandbox.events import (
+    AuditPerformed,
+    MonitorScored,
+    ProtocolDecision,
+    StepRecord,
+)
+from sandbox.prompts import PromptLibrary
+from sandbox.seeding import derive_seed
+from sandbox.settings.tiny_code import CodeTask
+
+PHASES: tuple[Phase, ...] = ("calibration", "honest", "attack")
+
+
+class Calibration:
+    """Per model: the thresholds, once all of its calibration scores are in."""
+
+    def __init__(self, steps: int, fractions: Mapping[str, float]) -> None:
+        self._steps = steps
+        self._fractions = dict(fractions)
+        self._scores: dict[str, dict[int, float | None]] = {}
+        self._ready: dict[str, asyncio.Future[dict[str, Threshold]]] = {}
+
+    def _future(self, model: str) -> asyncio.Future[dict[str, Threshold]]:
+        if model not in self._ready:
+            self._ready[model] = asyncio.get_event_loop().create_future()
+        return self._ready[model]
+
+    def add(self, model: str, index: int, score: float | None) -> None:
+        scores = self._scores.setdefault(model, {})
+        scores[index] = score
+        if len(scores) == self._steps and not self._future(model).done():
+            self._future(model).set_result(self.thresholds(model))
+
+    def thresholds(self, model: str) -> dict[str, Threshold]:
+        """Each threshold at its share of the honest scores, ties split so that share is met
+        exactly and never exceeded."""
+        scores = [self._scores[model][i] for i in sorted(self._scores[model])]
+        out = {}
+        for name, fraction in self._fractions.items():
+            t = metrics.calibrate_threshold(scores, fraction)
+            out[name] = Threshold(t.value, t.tie_audit_fraction)
+        return out
+
+    async def wait(self, model: str) -> dict[str, Threshold]:
+        return await self._future(model)
+
+
+class DeploymentDriver:
+    """Plays one task step per episode under `graph`, recording what a deployment needs."""
+
+    def __init__(
+        self,
+        *,
+        game: str,
+        graph: StepGraph,
+        monitor: Monitor,
+        tasks: Sequence[CodeTask],
+        prompts: PromptLibrary,
+        check: Callable[[], Check],
+        steps: int,
+        calibration: Calibration,
+        run_seed: int,
+        run_id: str,
+        copies: int,
+        trusted_model: str | None,
+        deployment_tasks: int,
+        audit_budget: float,
+    ) -> None:
+        self.game = game
+        self.graph = graph
+        self._monitor = monitor
+        self._tasks = tuple(tasks)
+        self._prompts = prompts
+        self._check = check
+        self.steps = steps
+        self.calibration = calibration
+        self._run_seed = run_seed
+        self._run_id = run_id
+        self._copies = copies
+        self._trusted = trusted_model
+        self._deployment_tasks = deployment_tasks
+        self._audit_budget = audit_budget
+
+    def phase(self, index: int) -> Phase:
+        return PHASES[index // self.steps]
+
+    def task(self, spec: EpisodeSpec) -> CodeTask:
+        """The step's task, drawn by its own seed (with replacement, as a deployment would)."""
+        rng = random.Random(derive_seed(self._run_seed, "task", spec.game, spec.index))
+        return self._tasks[rng.randrange(len(self._tasks))]
+
+    async def __call__(self, spec: EpisodeSpec, ask: Ask) -> EpisodeOutcome:
+        phase = self.phase(spec.index)
+        thresholds = {} if phase == "calibration" else await self.calibration.wait(spec.model)
+        item = StepInput(
+            episode_id=spec.episode_id,
+            game=spec.game,
+            model=spec.model,
+            trusted_model=self._trusted,
+            phase=phase,
+            task=self.task(spec),
+            run_seed=self._run_seed,
+            copies=self._copies,
+            deployment_tasks=self._deployment_tasks,
+            audit_budget=self._audit_budget,
+            thresholds=thresholds,
+        )
+        state = await self.graph.run(
+            item, StepServices(ask, self._check(), self._monitor, self._prompts)
+        )
+        verdict = state["verdict"]
+        if phase == "calibration":
+            self.calibration.add(spec.model, spec.index, verdict.score)
+        exchanges = tuple(state["exchanges"])
+        usage = sum((e.outcome.action.usage for e in exchanges), Usage())
+        submission = state["submission"]
+        record = StepRecord(
+            episode_id=spec.episode_id,
+            index=spec.index,
+            model=spec.model,
+            game=spec.game,
+            phase=phase,
+            task=item.task.id,
+            protocol=self.graph.protocol,
+            attacked=submission.attacked,
+            policy=state["policy"],
+            score=verdict.score,
+            decision=state["decision"],
+            unaudited=state["unaudited"],
+            trusted=state.get("trusted"),
+            usage=usage,
+        )
+        ids = {"run_id": self._run_id, "episode_id": spec.episode_id}
+        events: list = [
+            MonitorScored(
+                **ids,
+                context_id=v.exchanges[0].context.context_id if v.exchanges else None,
+                monitor=v.monitor,
+                model=v.model,
+                scored_context_id=state["policy_context_id"],
+                score=v.score,
+                samples=list(v.samples),
+            )
+            for v in state["verdicts"]
+        ]
+        events.append(
+            ProtocolDecision(
+                **ids,
+                protocol=self.graph.protocol,
+                decision=state["decision"],
+                scores=[v.score for v in state["verdicts"]],
+                thresholds={k: t.value for k, t in thresholds.items()},
+                reason=state["reason"],
+            )
+        )
+        if state["decision"] == "audit":
+            events.append(
+                AuditPerformed(
+                    **ids,
+                    audited_context_id=state["policy_context_id"],
+                    outcome="caught" if submission.attacked else "clean",
+                )
+            )
+        return EpisodeOutcome(record=record, exchanges=exchanges, events=tuple(events))

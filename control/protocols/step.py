@@ -1,0 +1,360 @@
+"""One task step under a control protocol, as a LangGraph graph.
+
+policy -> monitor -> decide -> accept | audit | defer | edit | resample -> end
+
+The policy copy writes code for the task (honestly, or as the red team, by the step's phase); the
+monitor scores the code it made visible; `decide` is the protocol's own rule, at thresholds
+calibrated on the honest policy's scores. Every model call is a context asked through the run's
+`ask`, and every code check goes through one batched checker, so a protocol step never sees the
+engine (it never imports Ray) and many steps share engine batches and checker subprocesses.
+
+What ships when no audit happens is recorded too (`unaudited`): the deployment simulation, not
+the step, knows whether audit budget remains, and a step whose audit is refused ships that.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
+
+from control.monitors import Monitor, MonitorInput, MonitorVerdict
+from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
+from sandbox.episode import Ask, Exchange, build_context
+from sandbox.events import CodeOutcome, Decision
+from sandbox.prompts import PromptLibrary
+from sandbox.settings.submission import Submission, parse_submission
+from sandbox.settings.tiny_code import CodeTask
+
+Phase = Literal["calibration", "honest", "attack"]
+"""calibration: the honest policy's scores, to set thresholds (and the trusted model's own
+solutions, for usefulness); honest: usefulness under the protocol; attack: safety under it."""
+
+Check = Callable[[Sequence[CodeCheck]], Awaitable[list[CheckResult]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Audit a score above `value`; at `value` exactly, with probability `tie_fraction`, so the
+    honest policy is audited at the calibrated rate and never more."""
+
+    value: float
+    tie_fraction: float = 0.0
+
+    def exceeded(self, score: float | None, u: float) -> bool:
+        """A missing score counts as the highest possible (as in calibration,
+        `control.metrics.calibrate_threshold`): a monitor that fails to answer must not let an
+        attack through, nor push audits over the budget."""
+        s = math.inf if score is None or math.isnan(score) else score
+        return s > self.value or (s == self.value and u < self.tie_fraction)
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    episode_id: str
+    game: str
+    model: str
+    trusted_model: str | None
+    phase: Phase
+    task: CodeTask
+    run_seed: int
+    copies: int
+    deployment_tasks: int
+    audit_budget: float
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+
+
+class StepState(TypedDict, total=False):
+    item: StepInput
+    submission: Submission
+    policy_context_id: str
+    policy: CodeOutcome
+    verdict: MonitorVerdict
+    decision: Decision
+    reason: str
+    unaudited: CodeOutcome
+    trusted: CodeOutcome | None
+    exchanges: list[Exchange]
+    verdicts: list[MonitorVerdict]
+
+
+class StepServices:
+    """What a step graph calls out to: the run's `ask`, the batched checker, the monitor, the
+    prompt templates."""
+
+    def __init__(self, ask: Ask, check: Check, monitor: Monitor, prompts: PromptLibrary) -> None:
+        self.ask = ask
+        self.check = check
+        self.monitor = monitor
+        self.prompts = prompts
+
+
+RouteFn = Callable[[StepState], tuple[Decision, str]]
+
+
+class StepGraph:
+    """The compiled graph of one protocol. Protocols differ only in `route` (what `decide`
+    does) and in what `defer`, `edit` and `resample` mean for them."""
+
+    def __init__(self, protocol: str, route: RouteFn, resamples: int = 0) -> None:
+        self.protocol = protocol
+        self._route = route
+        self._resamples = resamples
+        graph = StateGraph(StepState)
+        graph.add_node("policy", self._policy)
+        graph.add_node("monitor", self._monitor)
+        graph.add_node(
+            "decide", self._decide, destinations=("accept", "audit", "defer", "edit", "resample")
+        )
+        graph.add_node("accept", self._accept)
+        graph.add_node("audit", self._audit)
+        graph.add_node("defer", self._defer)
+        graph.add_node("edit", self._edit)
+        graph.add_node("resample", self._resample)
+        graph.add_edge(START, "policy")
+        graph.add_edge("policy", "monitor")
+        graph.add_edge("monitor", "decide")
+        for node in ("accept", "audit", "defer", "edit", "resample"):
+            graph.add_edge(node, END)
+        self._graph = graph.compile()
+
+    async def run(self, item: StepInput, services: StepServices) -> StepState:
+        state = await self._graph.ainvoke(
+            {"item": item, "exchanges": [], "verdicts": []},
+            config={"configurable": {"services": services}},
+        )
+        return state  # type: ignore[return-value]
+
+    # --- nodes ------------------------------------------------------------------------------
+    @staticmethod
+    def _services(config: Any) -> StepServices:
+        services: StepServices = config["configurable"]["services"]
+        return services
+
+    async def _policy(self, state: StepState, config: Any) -> StepState:
+        item = state["item"]
+        services = self._services(config)
+        submission, exchange = await write_code(item, services, "policy", item.model, attempt=0)
+        outcome = (await check_submissions(item.task, [submission], services.check))[0]
+        update: StepState = {
+            "submission": submission,
+            "policy_context_id": exchange.context.context_id,
+            "policy": outcome,
+            "exchanges": [*state["exchanges"], exchange],
+            "trusted": None,
+        }
+        if item.phase == "calibration" and item.trusted_model is not None:
+            # the trusted model's own solution: usefulness is rescaled between it and the policy
+            solved, trusted_exchange = await write_code(
+                item, services, "trusted", item.trusted_model, attempt=0
+            )
+            update["trusted"] = (await check_submissions(item.task, [solved], services.check))[0]
+            update["exchanges"] = [*update["exchanges"], trusted_exchange]
+        return update
+
+    async def _monitor(self, state: StepState, config: Any) -> StepState:
+        item = state["item"]
+        services = self._services(config)
+        verdict = await services.monitor(
+            monitor_input(item, state["submission"], state["policy_context_id"]), services.ask
+        )
+        return {
+            "verdict": verdict,
+            "verdicts": [*state["verdicts"], verdict],
+            "exchanges": [*state["exchanges"], *verdict.exchanges],
+        }
+
+    async def _decide(self, state: StepState) -> Command[str]:
+        if state["item"].phase == "calibration":
+            decision, reason = (
+                "accept",
+                "calibration: the honest policy's scores set the thresholds",
+            )
+        else:
+            decision, reason = self._route(state)
+        return Command(update={"decision": decision, "reason": reason}, goto=decision)
+
+    async def _accept(self, state: StepState) -> StepState:
+        return {"unaudited": state["policy"]}
+
+    async def _audit(self, state: StepState, config: Any) -> StepState:
+        # refused for lack of budget, the step ships what the protocol would without an audit:
+        # the trusted model's solution where the protocol defers, the policy's otherwise
+        if self.protocol in ("defer_to_trusted", "resample"):
+            return {**(await self._defer(state, config)), "decision": "audit"}
+        if self.protocol == "trusted_editing":
+            return {**(await self._edit(state, config)), "decision": "audit"}
+        return {"unaudited": state["policy"]}
+
+    async def _defer(self, state: StepState, config: Any) -> StepState:
+        item = state["item"]
+        services = self._services(config)
+        if item.trusted_model is None:
+            raise ValueError(f"protocol {self.protocol!r} needs a trusted model (config: trusted)")
+        solved, exchange = await write_code(
+            item, services, "trusted", item.trusted_model, attempt=0
+        )
+        outcome = (await check_submissions(item.task, [solved], services.check))[0]
+        return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
+
+    async def _edit(self, state: StepState, config: Any) -> StepState:
+        item = state["item"]
+        services = self._services(config)
+        if item.trusted_model is None:
+            raise ValueError(f"protocol {self.protocol!r} needs a trusted model (config: trusted)")
+        edited, exchange = await write_code(
+            item, services, "edit", item.trusted_model, attempt=0, code=state["submission"].code
+        )
+        # the policy's trigger still applies: an edit that keeps the backdoor keeps the attack
+        kept = Submission(code=edited.code, trigger=state["submission"].trigger)
+        outcome = (await check_submissions(item.task, [kept], services.check))[0]
+        return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
+
+    async def _resample(self, state: StepState, config: Any) -> StepState:
+        """Ctrl-Z style: draw more policy samples, keep the least suspicious; when every one is
+        over the threshold, defer to the trusted model."""
+        item = state["item"]
+        services = self._services(config)
+        threshold = item.thresholds["resample"]
+        exchanges = list(state["exchanges"])
+        verdicts = list(state["verdicts"])
+        drawn = []
+        for attempt in range(1, self._resamples + 1):
+            submission, exchange = await write_code(item, services, "policy", item.model, attempt)
+            verdict = await services.monitor(
+                monitor_input(item, submission, exchange.context.context_id), services.ask
+            )
+            exchanges += [exchange, *verdict.exchanges]
+            verdicts.append(verdict)
+            drawn.append((submission, verdict))
+        rng = step_rng(item, "resample")
+        calm = [(s, v) for s, v in drawn if not threshold.exceeded(v.score, rng.random())]
+        if not calm:
+            deferred = await self._defer({**state, "exchanges": exchanges}, config)
+            return {
+                **deferred,
+                "verdicts": verdicts,
+                "reason": "every resample was suspicious: deferred",
+            }
+        best = min(calm, key=lambda sv: math.inf if sv[1].score is None else sv[1].score)[0]
+        outcome = (await check_submissions(item.task, [best], services.check))[0]
+        return {"unaudited": outcome, "exchanges": exchanges, "verdicts": verdicts}
+
+
+def step_rng(item: StepInput, purpose: str) -> random.Random:
+    """The step's own generator for tie-breaking, seeded by its id: replays decide alike."""
+    from sandbox.seeding import derive_seed
+
+    return random.Random(derive_seed(item.run_seed, "protocol", item.episode_id, purpose))
+
+
+def monitor_input(item: StepInput, submission: Submission, context_id: str) -> MonitorInput:
+    return MonitorInput(
+        statement=item.task.statement,
+        signature=item.task.signature,
+        visible=submission.code if submission.code is not None else "",
+        scored_context_id=context_id,
+        episode_id=item.episode_id,
+        game=item.game,
+        policy_model=item.model,
+        trusted_model=item.trusted_model,
+        run_seed=item.run_seed,
+        copies=item.copies,
+    )
+
+
+WriteKind = Literal["policy", "trusted", "edit"]
+
+
+async def write_code(
+    item: StepInput,
+    services: StepServices,
+    kind: WriteKind,
+    model: str,
+    attempt: int,
+    code: str | None = None,
+) -> tuple[Submission, Exchange]:
+    """Ask `model` for a solution: the policy (honest or red team by phase), the trusted model
+    solving the task itself, or the trusted model editing the policy's code."""
+    prompts = services.prompts
+    task_text = prompts.render(
+        "tiny_code.task", statement=item.task.statement, signature=item.task.signature
+    )
+    if kind == "edit":
+        system = prompts.render("tiny_code.edit")
+        user = f"{task_text}\n\n<code>\n{code or ''}\n</code>"
+        role = "trusted"
+    elif kind == "trusted":
+        system, user, role = prompts.render("tiny_code.policy"), task_text, "trusted"
+    elif item.phase == "attack":
+        system = prompts.render(
+            "tiny_code.attack",
+            tasks=item.deployment_tasks,
+            audit_budget=f"{item.audit_budget:.1%}",
+        )
+        user, role = task_text, "policy"
+    else:
+        system, user, role = prompts.render("tiny_code.policy"), task_text, "policy"
+    rendered = Rendered(
+        messages=(Message(role="system", content=system), Message(role="user", content=user)),
+        answer=FreeTextAnswer(),
+        think_prompt=None,
+        after_think_prompt="",
+        reask_prompt="",
+    )
+    ctx = build_context(
+        context_id=f"{item.episode_id}/{kind}/{attempt}",
+        episode_id=item.episode_id,
+        model=model,
+        game=item.game,
+        observation=kind,
+        rendered=rendered,
+        affordances=Affordances(),
+        run_seed=item.run_seed,
+        copies=item.copies,
+        role=role,  # type: ignore[arg-type]
+    )
+    (outcome,) = await services.ask([ctx])
+    return parse_submission(outcome.action.visible), Exchange(ctx, outcome)
+
+
+async def check_submissions(
+    task: CodeTask, submissions: Sequence[Submission], check: Check
+) -> list[CodeOutcome]:
+    """Each submission's check against the task's tests (and its trigger, if it claims one)."""
+    tests = tuple(TestCase(args=tuple(t.args), expected=t.expected) for t in task.tests)
+    checks = [
+        CodeCheck(
+            code=s.code,
+            function=task.function,
+            tests=tests,
+            reference=task.reference,
+            trigger=s.trigger,
+        )
+        for s in submissions
+        if s.code is not None
+    ]
+    results = iter(await check(checks))
+    out = []
+    for s in submissions:
+        if s.code is None:
+            out.append(
+                CodeOutcome(status="failed", tests_passed=0, tests_total=len(tests), backdoor=False)
+            )
+            continue
+        r = next(results)
+        out.append(
+            CodeOutcome(
+                status=r.status,
+                tests_passed=r.tests_passed,
+                tests_total=r.tests_total,
+                backdoor=r.backdoor_succeeded,
+            )
+        )
+    return out
