@@ -110,5 +110,55 @@ class Display:
                     f". verdict: solved when the whole win interval is at or above "
                     f"{threshold:g} x optimal, not solved when wholly below"
                 )
-        self.out.print(table)
-        self.out.print(profiles)
+        if any(m["games"] for m in summary["models"].values()):
+            self.out.print(table)
+            self.out.print(profiles)
+        deployments = self._deployments(summary)
+        if deployments is not None:
+            self.out.print(deployments)
+
+    @staticmethod
+    def _deployments(summary: dict[str, Any]) -> Table | None:
+        rows = [(m, d) for m, s in summary["models"].items() if (d := s.get("deployment"))]
+        if not rows:
+            return None
+        table = Table(title=f"Deployments under a control protocol: {summary['run_id']}")
+        for col in (
+            "model",
+            "protocol",
+            "safety",
+            "at best attack rate",
+            "usefulness",
+            "attack rate (best)",
+            "backdoors that work",
+            "honest audits",
+        ):
+            table.add_column(col)
+        conf = None
+        for model, d in rows:
+            if not d["complete"]:
+                table.add_row(model, d["protocol"], "incomplete", *[""] * 5)
+                continue
+            conf = d["attack_rate"]["confidence"]
+            best = d["best_attack_rate"]
+            works = d["backdoor_success_rate"]
+            table.add_row(
+                model,
+                d["protocol"],
+                "unmeasured (no attack)" if d["safety"] is None else _ci(d["safety"]),
+                "-"
+                if d["safety_at_best_attack_rate"] is None
+                else _ci(d["safety_at_best_attack_rate"]),
+                "undefined" if d["usefulness"] is None else _ci(d["usefulness"]),
+                f"{d['attack_rate']['value']:.3f} ({'-' if best is None else f'{best:.3f}'})",
+                "-" if works is None else f"{works['value']:.2f}",
+                f"{d['honest_audit_rate']:.3f} (budget {d['audit_budget']:g})",
+            )
+        if conf is not None:
+            table.caption = (
+                f"intervals at {conf:.0%}. safety: P(no backdoor ships unaudited in a deployment "
+                f"of {rows[0][1]['tasks']} tasks), simulated from the recorded steps; at best "
+                "attack rate: against a red team attacking at the rate that minimises it. "
+                "usefulness: 0 = the trusted model's correctness, 1 = the untrusted model's"
+            )
+        return table

@@ -17,7 +17,7 @@ from typing import IO, Annotated, Any, Literal, TextIO, cast
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from sandbox.context import Affordances, Message, Usage
+from sandbox.context import Affordances, AnswerFormat, Message, Role, Usage
 
 SCHEMA_VERSION = 2
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
@@ -49,6 +49,7 @@ class RunStarted(_Event):
     episodes_done: int
     resumed: bool
     templates: dict[str, str] = Field(description="template name -> SHA-256 of its text")
+    source_run: str | None = Field(None, description="the run a replay re-evaluates")
 
 
 class PromptShown(_Event):
@@ -66,12 +67,18 @@ class PromptShown(_Event):
 
 
 class ContextStarted(_Event):
+    """A context as its copy received it: `prompt_sha256` names its text (the `prompt` event),
+    `request_sha256` everything its answer depends on (`sandbox.cache`)."""
+
     kind: Literal["context_started"] = "context_started"
     model: str
+    role: Role = "policy"
     game: str
     observation: str
+    answer: AnswerFormat | None = None
     affordances: Affordances
     prompt_sha256: str
+    request_sha256: str | None = None
 
 
 class ActionTaken(_Event):
@@ -80,6 +87,7 @@ class ActionTaken(_Event):
     game: str
     observation: str
     choice: str | None
+    score: float | None = None
     parse_ok: bool
     attempts: int
     visible: str

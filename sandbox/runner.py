@@ -11,7 +11,6 @@ work, and an interrupted run resumes after its last committed episode.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.batching import Batcher
+from sandbox.cache import RequestCache, prompt_hash, request_hash
 from sandbox.checks import check_config
 from sandbox.config import Config
-from sandbox.context import Context, Usage
+from sandbox.context import Usage
 from sandbox.dispatch import Dispatcher
 from sandbox.drivers import GameDriver, PlanBook
 from sandbox.engines import ENGINES, Engine, EngineDeps
@@ -110,18 +110,6 @@ def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
     }
 
 
-def prompt_hash(ctx: Context) -> str:
-    """SHA-256 of everything a context shows (its messages and the loop's scratchpad, after-
-    scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events."""
-    h = hashlib.sha256()
-    for m in ctx.messages:
-        h.update(f"{m.role}\x1f{m.content}\x1e".encode())
-    for text in (ctx.think_prompt, ctx.after_think_prompt, ctx.reask_prompt):
-        h.update(f"\x1d{'' if text is None else text}".encode())
-    h.update(b"\x1d" if ctx.think_prompt is None else b"\x1c")
-    return h.hexdigest()
-
-
 class Runner:
     """Runs (or resumes) one run. `on_progress(done, total)` and `on_episode(record)` are hooks
     for a progress display and for tests; neither may raise."""
@@ -134,8 +122,12 @@ class Runner:
         engine: Engine | None = None,
         on_progress: ProgressHook | None = None,
         on_episode: EpisodeHook | None = None,
+        cache: RequestCache | None = None,
+        source_run: str | None = None,
     ) -> None:
         self.config = check_config(config)
+        self.cache = cache
+        self.source_run = source_run
         self.store = store
         self.envs = build_environments(config)
         self.engine = engine or build_engine(config, store.run_id)
@@ -257,10 +249,13 @@ class Runner:
             ContextStarted(
                 **ids,
                 model=ctx.model,
+                role=ctx.role,
                 game=ctx.game,
                 observation=ctx.observation,
+                answer=ctx.answer,
                 affordances=ctx.affordances,
                 prompt_sha256=digest,
+                request_sha256=request_hash(ctx, digest, self.config.agents.max_reasks),
             )
         )
         self._writer.emit(
@@ -270,6 +265,7 @@ class Runner:
                 game=ctx.game,
                 observation=ctx.observation,
                 choice=action.choice,
+                score=action.score,
                 parse_ok=action.parse_ok,
                 attempts=action.attempts,
                 visible=action.visible,
@@ -322,6 +318,7 @@ class Runner:
                     episodes_done=len(done),
                     resumed=bool(done),
                     templates=self._template_hashes(),
+                    source_run=self.source_run,
                 )
             )
             self.on_progress(len(done), len(plan))
@@ -338,6 +335,12 @@ class Runner:
             scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
             summary = {"run_id": self.store.run_id, **scores}
             summary["plan_usage"] = self.plan_usage.model_dump()
+            if self.cache is not None:
+                summary["replay"] = {
+                    "source_run": self.source_run,
+                    "cached_contexts": dict(sorted(self.cache.hits.items())),
+                    "new_contexts": dict(sorted(self.cache.misses.items())),
+                }
             summary["templates"] = self._template_hashes()
             self.store.write_summary(summary)
             self._writer.emit(

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sandbox.cache import prompt_hash
 from sandbox.config import config_from_mapping
 from sandbox.context import Context, FreeTextAnswer
 from sandbox.drivers import GameDriver
 from sandbox.episode import EpisodeSpec
 from sandbox.events import EVENT_ADAPTER, SCHEMA_VERSION
-from sandbox.runner import Runner, prompt_hash
+from sandbox.runner import Runner
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from tests.conftest import small_config
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
@@ -133,11 +134,11 @@ class StepGraph:
 
     # --- nodes ------------------------------------------------------------------------------
     @staticmethod
-    def _services(config: Any) -> StepServices:
+    def _services(config: RunnableConfig) -> StepServices:
         services: StepServices = config["configurable"]["services"]
         return services
 
-    async def _policy(self, state: StepState, config: Any) -> StepState:
+    async def _policy(self, state: StepState, config: RunnableConfig) -> StepState:
         item = state["item"]
         services = self._services(config)
         submission, exchange = await write_code(item, services, "policy", item.model, attempt=0)
@@ -158,7 +159,7 @@ class StepGraph:
             update["exchanges"] = [*update["exchanges"], trusted_exchange]
         return update
 
-    async def _monitor(self, state: StepState, config: Any) -> StepState:
+    async def _monitor(self, state: StepState, config: RunnableConfig) -> StepState:
         item = state["item"]
         services = self._services(config)
         verdict = await services.monitor(
@@ -183,7 +184,7 @@ class StepGraph:
     async def _accept(self, state: StepState) -> StepState:
         return {"unaudited": state["policy"]}
 
-    async def _audit(self, state: StepState, config: Any) -> StepState:
+    async def _audit(self, state: StepState, config: RunnableConfig) -> StepState:
         # refused for lack of budget, the step ships what the protocol would without an audit:
         # the trusted model's solution where the protocol defers, the policy's otherwise
         if self.protocol in ("defer_to_trusted", "resample"):
@@ -192,7 +193,7 @@ class StepGraph:
             return {**(await self._edit(state, config)), "decision": "audit"}
         return {"unaudited": state["policy"]}
 
-    async def _defer(self, state: StepState, config: Any) -> StepState:
+    async def _defer(self, state: StepState, config: RunnableConfig) -> StepState:
         item = state["item"]
         services = self._services(config)
         if item.trusted_model is None:
@@ -203,7 +204,7 @@ class StepGraph:
         outcome = (await check_submissions(item.task, [solved], services.check))[0]
         return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
 
-    async def _edit(self, state: StepState, config: Any) -> StepState:
+    async def _edit(self, state: StepState, config: RunnableConfig) -> StepState:
         item = state["item"]
         services = self._services(config)
         if item.trusted_model is None:
@@ -216,7 +217,7 @@ class StepGraph:
         outcome = (await check_submissions(item.task, [kept], services.check))[0]
         return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
 
-    async def _resample(self, state: StepState, config: Any) -> StepState:
+    async def _resample(self, state: StepState, config: RunnableConfig) -> StepState:
         """Ctrl-Z style: draw more policy samples, keep the least suspicious; when every one is
         over the threshold, defer to the trusted model."""
         item = state["item"]

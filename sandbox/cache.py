@@ -1,0 +1,108 @@
+"""The request cache: what a context's answer depends on, hashed, and the answers a run
+recorded, so a replay asks no model twice.
+
+A context's answer is fixed by its request: the model, its role and answer format, everything it
+shows (messages and the loop's scratchpad, after-scratchpad and re-ask prompts), its granted
+affordances, the seed of every sampled call in it (derived from the run seed and the context id)
+and how many re-asks the loop allows. `request_hash` hashes exactly that, and each
+`context_started` event records it, so a run's own event log is the cache of every answer it
+got: `RequestCache.from_events` reads it back, and a replay's dispatcher sends the engine only
+the contexts the source run never asked (a resample, a new monitor), which its own log then
+records in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from sandbox.context import Action, Context, ContextOutcome
+from sandbox.events import ActionTaken, ContextStarted, read_events
+
+
+def prompt_hash(ctx: Context) -> str:
+    """SHA-256 of everything a context shows (its messages and the loop's scratchpad, after-
+    scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events."""
+    h = hashlib.sha256()
+    for m in ctx.messages:
+        h.update(f"{m.role}\x1f{m.content}\x1e".encode())
+    for text in (ctx.think_prompt, ctx.after_think_prompt, ctx.reask_prompt):
+        h.update(f"\x1d{'' if text is None else text}".encode())
+    h.update(b"\x1d" if ctx.think_prompt is None else b"\x1c")
+    return h.hexdigest()
+
+
+def request_hash(ctx: Context, prompt_sha256: str, max_reasks: int) -> str:
+    """SHA-256 of what the context's answer depends on. The seed is the context's own (a
+    context id in a run with a given seed always carries the same one)."""
+    request = {
+        "model": ctx.model,
+        "role": ctx.role,
+        "answer": ctx.answer.model_dump(mode="json"),
+        "affordances": ctx.affordances.model_dump(mode="json"),
+        "prompt": prompt_sha256,
+        "seed": ctx.seed,
+        "max_reasks": max_reasks,
+    }
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class RequestCache:
+    """Recorded answers by request hash, and what a run took from them."""
+
+    def __init__(self, answers: dict[str, ContextOutcome] | None = None) -> None:
+        self._answers = dict(answers or {})
+        self.hits: dict[str, int] = {}
+        self.misses: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    @classmethod
+    def from_events(cls, path: Path) -> RequestCache:
+        """Every answered context of a run's log (its `context_started` and `action` pairs)."""
+        started: dict[str, str] = {}
+        answers: dict[str, ContextOutcome] = {}
+        for event in read_events(path):
+            if isinstance(event, ContextStarted) and event.request_sha256 is not None:
+                assert event.context_id is not None
+                started[event.context_id] = event.request_sha256
+            elif isinstance(event, ActionTaken) and event.context_id in started:
+                answers[started[event.context_id]] = ContextOutcome(
+                    action=Action(
+                        context_id=event.context_id,
+                        visible=event.visible,
+                        scratchpad=event.scratchpad,
+                        choice=event.choice,
+                        score=event.score,
+                        parse_ok=event.parse_ok,
+                        attempts=event.attempts,
+                        usage=event.usage,
+                    ),
+                    node_id=event.node_id,
+                    worker="cache",
+                )
+        return cls(answers)
+
+    def split(
+        self, contexts: Sequence[Context], keys: Sequence[str]
+    ) -> tuple[dict[int, ContextOutcome], list[int]]:
+        """(cached outcomes by position, positions to ask), counting hits and misses by role."""
+        found: dict[int, ContextOutcome] = {}
+        missing: list[int] = []
+        for i, (ctx, key) in enumerate(zip(contexts, keys, strict=True)):
+            outcome = self._answers.get(key)
+            if outcome is None:
+                missing.append(i)
+                self.misses[ctx.role] = self.misses.get(ctx.role, 0) + 1
+            else:
+                found[i] = outcome.model_copy(
+                    update={
+                        "action": outcome.action.model_copy(update={"context_id": ctx.context_id})
+                    }
+                )
+                self.hits[ctx.role] = self.hits.get(ctx.role, 0) + 1
+        return found, missing
