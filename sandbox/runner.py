@@ -363,15 +363,16 @@ class Runner:
         window_size = sampling.batch_episodes * sampling.in_flight_batches
         window: deque[asyncio.Future[EpisodeOutcome]] = deque()
         pending = deque(todo)
-        checker: Batcher[CodeCheck, CheckResult] = Batcher(
-            check_batch, max_asks=64, max_in_flight=1
+        dispatcher = Dispatcher(
+            self.engine,
+            sampling.batch_episodes,
+            sampling.in_flight_batches,
+            cache=self.cache,
+            max_reasks=self.config.agents.max_reasks,
         )
-        async with (
-            Dispatcher(
-                self.engine, sampling.batch_episodes, sampling.in_flight_batches
-            ) as dispatcher,
-            checker,
-        ):
+        # code checks, batched into one subprocess per batch (deployments only use them)
+        checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=1)
+        async with dispatcher, checker:
             self._checker = checker
             try:
                 while pending or window:
