@@ -8,6 +8,7 @@ override, argument or run directory (nothing is created or changed), 130 interru
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--organism", required=True, help="a registered organism name")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    serve.add_argument(
+        "--organism-params",
+        default="{}",
+        metavar="JSON",
+        help="the organism's params as a JSON object, e.g. '{\"attack_rate\": 0.1}'",
+    )
     return parser
 
 
@@ -129,16 +136,30 @@ def _show(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from agents.organisms import ORGANISMS
+    from sandbox.registry import RegistryError
     from sandbox.serve import serve_forever
 
     if args.organism not in ORGANISMS:
         _error(f"--organism: no organism {args.organism!r}; known: {', '.join(ORGANISMS)}")
         return EXIT_USAGE
+    try:
+        params = json.loads(args.organism_params)
+    except json.JSONDecodeError as exc:
+        _error(f"--organism-params: not JSON: {exc}")
+        return EXIT_USAGE
+    if not isinstance(params, dict):
+        _error(f"--organism-params: expected a JSON object, got {type(params).__name__}")
+        return EXIT_USAGE
+    try:
+        ORGANISMS.validate_params(args.organism, params)
+    except RegistryError as exc:
+        _error(f"--organism-params: {exc}")
+        return EXIT_USAGE
     if not 0 <= args.port <= 65535:
         _error(f"--port: {args.port} is not a port number (0-65535; 0 picks a free one)")
         return EXIT_USAGE
     try:
-        serve_forever(args.organism, args.host, args.port)
+        serve_forever(args.organism, args.host, args.port, params)
     except OSError as exc:
         _error(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return EXIT_USAGE

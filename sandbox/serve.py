@@ -3,7 +3,8 @@
 Implements `GET /v1/models` and `POST /v1/chat/completions` (non-streaming) with the standard
 library's threaded HTTP server. A request's `seed` seeds the organism's sampling exactly as the
 scripted backend does, so a run through the `openai` backend against this server reproduces the
-in-process organism's results; it also lets other eval harnesses run our organisms.
+in-process organism's results (given the same organism params: `--organism-params`); it also
+lets other eval harnesses run our organisms.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,9 +29,15 @@ from sandbox.context import Message
 class OrganismServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, organism_name: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        organism_name: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         self.organism_name = organism_name
-        self.organism: Organism = ORGANISMS.build(organism_name)
+        self.organism: Organism = ORGANISMS.build(organism_name, params or {})
         self.created = int(time.time())
         super().__init__((host, port), _Handler)
 
@@ -176,8 +184,10 @@ def _messages(raw: object) -> list[Message]:
     return out
 
 
-def serve_forever(organism: str, host: str, port: int) -> None:
-    server = OrganismServer(organism, host, port)
+def serve_forever(
+    organism: str, host: str, port: int, params: Mapping[str, Any] | None = None
+) -> None:
+    server = OrganismServer(organism, host, port, params)
     print(f"serving organism {organism!r} at {server.base_url}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

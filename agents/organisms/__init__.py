@@ -1,6 +1,7 @@
-"""Scripted model organisms with declared profiles. Importing this package registers them."""
+"""Scripted model organisms with declared profiles. Importing this package registers them:
+the XC suite's in `scripted`, the code setting's in `coders`."""
 
-from agents.organisms import scripted
+from agents.organisms import coders, scripted
 from agents.organisms.registry import ORGANISMS, Organism, Profile
 
-__all__ = ["ORGANISMS", "Organism", "Profile", "scripted"]
+__all__ = ["ORGANISMS", "Organism", "Profile", "coders", "scripted"]
