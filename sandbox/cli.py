@@ -12,9 +12,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from sandbox.config import Config
+    from sandbox.runstore import RunStore
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -30,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish runs/<run_id>")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.set_defaults(usage_error=run.error)
+    replay = sub.add_parser(
+        "replay",
+        help="re-evaluate a finished run under other settings, asking no model what it answered",
+    )
+    replay.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the source run")
+    replay.add_argument(
+        "overrides", nargs="*", help="key.path=value, e.g. control.protocol=defer_to_trusted"
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar or table")
     show = sub.add_parser("show", help="print a finished run's tables from its summary.json")
     show.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
@@ -51,8 +64,6 @@ def _error(message: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from sandbox.checks import check_config
-    from sandbox.display import Display
-    from sandbox.runner import RunError, Runner
     from sandbox.runstore import RunDirError, RunStore
 
     if args.resume is not None:
@@ -82,7 +93,17 @@ def _run(args: argparse.Namespace) -> int:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
 
+    return _execute(config, store, quiet=args.quiet)
+
+
+def _execute(config: Config, store: RunStore | None, quiet: bool, **runner: Any) -> int:
+    """Run `config` into `store` (a new run directory when None), with a progress bar and the
+    tables at the end."""
     import asyncio
+
+    from sandbox.display import Display
+    from sandbox.runner import RunError, Runner
+    from sandbox.runstore import RunStore
 
     if store is None:
         try:
@@ -90,12 +111,12 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             _error(f"bad config: run.output_dir: cannot create a run directory: {exc}")
             return EXIT_USAGE
-    display = Display(enabled=not args.quiet)
+    display = Display(enabled=not quiet)
     print(f"run {store.run_id} -> {store.path}", file=sys.stderr)
     try:
         with display.progress() as on_progress:
             summary: dict[str, Any] = asyncio.run(
-                Runner(config, store, on_progress=on_progress).run()
+                Runner(config, store, on_progress=on_progress, **runner).run()
             )
     except RunError as exc:
         _error(str(exc))
@@ -104,8 +125,42 @@ def _run(args: argparse.Namespace) -> int:
         _error(f"interrupted; finished episodes are saved: sandbox run --resume {store.path}")
         return 130
     display.table(summary)
+    if "replay" in summary:
+        replay = summary["replay"]
+        print(
+            f"replayed {replay['source_run']}: contexts answered from its log "
+            f"{replay['cached_contexts']}, asked anew {replay['new_contexts']}",
+            file=sys.stderr,
+        )
     print(f"wrote {store.path}", file=sys.stderr)
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """A finished run re-evaluated under overrides (another protocol, threshold or monitor):
+    every context the source run answered is answered from its event log, so only contexts it
+    never asked (a resample, a new monitor) reach a model."""
+    from sandbox.cache import RequestCache
+    from sandbox.checks import check_config
+    from sandbox.config import config_from_mapping
+    from sandbox.runstore import EVENTS, RunDirError, RunStore
+
+    try:
+        source, config = RunStore.open(args.run_dir)
+        if not source.finished():
+            raise RunDirError(
+                f"{args.run_dir} has not finished: finish it first (sandbox run --resume "
+                f"{args.run_dir})"
+            )
+        config = check_config(config_from_mapping(config.resolved(), args.overrides))
+    except RunDirError as exc:
+        _error(f"replay: {exc}")
+        return EXIT_USAGE
+    except ConfigError as exc:
+        _error(f"bad config: {exc}")
+        return EXIT_USAGE
+    cache = RequestCache.from_events(source.path / EVENTS)
+    return _execute(config, None, args.quiet, cache=cache, source_run=source.run_id)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -170,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     # options may come between overrides: argparse leaves the overrides after them unparsed
-    if args.command == "run" and not any(e.startswith("-") for e in extra):
+    if args.command in ("run", "replay") and not any(e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -178,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "show":
         return _show(args)
+    if args.command == "replay":
+        return _replay(args)
     return _serve(args)
 
 

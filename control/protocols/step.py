@@ -18,18 +18,18 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
-from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
 
 from control.monitors import Monitor, MonitorInput, MonitorVerdict
 from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
 from sandbox.episode import Ask, Exchange, build_context
 from sandbox.events import CodeOutcome, Decision
 from sandbox.prompts import PromptLibrary
+from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
 from sandbox.settings.submission import Submission, parse_submission
 from sandbox.settings.tiny_code import CodeTask
 

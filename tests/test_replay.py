@@ -1,0 +1,70 @@
+"""`sandbox replay`: a finished run re-evaluated from its own log, with no model asked again
+for what it already answered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.cli import main
+from sandbox.events import EVENT_ADAPTER, StepRecord
+from sandbox.runstore import EVENTS, RESULTS, SUMMARY
+from tests.test_protocols import deployment_config, run
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("replay")
+    path, _ = run(deployment_config(tmp, "trusted_monitoring", steps=40))
+    return path
+
+
+def _replay(source: Path, *overrides: str) -> tuple[Path, dict]:
+    before = {p.name for p in source.parent.iterdir()}
+    assert main(["replay", str(source), *overrides, "--quiet"]) == 0
+    (new,) = [p for p in source.parent.iterdir() if p.name not in before]
+    return new, json.loads((new / SUMMARY).read_text())
+
+
+def _steps(path: Path) -> dict[str, StepRecord]:
+    records = [json.loads(line) for line in (path / RESULTS).open()]
+    return {r["episode_id"]: StepRecord.model_validate(r) for r in records}
+
+
+def test_replay_under_its_own_protocol_is_byte_identical_and_asks_nothing(source: Path) -> None:
+    new, summary = _replay(source)
+    assert (new / RESULTS).read_bytes() == (source / RESULTS).read_bytes()
+    assert summary["replay"]["source_run"] == source.name
+    assert summary["replay"]["new_contexts"] == {}
+    assert summary["replay"]["cached_contexts"]["policy"] == 3 * 40
+    original = json.loads((source / SUMMARY).read_text())
+    assert summary["models"] == original["models"]
+    started = next(EVENT_ADAPTER.validate_json(line) for line in (new / EVENTS).open())
+    assert started.source_run == source.name  # type: ignore[union-attr]
+
+
+def test_swapping_the_protocol_changes_only_its_decisions(source: Path) -> None:
+    new, summary = _replay(source, "control.protocol=defer_to_trusted")
+    # no policy or monitor context is asked again: only the trusted model's new solutions
+    assert "policy" not in summary["replay"]["new_contexts"]
+    assert "monitor" not in summary["replay"]["new_contexts"]
+    assert summary["replay"]["new_contexts"].get("trusted", 0) > 0
+    before, after = _steps(source), _steps(new)
+    assert before.keys() == after.keys()
+    for episode, old in before.items():
+        now = after[episode]
+        assert (now.task, now.attacked, now.policy, now.score) == (
+            old.task,
+            old.attacked,
+            old.policy,
+            old.score,
+        )
+        assert now.protocol == "defer_to_trusted" and old.protocol == "trusted_monitoring"
+    assert any(after[e].decision == "defer" for e in after)
+    assert summary["models"]["attacker"]["deployment"]["protocol"] == "defer_to_trusted"
+
+
+def test_replay_of_an_unfinished_run_is_refused(tmp_path: Path) -> None:
+    assert main(["replay", str(tmp_path / "nowhere")]) == 2
