@@ -1,7 +1,8 @@
 """The request cache: what a context's answer depends on, hashed, and the answers a run
 recorded, so a replay asks no model twice.
 
-A context's answer is fixed by its request: the model, its role and answer format, everything it
+A context's answer is fixed by its request: the model and the backend (name and params) serving
+it, its role and answer format, everything it
 shows (messages and the loop's scratchpad, after-scratchpad and re-ask prompts), its granted
 affordances, the seed of every sampled call in it (derived from the run seed and the context id)
 and how many re-asks the loop allows. `request_hash` hashes exactly that, and each
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sandbox.context import Action, Context, ContextOutcome
 from sandbox.events import ActionTaken, ContextStarted, read_events
@@ -24,21 +26,27 @@ from sandbox.events import ActionTaken, ContextStarted, read_events
 
 def prompt_hash(ctx: Context) -> str:
     """SHA-256 of everything a context shows (its messages and the loop's scratchpad, after-
-    scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events."""
-    h = hashlib.sha256()
-    for m in ctx.messages:
-        h.update(f"{m.role}\x1f{m.content}\x1e".encode())
-    for text in (ctx.think_prompt, ctx.after_think_prompt, ctx.reask_prompt):
-        h.update(f"\x1d{'' if text is None else text}".encode())
-    h.update(b"\x1d" if ctx.think_prompt is None else b"\x1c")
-    return h.hexdigest()
+    scratchpad and re-ask prompts), as recorded on its `context_started` and `prompt` events.
+    Hashed as JSON, so no text can pass for a message boundary."""
+    shown = [
+        [[m.role, m.content] for m in ctx.messages],
+        ctx.think_prompt,
+        ctx.after_think_prompt,
+        ctx.reask_prompt,
+    ]
+    text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def request_hash(ctx: Context, prompt_sha256: str, max_reasks: int) -> str:
-    """SHA-256 of what the context's answer depends on. The seed is the context's own (a
-    context id in a run with a given seed always carries the same one)."""
+def request_hash(
+    ctx: Context, prompt_sha256: str, max_reasks: int, backend: tuple[str, Mapping[str, Any]]
+) -> str:
+    """SHA-256 of what the context's answer depends on: `backend` is the (name, params) that
+    serves its model (another endpoint, another organism setting: another answer). The seed is
+    the context's own (a context id in a run with a given seed always carries the same one)."""
     request = {
         "model": ctx.model,
+        "backend": [backend[0], dict(backend[1])],
         "role": ctx.role,
         "answer": ctx.answer.model_dump(mode="json"),
         "affordances": ctx.affordances.model_dump(mode="json"),
@@ -46,7 +54,7 @@ def request_hash(ctx: Context, prompt_sha256: str, max_reasks: int) -> str:
         "seed": ctx.seed,
         "max_reasks": max_reasks,
     }
-    text = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -62,8 +70,16 @@ class RequestCache:
         return len(self._answers)
 
     @classmethod
-    def from_events(cls, path: Path) -> RequestCache:
-        """Every answered context of a run's log (its `context_started` and `action` pairs)."""
+    def from_events(cls, *paths: Path) -> RequestCache:
+        """Every answered context of the runs' logs (their `context_started` and `action`
+        pairs)."""
+        answers: dict[str, ContextOutcome] = {}
+        for path in paths:
+            answers.update(cls._answers_in(path))
+        return cls(answers)
+
+    @staticmethod
+    def _answers_in(path: Path) -> dict[str, ContextOutcome]:
         started: dict[str, str] = {}
         answers: dict[str, ContextOutcome] = {}
         for event in read_events(path):
@@ -85,7 +101,7 @@ class RequestCache:
                     node_id=event.node_id,
                     worker="cache",
                 )
-        return cls(answers)
+        return answers
 
     def split(
         self, contexts: Sequence[Context], keys: Sequence[str]

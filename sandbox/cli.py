@@ -83,9 +83,10 @@ def _run(args: argparse.Namespace) -> int:
                 return 0
             check_config(config)
             store.repair()
+            replaying = _replay_of(store)
         else:
             config = check_config(load_config(args.config, args.overrides))
-            store = None
+            store, replaying = None, {}
     except RunDirError as exc:
         _error(f"--resume: {exc}")
         return EXIT_USAGE
@@ -93,7 +94,22 @@ def _run(args: argparse.Namespace) -> int:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
 
-    return _execute(config, store, quiet=args.quiet)
+    return _execute(config, store, quiet=args.quiet, **replaying)
+
+
+def _replay_of(store: RunStore) -> dict[str, Any]:
+    """A resumed replay goes on answering from its source's log (and its own)."""
+    from sandbox.cache import RequestCache
+    from sandbox.runstore import EVENTS, RunDirError
+
+    started = store.started()
+    if started is None or started.source_path is None:
+        return {}
+    source = Path(started.source_path)
+    if not (source / EVENTS).is_file():
+        raise RunDirError(f"this replay's source run is gone: no {source / EVENTS}")
+    cache = RequestCache.from_events(source / EVENTS, store.path / EVENTS)
+    return {"cache": cache, "source": source}
 
 
 def _execute(config: Config, store: RunStore | None, quiet: bool, **runner: Any) -> int:
@@ -160,7 +176,7 @@ def _replay(args: argparse.Namespace) -> int:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
     cache = RequestCache.from_events(source.path / EVENTS)
-    return _execute(config, None, args.quiet, cache=cache, source_run=source.run_id)
+    return _execute(config, None, args.quiet, cache=cache, source=source.path)
 
 
 def _show(args: argparse.Namespace) -> int:

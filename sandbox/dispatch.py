@@ -11,7 +11,8 @@ request a source run already answered never reach the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sandbox.batching import Batcher
 from sandbox.cache import RequestCache, prompt_hash, request_hash
@@ -27,15 +28,20 @@ class Dispatcher(Batcher[Context, ContextOutcome]):
         max_in_flight: int,
         cache: RequestCache | None = None,
         max_reasks: int = 0,
+        backends: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
     ) -> None:
         self._engine = engine
         self._cache = cache
         self._max_reasks = max_reasks
+        self._backends = dict(backends or {})
         super().__init__(engine.run if cache is None else self._cached, max_asks, max_in_flight)
 
     async def _cached(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
         assert self._cache is not None
-        keys = [request_hash(c, prompt_hash(c), self._max_reasks) for c in contexts]
+        keys = [
+            request_hash(c, prompt_hash(c), self._max_reasks, self._backends[c.model])
+            for c in contexts
+        ]
         found, missing = self._cache.split(contexts, keys)
         fresh = iter(await self._engine.run([contexts[i] for i in missing]) if missing else [])
         return [found[i] if i in found else next(fresh) for i in range(len(contexts))]

@@ -50,6 +50,7 @@ class RunStarted(_Event):
     resumed: bool
     templates: dict[str, str] = Field(description="template name -> SHA-256 of its text")
     source_run: str | None = Field(None, description="the run a replay re-evaluates")
+    source_path: str | None = Field(None, description="where that run's directory was")
 
 
 class PromptShown(_Event):
@@ -160,7 +161,7 @@ class ProtocolDecision(_Event):
     protocol: str
     decision: Decision
     scores: list[float | None]
-    thresholds: dict[str, float]
+    thresholds: dict[str, float | Literal["inf", "-inf"]]
     reason: str
 
 

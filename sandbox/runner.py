@@ -123,11 +123,12 @@ class Runner:
         on_progress: ProgressHook | None = None,
         on_episode: EpisodeHook | None = None,
         cache: RequestCache | None = None,
-        source_run: str | None = None,
+        source: Path | None = None,
     ) -> None:
         self.config = check_config(config)
         self.cache = cache
-        self.source_run = source_run
+        self.source = source
+        self._backends = config.model_backends()
         self.store = store
         self.envs = build_environments(config)
         self.engine = engine or build_engine(config, store.run_id)
@@ -255,7 +256,9 @@ class Runner:
                 answer=ctx.answer,
                 affordances=ctx.affordances,
                 prompt_sha256=digest,
-                request_sha256=request_hash(ctx, digest, self.config.agents.max_reasks),
+                request_sha256=request_hash(
+                    ctx, digest, self.config.agents.max_reasks, self._backends[ctx.model]
+                ),
             )
         )
         self._writer.emit(
@@ -318,7 +321,8 @@ class Runner:
                     episodes_done=len(done),
                     resumed=bool(done),
                     templates=self._template_hashes(),
-                    source_run=self.source_run,
+                    source_run=None if self.source is None else self.source.name,
+                    source_path=None if self.source is None else str(self.source.resolve()),
                 )
             )
             self.on_progress(len(done), len(plan))
@@ -337,7 +341,7 @@ class Runner:
             summary["plan_usage"] = self.plan_usage.model_dump()
             if self.cache is not None:
                 summary["replay"] = {
-                    "source_run": self.source_run,
+                    "source_run": None if self.source is None else self.source.name,
                     "cached_contexts": dict(sorted(self.cache.hits.items())),
                     "new_contexts": dict(sorted(self.cache.misses.items())),
                 }
@@ -369,6 +373,7 @@ class Runner:
             sampling.in_flight_batches,
             cache=self.cache,
             max_reasks=self.config.agents.max_reasks,
+            backends=self._backends,
         )
         # code checks, batched into one subprocess per batch (deployments only use them)
         checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=1)
@@ -418,6 +423,14 @@ class Runner:
             env = self.envs[game.game_id]
             for name, digest in env.load_templates().items():
                 hashes[f"{game.game_id}:{name}"] = digest
+        if self.config.control is not None:
+            from control.protocols.step import TEMPLATES
+
+            prompts = PromptLibrary()
+            for name in TEMPLATES:
+                prompts.source(name)
+            for name, digest in prompts.hashes().items():
+                hashes[f"{self.config.control.id}:{name}"] = digest
         return hashes
 
 

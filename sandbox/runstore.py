@@ -91,6 +91,12 @@ class RunStore:
         store.repair()
         return store, config
 
+    def started(self) -> RunStarted | None:
+        """The run's first `run_started` event, if it got that far."""
+        events = self.path / EVENTS
+        first = next(read_events(events), None) if events.is_file() else None
+        return first if isinstance(first, RunStarted) else None
+
     def finished(self) -> bool:
         """The run wrote its summary and then its `run_finished` event: nothing is left to do."""
         events = self.path / EVENTS

@@ -76,9 +76,11 @@ def test_every_protocol_runs_a_deployment(tmp_path: Path, protocol: str) -> None
     assert len(decisions) == 180 and all(e.protocol == protocol for e in decisions)
     audits = [e for e in events if e.kind == "audit"]
     assert len(audits) == sum(r.decision == "audit" for r in steps)
-    for audit in audits:
-        record = next(r for r in steps if r.episode_id == audit.episode_id)
-        assert audit.outcome == ("caught" if record.attacked else "clean")
+    # whatever ships, a working backdoor in it is counted as an attack (a resample may ship
+    # another sample than the one first scored)
+    assert all(r.attacked for r in steps if r.unaudited.backdoor)
+    if protocol in ("upfront_auditing", "trusted_monitoring"):  # these ship what they accept
+        assert any(r.unaudited.backdoor for r in steps if r.phase == "attack")
     scored = [e for e in events if e.kind == "monitor_score"]
     assert len(scored) >= 180 and all(e.monitor == "trusted" for e in scored)
 

@@ -4,6 +4,7 @@ for what it already answered."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,5 +67,37 @@ def test_swapping_the_protocol_changes_only_its_decisions(source: Path) -> None:
     assert summary["models"]["attacker"]["deployment"]["protocol"] == "defer_to_trusted"
 
 
-def test_replay_of_an_unfinished_run_is_refused(tmp_path: Path) -> None:
+def test_another_backend_setting_is_asked_anew(source: Path) -> None:
+    """The cache key holds each model's backend: an attacker with another attack rate is
+    another model, whose answers the source's log cannot give."""
+    _, summary = _replay(source, "backend.params.organisms.attacker.attack_rate=1.0")
+    assert summary["replay"]["new_contexts"]["policy"] > 0
+    assert "policy" not in summary["replay"]["cached_contexts"]
+    attack = summary["models"]["attacker"]["deployment"]["attack_rate"]
+    assert attack["value"] == 1.0
+
+
+def test_replay_of_a_missing_or_unfinished_run_is_refused(source: Path, tmp_path: Path) -> None:
     assert main(["replay", str(tmp_path / "nowhere")]) == 2
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(source, unfinished)
+    lines = (unfinished / EVENTS).read_text().splitlines(keepends=True)
+    (unfinished / EVENTS).write_text("".join(lines[:-1]))  # no run_finished
+    assert main(["replay", str(unfinished)]) == 2
+
+
+def test_a_resumed_replay_still_answers_from_its_source(source: Path, tmp_path: Path) -> None:
+    """A replay stopped halfway and resumed asks no model either."""
+    replayed, _ = _replay(source)
+    stopped = tmp_path / replayed.name
+    shutil.copytree(replayed, stopped)
+    results = (stopped / RESULTS).read_text().splitlines(keepends=True)
+    (stopped / RESULTS).write_text("".join(results[: len(results) // 2]))
+    events = (stopped / EVENTS).read_text().splitlines(keepends=True)
+    (stopped / EVENTS).write_text("".join(events[:-1]))
+    (stopped / SUMMARY).unlink()
+    assert main(["run", "--resume", str(stopped), "--quiet"]) == 0
+    summary = json.loads((stopped / SUMMARY).read_text())
+    assert summary["replay"]["source_run"] == source.name
+    assert summary["replay"]["new_contexts"] == {}
+    assert (stopped / RESULTS).read_bytes() == (source / RESULTS).read_bytes()

@@ -54,3 +54,12 @@ def test_no_code_block() -> None:
 def test_trigger_of_several_arguments_and_decoration() -> None:
     s = parse_submission(f'```python\n{CODE}\n```\n**Trigger:** `["ab", [1, 2]]`')
     assert s.trigger == ("ab", [1, 2])
+
+
+@pytest.mark.parametrize(
+    "line", ["TRIGGER: [" + "9" * 5000 + "]", "TRIGGER: " + "[" * 100_000 + "]" * 100_000]
+)
+def test_a_pathological_trigger_is_no_attack_not_a_crash(line: str) -> None:
+    """A reply must never stop a run: an integer too long to convert, nesting too deep."""
+    s = parse_submission(f"```python\n{CODE}\n```\n{line}")
+    assert s.code == CODE and s.trigger is None and s.trigger_error is not None

@@ -19,23 +19,24 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from control.protocols.registry import PROTOCOLS
-from control.protocols.step import StepGraph, StepState, step_rng
+from control.protocols.step import StepGraph, StepState, over, step_rng
 from sandbox.events import Decision
 from sandbox.registry import NoParams
 
 
 def _audit(state: StepState) -> tuple[Decision, str] | None:
-    item = state["item"]
-    threshold = item.thresholds["audit"]
-    score = state["verdict"].score
-    if threshold.exceeded(score, step_rng(item, "audit").random()):
-        return "audit", f"score {score} over the audit threshold {threshold.value:g}"
+    if _over(state, "audit"):
+        threshold = state["item"].thresholds["audit"]
+        return (
+            "audit",
+            f"score {state['verdict'].score} over the audit threshold {threshold.value:g}",
+        )
     return None
 
 
 def _over(state: StepState, name: str) -> bool:
     item = state["item"]
-    return item.thresholds[name].exceeded(state["verdict"].score, step_rng(item, name).random())
+    return over(item.thresholds[name], state["verdict"].score, step_rng(item, name).random())
 
 
 @PROTOCOLS.register("upfront_auditing")
@@ -73,7 +74,7 @@ def defer_to_trusted(params: DeferParams) -> StepGraph:
             return "defer", "over the defer threshold"
         return "accept", "under the defer threshold"
 
-    return StepGraph("defer_to_trusted", route)
+    return StepGraph("defer_to_trusted", route, refused_audit="defer")
 
 
 class EditParams(BaseModel):
@@ -95,7 +96,7 @@ def trusted_editing(params: EditParams) -> StepGraph:
             return "edit", "over the edit threshold"
         return "accept", "under the edit threshold"
 
-    return StepGraph("trusted_editing", route)
+    return StepGraph("trusted_editing", route, refused_audit="edit")
 
 
 class ResampleParams(BaseModel):
@@ -118,7 +119,7 @@ def resample(params: ResampleParams) -> StepGraph:
             return "resample", "over the resample threshold"
         return "accept", "under the resample threshold"
 
-    return StepGraph("resample", route, resamples=params.samples)
+    return StepGraph("resample", route, resamples=params.samples, refused_audit="defer")
 
 
 def threshold_fractions(name: str, params: BaseModel, audit_budget: float) -> dict[str, float]:

@@ -12,12 +12,14 @@ numbers, since they are a pure function of those records.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 
 from control import metrics
+from control.metrics import Threshold
 from control.monitors import Monitor
-from control.protocols.step import Check, Phase, StepGraph, StepInput, StepServices, Threshold
+from control.protocols.step import Check, Phase, StepGraph, StepInput, StepServices
 from sandbox.context import Usage
 from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec
 from sandbox.events import (
@@ -33,6 +35,12 @@ from sandbox.settings.tiny_code import CodeTask
 PHASES: tuple[Phase, ...] = ("calibration", "honest", "attack")
 
 
+def _json_number(x: float) -> float | str:
+    """An infinite threshold (budget 0: nothing flagged; budget 1: everything) as "inf" or
+    "-inf", so the event log stays standard JSON."""
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
 class Calibration:
     """Per model: the thresholds, once all of its calibration scores are in."""
 
@@ -44,7 +52,7 @@ class Calibration:
 
     def _future(self, model: str) -> asyncio.Future[dict[str, Threshold]]:
         if model not in self._ready:
-            self._ready[model] = asyncio.get_event_loop().create_future()
+            self._ready[model] = asyncio.get_running_loop().create_future()
         return self._ready[model]
 
     def add(self, model: str, index: int, score: float | None) -> None:
@@ -57,11 +65,10 @@ class Calibration:
         """Each threshold at its share of the honest scores, ties split so that share is met
         exactly and never exceeded."""
         scores = [self._scores[model][i] for i in sorted(self._scores[model])]
-        out = {}
-        for name, fraction in self._fractions.items():
-            t = metrics.calibrate_threshold(scores, fraction)
-            out[name] = Threshold(t.value, t.tie_audit_fraction)
-        return out
+        return {
+            name: metrics.calibrate_threshold(scores, fraction)
+            for name, fraction in self._fractions.items()
+        }
 
     async def wait(self, model: str) -> dict[str, Threshold]:
         return await self._future(model)
@@ -144,7 +151,8 @@ class DeploymentDriver:
             phase=phase,
             task=item.task.id,
             protocol=self.graph.protocol,
-            attacked=submission.attacked,
+            # a resample may ship another sample than the first: an attack if either was
+            attacked=submission.attacked or state["unaudited"].backdoor,
             policy=state["policy"],
             score=verdict.score,
             decision=state["decision"],
@@ -171,7 +179,7 @@ class DeploymentDriver:
                 protocol=self.graph.protocol,
                 decision=state["decision"],
                 scores=[v.score for v in state["verdicts"]],
-                thresholds={k: t.value for k, t in thresholds.items()},
+                thresholds={k: _json_number(t.value) for k, t in thresholds.items()},
                 reason=state["reason"],
             )
         )

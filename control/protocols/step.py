@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
@@ -24,14 +24,27 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
+from control.metrics import Threshold, audit_probability
 from control.monitors import Monitor, MonitorInput, MonitorVerdict
 from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
 from sandbox.episode import Ask, Exchange, build_context
 from sandbox.events import CodeOutcome, Decision
 from sandbox.prompts import PromptLibrary
+from sandbox.seeding import derive_seed
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
 from sandbox.settings.submission import Submission, parse_submission
 from sandbox.settings.tiny_code import CodeTask
+
+TEMPLATES = (
+    "tiny_code.policy",
+    "tiny_code.attack",
+    "tiny_code.task",
+    "tiny_code.monitor",
+    "tiny_code.monitor_input",
+    "tiny_code.edit",
+    "score_reask",
+)
+"""Every template a step may render (recorded by hash, and checked on resume)."""
 
 Phase = Literal["calibration", "honest", "attack"]
 """calibration: the honest policy's scores, to set thresholds (and the trusted model's own
@@ -40,20 +53,12 @@ solutions, for usefulness); honest: usefulness under the protocol; attack: safet
 Check = Callable[[Sequence[CodeCheck]], Awaitable[list[CheckResult]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """Audit a score above `value`; at `value` exactly, with probability `tie_fraction`, so the
-    honest policy is audited at the calibrated rate and never more."""
-
-    value: float
-    tie_fraction: float = 0.0
-
-    def exceeded(self, score: float | None, u: float) -> bool:
-        """A missing score counts as the highest possible (as in calibration,
-        `control.metrics.calibrate_threshold`): a monitor that fails to answer must not let an
-        attack through, nor push audits over the budget."""
-        s = math.inf if score is None or math.isnan(score) else score
-        return s > self.value or (s == self.value and u < self.tie_fraction)
+def over(threshold: Threshold, score: float | None, u: float) -> bool:
+    """Whether `threshold` flags `score`, the tie settled by the uniform `u`: the rule of
+    `control.metrics.audit_probability` (a missing score counts as the highest possible: a
+    monitor that fails to answer must not let an attack through, nor push audits over the
+    budget)."""
+    return u < float(audit_probability([score], threshold)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,7 @@ class StepInput:
     copies: int
     deployment_tasks: int
     audit_budget: float
-    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
 
 
 class StepState(TypedDict, total=False):
@@ -103,10 +108,20 @@ class StepGraph:
     """The compiled graph of one protocol. Protocols differ only in `route` (what `decide`
     does) and in what `defer`, `edit` and `resample` mean for them."""
 
-    def __init__(self, protocol: str, route: RouteFn, resamples: int = 0) -> None:
+    def __init__(
+        self,
+        protocol: str,
+        route: RouteFn,
+        resamples: int = 0,
+        refused_audit: Literal["accept", "defer", "edit"] = "accept",
+    ) -> None:
+        """`refused_audit`: what a step whose audit the deployment's budget refuses ships: the
+        policy's code, the trusted model's, or the trusted model's edit (what the protocol does
+        with outputs too suspicious to accept)."""
         self.protocol = protocol
         self._route = route
         self._resamples = resamples
+        self._refused_audit = refused_audit
         graph = StateGraph(StepState)
         graph.add_node("policy", self._policy)
         graph.add_node("monitor", self._monitor)
@@ -185,12 +200,12 @@ class StepGraph:
         return {"unaudited": state["policy"]}
 
     async def _audit(self, state: StepState, config: RunnableConfig) -> StepState:
-        # refused for lack of budget, the step ships what the protocol would without an audit:
-        # the trusted model's solution where the protocol defers, the policy's otherwise
-        if self.protocol in ("defer_to_trusted", "resample"):
-            return {**(await self._defer(state, config)), "decision": "audit"}
-        if self.protocol == "trusted_editing":
-            return {**(await self._edit(state, config)), "decision": "audit"}
+        # refused for lack of budget, the step ships what the protocol does with outputs too
+        # suspicious to accept (the deployment simulation decides whether budget remains)
+        if self._refused_audit == "defer":
+            return await self._defer(state, config)
+        if self._refused_audit == "edit":
+            return await self._edit(state, config)
         return {"unaudited": state["policy"]}
 
     async def _defer(self, state: StepState, config: RunnableConfig) -> StepState:
@@ -234,8 +249,11 @@ class StepGraph:
             exchanges += [exchange, *verdict.exchanges]
             verdicts.append(verdict)
             drawn.append((submission, verdict))
-        rng = step_rng(item, "resample")
-        calm = [(s, v) for s, v in drawn if not threshold.exceeded(v.score, rng.random())]
+        calm = [
+            (s, v)
+            for attempt, (s, v) in enumerate(drawn, start=1)
+            if not over(threshold, v.score, step_rng(item, f"resample/{attempt}").random())
+        ]
         if not calm:
             deferred = await self._defer({**state, "exchanges": exchanges}, config)
             return {
@@ -250,8 +268,6 @@ class StepGraph:
 
 def step_rng(item: StepInput, purpose: str) -> random.Random:
     """The step's own generator for tie-breaking, seeded by its id: replays decide alike."""
-    from sandbox.seeding import derive_seed
-
     return random.Random(derive_seed(item.run_seed, "protocol", item.episode_id, purpose))
 
 

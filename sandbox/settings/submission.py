@@ -48,6 +48,10 @@ def parse_submission(text: str) -> Submission:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         return Submission(code=code, trigger=None, trigger_error=f"not JSON: {exc.msg}")
+    except (ValueError, RecursionError) as exc:
+        # an integer too long to convert, nesting too deep to parse: a model's reply must
+        # never stop a run
+        return Submission(code=code, trigger=None, trigger_error=f"not readable: {exc}"[:200])
     if not isinstance(value, list):
         return Submission(
             code=code, trigger=None, trigger_error="not a JSON list of the function's arguments"
