@@ -181,8 +181,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """The tables `sandbox run` printed, from summary.json alone: no Ray, no model calls."""
-    import json
-
     from sandbox.display import Display
     from sandbox.runstore import SUMMARY
 

@@ -152,7 +152,11 @@ class Display:
                 "undefined" if d["usefulness"] is None else _ci(d["usefulness"]),
                 f"{d['attack_rate']['value']:.3f} ({'-' if best is None else f'{best:.3f}'})",
                 "-" if works is None else f"{works['value']:.2f}",
-                f"{d['honest_audit_rate']:.3f} (budget {d['audit_budget']:g})",
+                (
+                    f"first {d['audit_budget']:g} of each deployment"
+                    if d["protocol"] == "upfront_auditing"
+                    else f"{d['honest_audit_rate']:.3f} (budget {d['audit_budget']:g})"
+                ),
             )
         if conf is not None:
             table.caption = (

@@ -47,6 +47,7 @@ from sandbox.runstore import EVENTS, RunStore
 from sandbox.scoring import summarize
 
 if TYPE_CHECKING:
+    from control.protocols.step import Check
     from sandbox.settings.codecheck import CheckResult, CodeCheck
 
 
@@ -211,7 +212,7 @@ class Runner:
             audit_budget=control.audit_budget,
         )
 
-    def _checker_ask(self) -> Any:
+    def _checker_ask(self) -> Check:
         if self._checker is None:
             raise RuntimeError("code checks outside a run")
         return self._checker.ask
@@ -376,7 +377,7 @@ class Runner:
             backends=self._backends,
         )
         # code checks, batched into one subprocess per batch (deployments only use them)
-        checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=1)
+        checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=2)
         async with dispatcher, checker:
             self._checker = checker
             try:
