@@ -137,3 +137,29 @@ def test_summary_records_the_verdict_threshold(finished_run: Path) -> None:
 
     summary = json.loads((finished_run / SUMMARY).read_text())
     assert summary["xc_threshold"] == 0.7
+
+
+def test_readme_names_every_event_kind_and_the_kind_field() -> None:
+    """The README's table of run files is how a reviewer learns to read `events.jsonl`."""
+    import typing
+
+    from sandbox.events import Event
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    union = typing.get_args(typing.get_args(Event)[0])
+    kinds = [model.model_fields["kind"].default for model in union]
+    assert len(kinds) == len(set(kinds)) >= 10
+    assert "its type in the field `kind`" in readme
+    missing = [k for k in kinds if f"`{k}`" not in readme]
+    assert missing == []
+
+
+def test_the_license_is_an_spdx_expression() -> None:
+    """A `license = {text = ...}` table makes setuptools warn on every install."""
+    import tomllib
+
+    from tests.conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "Apache-2.0"
