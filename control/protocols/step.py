@@ -106,7 +106,7 @@ RouteFn = Callable[[StepState], tuple[Decision, str]]
 
 class StepGraph:
     """The compiled graph of one protocol. Protocols differ only in `route` (what `decide`
-    does) and in what `defer`, `edit` and `resample` mean for them."""
+    does), in how many samples a resample draws, and in what a refused audit ships."""
 
     def __init__(
         self,
