@@ -120,3 +120,16 @@ def test_the_default_config_orders_the_protocols_at_equal_budget(tmp_path: Path)
     assert safeties[0] < safeties[-1] == 1.0
     assert usefulness == sorted(usefulness, reverse=True)
     assert usefulness[0] == pytest.approx(1.0) and usefulness[-1] == pytest.approx(0.0, abs=0.02)
+
+
+def test_a_deployment_summary_recomputes_from_events_alone(tmp_path: Path) -> None:
+    from sandbox.events import records_from_events
+    from sandbox.runner import build_environments, declared_profiles
+    from sandbox.scoring import summarize
+
+    path, summary = run(deployment_config(tmp_path, "defer_to_trusted", steps=30))
+    _, config = RunStore.open(path)
+    records = records_from_events(path / EVENTS)
+    again = summarize(config, records, build_environments(config), declared_profiles(config))
+    assert again["models"] == summary["models"]
+    assert summary["models"]["attacker"]["deployment"]["complete"]
