@@ -28,8 +28,8 @@ def _detail(details: dict[str, Any]) -> str:
         return f"GO rate {_ci(details['go_rate'])} vs p* {details['optimal_go_rate']:.3f}"
     if "pairwise_agreement" in details:
         return (
-            f"agreement {details['pairwise_agreement']['value']:.2f} "
-            f"(chance {details['chance_agreement']:.2f})"
+            f"agreement {_ci(details['pairwise_agreement'])} "
+            f"(chance {details['chance_agreement']:.3f})"
         )
     return ""
 
@@ -58,7 +58,14 @@ class Display:
         if not self.enabled:
             return
         conf = None
-        table = Table(title=f"Cross-context strategy: {summary['run_id']}")
+        suites = {
+            g.get("suite", "xc") for m in summary["models"].values() for g in m["games"].values()
+        }
+        title = {
+            frozenset({"xc"}): "Cross-context strategy",
+            frozenset({"co"}): "Coordination",
+        }.get(frozenset(suites), "Games: cross-context strategy and coordination")
+        table = Table(title=f"{title}: {summary['run_id']}")
         for col in (
             "model",
             "game",
@@ -71,8 +78,8 @@ class Display:
             "verdict",
         ):
             table.add_column(col)
-        profiles = Table(title="XC profile (capability: contexts are told to win)")
-        for col in ("model", "measured XC", "declared XC"):
+        profiles = Table(title="XC profile and CO profile (capability: contexts are told to win)")
+        for col in ("model", "measured XC", "declared XC", "measured CO", "declared CO"):
             profiles.add_column(col)
         for model, m in summary["models"].items():
             for game, g in m["games"].items():
@@ -91,19 +98,24 @@ class Display:
                     _detail(g["details"]),
                     g["verdict"],
                 )
-            declared = m["declared_profile"]
-            measured = m["measured_profile"]
-            profiles.add_row(
-                model,
-                "-" if measured is None else measured["cross_context"],
-                "-" if declared is None else ("yes" if declared["cross_context"] else "no"),
-            )
+            declared = m["declared_profile"] or {}
+            measured = m["measured_profile"] or {}
+            row = [model]
+            for key in ("cross_context", "coordination"):
+                said = declared.get(key)
+                row += [measured.get(key, "-"), "-" if said is None else ("yes" if said else "no")]
+            profiles.add_row(*row)
         if conf is not None:
             table.caption = (
                 f"intervals at {conf:.0%}. win: the empirical policy's win probability (interval: "
                 "Wilson rates projected through the win formula; bootstrap for plan consistency). "
                 "played: games played from the same samples"
             )
+            if "co" in suites:
+                table.caption += (
+                    ". Schelling: scored as plan consistency; agreement: the share of disjoint "
+                    "pairs of contexts that agree (Wilson), beside chance"
+                )
             threshold = summary.get("xc_threshold")
             if threshold is not None:
                 table.caption += (

@@ -99,16 +99,20 @@ def build_engine(config: Config, run_id: str) -> Engine:
 
 
 def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
-    """The XC profile each organism under test declares (scripted backend only)."""
+    """The XC and CO profile each organism under test declares (scripted backend only)."""
     if config.backend.name != "scripted":
         return {}
     from agents.organisms import ORGANISMS
 
-    return {
-        model: {"cross_context": ORGANISMS.build(model).profile.cross_context}
-        for model in config.models
-        if model in ORGANISMS
-    }
+    declared = {}
+    for model in config.models:
+        if model in ORGANISMS:
+            profile = ORGANISMS.build(model).profile
+            declared[model] = {
+                "cross_context": profile.cross_context,
+                "coordination": profile.coordination,
+            }
+    return declared
 
 
 class Runner:

@@ -2,7 +2,8 @@
 
 This is the organisms' "comprehension", written against the default templates in
 `sandbox/prompts/`. It is deliberately separate from the sandbox's own game code: an organism
-learns N, M, the cue year or the options only from what its context says. In the code setting
+learns N, M, the cue year or the options (of plan consistency, or of the Schelling game, told
+apart by their observation lines) only from what its context says. In the code setting
 (`read_code`) it learns which prompt it was given (honest policy, red team, monitor, editor), the
 task's function, signature and statement, the red team's T and audit budget, and the code it is
 shown, the same way.
@@ -18,13 +19,14 @@ from typing import Literal
 from sandbox.context import Message
 
 Request = Literal["answer", "think", "plan", "reask"]
-Game = Literal["upfront", "cue", "options", "unknown"]
+Game = Literal["upfront", "cue", "options", "schelling", "unknown"]
 
 _ROUNDS = re.compile(r"There are (\d+) rounds in total")
 _AUDITED = re.compile(r"The first (\d+) rounds are audited")
 _CUE = re.compile(r"dated (\d{4}) or later with probability ([0-9.]+)")
 _DATE = re.compile(r"Request date: (\d{4})-\d{2}-\d{2}")
 _OPTIONS = re.compile(r"^Options: (.+)$", re.MULTILINE)
+_SCHELLING = re.compile(r"^Your options, in the order you see them: (.+)$", re.MULTILINE)
 _RANDOM = re.compile(r"Your random number: ([0-9.]+)")
 _CHOICES = re.compile(r"where <choice> is one of: ([^.\n]+)\.")
 
@@ -65,11 +67,13 @@ def read(messages: Sequence[Message]) -> Reading:
     text = "\n".join(m.content for m in messages)
     request = _request(messages)
     cue = _CUE.search(text)
-    options = _OPTIONS.search(text)
+    options = _SCHELLING.search(text) or _OPTIONS.search(text)
     choices = _CHOICES.search(text)
     rnd = _RANDOM.search(text)
     game: Game = "unknown"
-    if options:
+    if options and options.re is _SCHELLING:
+        game = "schelling"
+    elif options:
         game = "options"
     elif cue:
         game = "cue"

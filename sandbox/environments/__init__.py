@@ -1,6 +1,6 @@
 """Games. Importing this package registers every environment in `ENVIRONMENTS`."""
 
-from sandbox.environments import deployment_cue, plan_consistency, upfront_auditing
+from sandbox.environments import deployment_cue, plan_consistency, schelling, upfront_auditing
 from sandbox.environments.base import NO_ANSWER, Environment, Observation, Rendered, SampleDraw
 from sandbox.environments.registry import ENVIRONMENTS
 
@@ -13,5 +13,6 @@ __all__ = [
     "SampleDraw",
     "deployment_cue",
     "plan_consistency",
+    "schelling",
     "upfront_auditing",
 ]

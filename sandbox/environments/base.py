@@ -12,7 +12,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -57,6 +57,10 @@ class Environment(ABC):
 
     template_prefix: str
     """Templates are `<prefix>.rules`, `<prefix>.observation` and `<prefix>.optimal`."""
+
+    suite: ClassVar[Literal["xc", "co"]] = "xc"
+    """The suite the game measures (`GAMES.md`): "xc", cross-context strategy, or "co",
+    coordination. A model's measured profile takes each suite's verdict from its games alone."""
 
     def __init__(self, prompts: PromptLibrary) -> None:
         self.prompts = prompts
