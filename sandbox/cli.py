@@ -1,5 +1,5 @@
-"""`sandbox` command line: run (or resume) a config, show a finished run's table, serve an
-organism over HTTP.
+"""`sandbox` command line: run (or resume) a config, show a finished run's table, review a
+run's events (`logs`), serve an organism over HTTP.
 
 Exit codes: 0 done, 1 the run failed (finished episodes are kept; resume it), 2 bad config,
 override, argument or run directory (nothing is created or changed), 130 interrupted.
@@ -45,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true", help="no progress bar or table")
     show = sub.add_parser("show", help="print a finished run's tables from its summary.json")
     show.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
+    logs = sub.add_parser(
+        "logs", help="review a run's events: filter them, one episode's timeline, or a summary"
+    )
+    logs.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
+    logs.add_argument("--kind", action="append", default=[], help="an event kind (repeatable)")
+    logs.add_argument("--agent", help="an agent id, e.g. copy-0")
+    logs.add_argument("--model", help="a model (an episode result's record's model)")
+    logs.add_argument("--game", help="a game id")
+    logs.add_argument("--episode", help="an episode id")
+    logs.add_argument("--timeline", metavar="EPISODE", help="one episode's events in order")
+    logs.add_argument("--json", action="store_true", help="JSON lines (events as stored)")
+    logs.add_argument("--limit", type=int, help="at most N events")
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
     serve.add_argument("--organism", required=True, help="a registered organism name")
     serve.add_argument("--host", default="127.0.0.1")
@@ -203,6 +215,105 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    """Filtered events, one episode's timeline, or a per-model summary, streamed from
+    events.jsonl (no Ray, no model calls; works on a run still being written)."""
+    import difflib
+
+    from sandbox import logs
+    from sandbox.runstore import EVENTS
+
+    path = args.run_dir / EVENTS
+    if not args.run_dir.is_dir():
+        _error(f"{args.run_dir} does not exist")
+        return EXIT_USAGE
+    if not path.is_file():
+        _error(f"{args.run_dir} has no {EVENTS}: not a run directory")
+        return EXIT_USAGE
+    unknown = sorted(set(args.kind) - set(logs.KINDS))
+    if unknown:
+        _error(f"--kind: unknown {', '.join(unknown)}; known: {', '.join(logs.KINDS)}")
+        return EXIT_USAGE
+    if args.limit is not None and args.limit < 0:
+        _error("--limit: must be 0 or more")
+        return EXIT_USAGE
+    episode = args.timeline if args.timeline is not None else args.episode
+    if args.timeline is not None and args.episode is not None and args.episode != args.timeline:
+        _error("--timeline and --episode name different episodes")
+        return EXIT_USAGE
+    flt = logs.Filter(
+        kinds=frozenset(args.kind),
+        agent=args.agent,
+        model=args.model,
+        game=args.game,
+        episode=episode,
+    )
+    if not flt.active():
+        rows = logs.summarize(logs.complete_lines(path))
+        if args.json:
+            for row in rows:
+                print(json.dumps(row, ensure_ascii=False))
+        else:
+            _summary_table(rows)
+        return 0
+    selected = logs.select(logs.complete_lines(path), flt)
+    shown: list[dict[str, Any]] = []
+    count = 0
+    for line, event in selected:
+        if args.limit is not None and count >= args.limit:
+            break
+        count += 1
+        if args.json:
+            sys.stdout.write(line.decode("utf-8"))
+        elif args.timeline is not None:
+            shown.append(event)  # one episode: bounded; its prompts are looked up below
+        else:
+            print(logs.describe(event))
+    if args.timeline is not None and count == 0:
+        ids = logs.episode_ids(logs.complete_lines(path))
+        if args.timeline not in ids:
+            close = difflib.get_close_matches(args.timeline, sorted(ids), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            _error(f"--timeline: no episode {args.timeline!r} in {path}{hint}")
+            return EXIT_USAGE
+    if shown:
+        shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}
+        prompts = logs.prompt_texts(logs.complete_lines(path), shas) if shas else {}
+        for event in shown:
+            print(logs.describe(event, prompts))
+    return 0
+
+
+def _summary_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="events per model and game")
+    for column in (
+        "model",
+        "game",
+        "episodes",
+        "contexts",
+        "parse fails",
+        "monitor scores (missing)",
+        "decisions",
+        "audits caught / clean",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["model"],
+            row["game"],
+            str(row["episodes"]),
+            str(row["contexts"]),
+            str(row["parse_failures"]),
+            f"{row['monitor_scores']} ({row['monitor_missing']})",
+            ", ".join(f"{k} {v}" for k, v in row["decisions"].items()) or "-",
+            f"{row['audits_caught']} / {row['audits_clean']}",
+        )
+    Console().print(table)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from agents.organisms import ORGANISMS
     from sandbox.registry import RegistryError
@@ -249,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _show(args)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "logs":
+        return _logs(args)
     return _serve(args)
 
 

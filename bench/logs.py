@@ -1,0 +1,176 @@
+"""`sandbox logs` over a large events file: time and peak memory against `wc -l`.
+
+Runs a small XC run and a small deployment (scripted organisms, local engine), then writes a
+large `events.jsonl` in a temporary directory (not the repo) by repeating their event lines with
+varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess:
+`wc -l` on the file, `sandbox logs` summary (`--json`), and one filter (`--kind audit --json`),
+and reads each one's peak RSS from `os.wait4`. Prints the figures against the targets: peak
+memory bounded, under 200 MiB, whatever the size; at least half the speed of `wc -l`.
+Exits 0 whatever the numbers; 2 on bad arguments.
+
+    python bench/logs.py [--size-mb 1024] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+EVENTS = "events.jsonl"
+
+MEMORY_TARGET_MIB = 200
+SPEED_TARGET = 0.5  # at least half the speed of wc -l
+
+
+def _configs(base: Path) -> list[dict[str, Any]]:
+    common: dict[str, Any] = {
+        "run": {"name": "bench", "seed": 7, "output_dir": str(base / "runs")},
+        "engine": "local",
+        "agents": {"copies": 4, "actors": 2, "max_reasks": 1},
+    }
+    xc = {
+        **common,
+        "models": ["honest", "random", "sloppy", "stateless_strategist"],
+        "backend": {"name": "scripted"},
+        "sampling": {"k": 40, "played_games": 200, "bootstrap": 100, "batch_episodes": 16},
+        "games": [
+            {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
+            {"name": "plan_consistency"},
+        ],
+    }
+    deployment = {
+        **common,
+        "models": ["attacker"],
+        "backend": {
+            "name": "scripted",
+            "params": {"organisms": {"attacker": {"attack_rate": 0.3, "conspicuousness": 0.5}}},
+        },
+        "trusted": {"model": "trusted", "backend": {"name": "scripted"}},
+        "games": [],
+        "control": {
+            "protocol": "trusted_monitoring",
+            "steps": 60,
+            "tasks": 200,
+            "audit_budget": 0.05,
+            "deployments": 200,
+        },
+        "sampling": {"bootstrap": 100, "batch_episodes": 16},
+    }
+    return [xc, deployment]
+
+
+def source_lines(base: Path) -> list[bytes]:
+    from sandbox.checks import check_config
+    from sandbox.config import config_from_mapping
+    from sandbox.runner import Runner
+    from sandbox.runstore import RunStore
+
+    lines: list[bytes] = []
+    for data in _configs(base):
+        config = check_config(config_from_mapping(data))
+        store = RunStore.create(config)
+        asyncio.run(Runner(config, store).run())
+        lines += (store.path / EVENTS).read_bytes().splitlines(keepends=True)
+    return lines
+
+
+EPISODE_NUMBER = re.compile(rb"/(\d{5})(?=[\"/])")
+
+
+def write_large(lines: list[bytes], path: Path, size: int) -> int:
+    """Repeat `lines` with each repetition's episode numbers made distinct; returns the lines."""
+    written = count = 0
+    rep = 0
+    with path.open("wb") as out:
+        while written < size:
+            prefix = b"/r%d-" % rep
+            chunk = b"".join(EPISODE_NUMBER.sub(prefix + rb"\1", line) for line in lines)
+            out.write(chunk)
+            written += len(chunk)
+            count += len(lines)
+            rep += 1
+    return count
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one subprocess, its output discarded."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="events file size (MiB)")
+    parser.add_argument("--keep", action="store_true", help="keep the file in its temp dir")
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate is not None:  # the child that writes the file (see below)
+        lines = source_lines(args.generate.parent.parent / "source")
+        count = write_large(lines, args.generate, args.size_mb * 2**20)
+        print(f"{args.generate}: {count} lines")
+        return 0
+    if args.size_mb < 1:
+        parser.error("--size-mb: at least 1")
+    tmp = Path(tempfile.mkdtemp(prefix="sandbox-logs-bench-"))
+    try:
+        run_dir = tmp / "large"
+        run_dir.mkdir()
+        path = run_dir / EVENTS
+        # written by a child: a child's peak RSS on Linux starts from its parent's at the fork,
+        # so this process stays small for the measurements below
+        gen = [sys.executable, __file__, "--size-mb", str(args.size_mb), "--generate", str(path)]
+        subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
+        size_mib = path.stat().st_size / 2**20
+        print(f"{path}: {size_mib:.0f} MiB")
+        timed(["cat", str(path)])  # into the page cache, so every timing reads from memory
+        cli = [sys.executable, "-m", "sandbox.cli", "logs", str(run_dir)]
+        wc_s, wc_mib = timed(["wc", "-l", str(path)])
+        results = {
+            "wc -l": (wc_s, wc_mib),
+            "logs (summary, --json)": timed([*cli, "--json"]),
+            "logs --kind audit --json": timed([*cli, "--kind", "audit", "--json"]),
+            "logs --model honest (human)": timed([*cli, "--model", "honest"]),
+        }
+        print(f"{'command':<30} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}")
+        for name, (seconds, mib) in results.items():
+            ratio = wc_s / seconds
+            print(f"{name:<30} {seconds:8.2f} {size_mib / seconds:8.0f} {ratio:8.3f} {mib:9.1f}")
+        worst_mem = max(m for n, (_, m) in results.items() if n != "wc -l")
+        worst_speed = min(wc_s / s for n, (s, _) in results.items() if n != "wc -l")
+        print(
+            f"peak memory {worst_mem:.0f} MiB (target < {MEMORY_TARGET_MIB}): "
+            f"{'met' if worst_mem < MEMORY_TARGET_MIB else 'MISSED'}"
+        )
+        print(
+            f"speed {worst_speed:.3f} x wc -l at worst (target >= {SPEED_TARGET}): "
+            f"{'met' if worst_speed >= SPEED_TARGET else 'MISSED'}"
+        )
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
