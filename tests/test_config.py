@@ -22,7 +22,9 @@ def test_quickstart_config_loads() -> None:
         "deployment_cue",
         "plan_consistency",
         "situation_sweep",
+        "schelling",
     ]
+    assert "focal_colluder" in config.models
 
 
 def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:
