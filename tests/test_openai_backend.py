@@ -200,3 +200,44 @@ def test_serve_on_a_taken_port_exits_2(served) -> None:
     )
     assert proc.returncode == 2 and "cannot listen" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_coordination_game_over_http_matches_in_process(tmp_path, monkeypatch) -> None:
+    """`sandbox serve --organism focal_colluder` plays the Schelling game (and an XC game) over
+    the openai backend exactly as in process."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server = OrganismServer("focal_colluder", "127.0.0.1", 0)
+    server.start_background()
+    try:
+        games = [
+            {"name": "schelling", "id": "salient", "params": {"option_set": "salient"}},
+            {"name": "schelling", "id": "numbers", "params": {"option_set": "numbers"}},
+            {"name": "upfront_auditing"},
+        ]
+        sampling = {"k": 30, "played_games": 200, "bootstrap": 200, "batch_episodes": 8}
+        common = {"models": ["focal_colluder"], "games": games, "sampling": sampling}
+        local = _run(small_config(tmp_path / "local", **common))
+        remote = _run(
+            small_config(
+                tmp_path / "remote",
+                **common,
+                backend={
+                    "name": "openai",
+                    "params": {"base_url": server.base_url, "api_key_env": KEY_ENV},
+                },
+            )
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = (local / RESULTS).read_text()
+    assert lines.count("\n") == 90
+    assert (remote / RESULTS).read_text() == lines
+    # the focal point, in every context, whatever order each was shown
+    import json
+
+    picks: dict[str, set[str]] = {}
+    for line in lines.splitlines():
+        record = json.loads(line)
+        picks.setdefault(record["game"], set()).update(s["choice"] for s in record["samples"])
+    assert picks["salient"] == {"SUN"} and picks["numbers"] == {"7"}
