@@ -288,18 +288,20 @@ def records_from_events(path: Path) -> list[Record]:
     return list(seen.values())
 
 
-def plans_from_events(path: Path) -> dict[tuple[str, str, str], PlanWritten]:
-    """Shared plans already written, keyed by (model, game, situation)."""
+def recorded_prompts_and_plans(
+    path: Path,
+) -> tuple[set[str], dict[tuple[str, str, str], PlanWritten]]:
+    """What a resumed run must not write again, in one pass over its log: the SHA-256 of every
+    prompt text it holds, and the shared plans already written, keyed by (model, game,
+    situation)."""
+    prompts: set[str] = set()
     plans: dict[tuple[str, str, str], PlanWritten] = {}
     for event in read_events(path):
-        if isinstance(event, PlanWritten):
+        if isinstance(event, PromptShown):
+            prompts.add(event.prompt_sha256)
+        elif isinstance(event, PlanWritten):
             plans.setdefault((event.model, event.game, event.situation), event)
-    return plans
-
-
-def prompts_from_events(path: Path) -> dict[str, PromptShown]:
-    """The prompt texts a run's log holds, keyed by SHA-256."""
-    return {e.prompt_sha256: e for e in read_events(path) if isinstance(e, PromptShown)}
+    return prompts, plans
 
 
 def dump_json(data: Any) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +38,8 @@ from sandbox.events import (
     RunFinished,
     RunStarted,
     StepRecord,
-    plans_from_events,
-    prompts_from_events,
     read_events,
+    recorded_prompts_and_plans,
 )
 from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
@@ -146,10 +145,13 @@ class Runner:
 
     # --- drivers ----------------------------------------------------------------------------
     def drivers(
-        self, recorded_plans: dict[tuple[str, str, str], PlanWritten]
+        self,
+        recorded_plans: dict[tuple[str, str, str], PlanWritten],
+        records: Sequence[Record] = (),
     ) -> dict[str, EpisodeDriver]:
         """One driver per game id; games with `shared_planning` get a plan book that reuses
-        the plans `recorded_plans` holds (a resumed run's)."""
+        the plans `recorded_plans` holds, and a deployment the calibration steps `records`
+        holds (a resumed run's)."""
         out: dict[str, EpisodeDriver] = {}
         for game in self.config.games:
             assert game.affordances is not None, "resolved in validation"
@@ -178,10 +180,10 @@ class Runner:
                 plans,
             )
         if self.config.control is not None:
-            out[self.config.control.id] = self._deployment_driver()
+            out[self.config.control.id] = self._deployment_driver(records)
         return out
 
-    def _deployment_driver(self) -> EpisodeDriver:
+    def _deployment_driver(self, records: Sequence[Record]) -> EpisodeDriver:
         # the protocol stack (LangGraph) loads only for runs that have a deployment
         from control.monitors import MONITORS
         from control.protocols import PROTOCOLS
@@ -196,7 +198,7 @@ class Runner:
         calibration = Calibration(
             control.steps, threshold_fractions(control.protocol.name, params, control.audit_budget)
         )
-        for record in self.store.records():
+        for record in records:
             if isinstance(record, StepRecord) and record.phase == "calibration":
                 calibration.add(record.model, record.index, record.score)
         return DeploymentDriver(
@@ -309,8 +311,9 @@ class Runner:
             self._check_templates_unchanged()
         recorded_plans: dict[tuple[str, str, str], PlanWritten] = {}
         if (self.store.path / EVENTS).exists():
-            self._prompts_written = set(prompts_from_events(self.store.path / EVENTS))
-            recorded_plans = plans_from_events(self.store.path / EVENTS)
+            self._prompts_written, recorded_plans = recorded_prompts_and_plans(
+                self.store.path / EVENTS
+            )
         self.plan_usage = sum((e.usage for e in recorded_plans.values()), Usage())
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
@@ -337,7 +340,9 @@ class Runner:
                 await self.engine.close()
                 raise self._failure("before its first episode", exc) from exc
             try:
-                await self._run_episodes(self.drivers(recorded_plans), todo, len(done), len(plan))
+                await self._run_episodes(
+                    self.drivers(recorded_plans, done_records), todo, len(done), len(plan)
+                )
             finally:
                 await self.engine.close()
             records = self.store.records()
