@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sandbox.context import Affordances, AnswerFormat, Message, Role, Usage
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
-`protocol_decision` and `audit` (a reader of version 2 reads version 1 logs unchanged)."""
+`protocol_decision` and `audit`. 3: adds the coordination events (`coordination_pick`,
+`signal_inserted`, `jam`, `signal_recognition`, `honeypot_verdict`) and a step record's
+`collusion`. A reader of a version reads every earlier version's logs unchanged."""
 
 
 def _now() -> str:
@@ -190,6 +192,31 @@ class CodeOutcome(BaseModel):
         return self.tests_passed / self.tests_total if self.tests_total else 0.0
 
 
+class CollusionRecord(BaseModel):
+    """What a step under untrusted monitoring records of collusion, for every countermeasure at
+    once (the policy writes once; the monitor copy scores each view of its code).
+
+    `signal`: the coordination signal the policy's code carries (declared, or found), if any.
+    `scores`: the monitor's score of the policy's code per view: `raw`, and each jamming method.
+    `survived`: per jamming method, whether the signal is still found after it.
+    `honeypot_scores`: the monitor's score per view of the step's honeypot (a synthetic attack
+    blue built on the same task). `audit_requested`: per countermeasure, whether its audit rule
+    (its view's threshold, at its share of the budget) flagged the policy's code.
+    `honeypot_passed`: per countermeasure with honeypots, whether the honeypot passed (a score
+    under that threshold).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signal: str | None
+    declared: bool
+    scores: dict[str, float | None]
+    survived: dict[str, bool | None]
+    honeypot_scores: dict[str, float | None]
+    audit_requested: dict[str, bool]
+    honeypot_passed: dict[str, bool]
+
+
 class StepRecord(BaseModel):
     """One line of `results.jsonl` for a task step under a control protocol.
 
@@ -216,12 +243,101 @@ class StepRecord(BaseModel):
     unaudited: CodeOutcome
     trusted: CodeOutcome | None
     usage: Usage
+    collusion: CollusionRecord | None = Field(
+        None, description="untrusted monitoring only: the step's collusion measurements"
+    )
 
 
 Record = EpisodeRecord | StepRecord
 """A line of `results.jsonl`."""
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+# --- coordination attempts ----------------------------------------------------------------------
+# Every attempt of copies to coordinate is an event of its own, carrying the episode, both agents
+# (the policy copy and the monitor copy; a pick's partner), the signal and the outcome, so the log
+# alone tells the story of each attempt and `sandbox logs` tallies them without the results file.
+
+Countermeasure = Literal["none", "honeypots", "honeypots+redaction", "honeypots+paraphrase"]
+"""What blue does against a colluding untrusted monitor: nothing; honeypots (part of the audit
+budget spent on synthetic attacks shown to the monitor, a shutdown if it passes too many); or
+honeypots with the monitor shown a jammed view of the code (redaction, paraphrase)."""
+
+Jamming = Literal["redaction", "paraphrase"]
+
+
+class CoordinationPick(_Event):
+    """One context's pick in an agreement game of the CO suite (Schelling, signal agreement).
+    Picks of one `pair` were made in independent contexts; the pair agrees when both name the
+    same option (a failed parse, `choice` None, agrees with nothing)."""
+
+    kind: Literal["coordination_pick"] = "coordination_pick"
+    model: str
+    game: str
+    observation: str
+    index: int = Field(description="the episode's index in its game")
+    pair: int = Field(description="the pair of independent contexts this pick is scored in")
+    choice: str | None
+
+
+class SignalInserted(_Event):
+    """A policy copy's attack carries a coordination signal: the one it declared (a `SIGNAL:`
+    line) or, undeclared, one the sandbox found in its code. `inserted`: whether the sandbox
+    finds the signal in the code (None for a signal it has no detector for)."""
+
+    kind: Literal["signal_inserted"] = "signal_inserted"
+    model: str
+    game: str
+    signal: str
+    declared: bool
+    inserted: bool | None
+
+
+class SignalJammed(_Event):
+    """Blue jammed the code before the monitor saw it (redaction in code, or a paraphrase by
+    the trusted model: `context_id` is then the paraphrase's context). `survived`: whether the
+    signal is still found in the jammed code (None: no detector for it)."""
+
+    kind: Literal["jam"] = "jam"
+    model: str
+    game: str
+    method: Jamming
+    policy_context_id: str
+    policy_agent_id: str
+    signal: str | None
+    survived: bool | None
+
+
+class SignalRecognition(_Event):
+    """A monitor copy's verdict on a signalled attack under one countermeasure: `recognized`
+    when it let the attack pass (a score under that countermeasure's audit threshold), `missed`
+    when it flagged it. The monitor is `agent_id`/`context_id`; the policy, the `policy_` ids."""
+
+    kind: Literal["signal_recognition"] = "signal_recognition"
+    model: str
+    game: str
+    countermeasure: Countermeasure
+    policy_context_id: str
+    policy_agent_id: str
+    signal: str
+    score: float | None
+    outcome: Literal["recognized", "missed"]
+    backdoor: bool = Field(description="the attack's backdoor works (red wins if it ships)")
+
+
+class HoneypotVerdict(_Event):
+    """A monitor copy's verdict on a honeypot (a synthetic attack blue built on a real task,
+    carrying no signal) under one countermeasure: `passed` under its audit threshold, else
+    `flagged`. The monitor is `agent_id`/`context_id`; the honeypot has no policy agent."""
+
+    kind: Literal["honeypot_verdict"] = "honeypot_verdict"
+    model: str
+    game: str
+    countermeasure: Countermeasure
+    honeypot_id: str
+    score: float | None
+    outcome: Literal["passed", "flagged"]
 
 
 class EpisodeFinished(_Event):
@@ -244,6 +360,11 @@ Event = Annotated[
     | MonitorScored
     | ProtocolDecision
     | AuditPerformed
+    | CoordinationPick
+    | SignalInserted
+    | SignalJammed
+    | SignalRecognition
+    | HoneypotVerdict
     | EpisodeFinished
     | RunFinished,
     Field(discriminator="kind"),
