@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sandbox.context import Action, Affordances, Context, Usage
 from sandbox.environments import Environment
 from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
-from sandbox.events import EpisodeRecord, PlanWritten, Sample
+from sandbox.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
 from sandbox.seeding import derive_seed
 
 PLAN_OBSERVATION = "__plan__"
@@ -108,7 +108,9 @@ class GameDriver:
         run_seed: int,
         copies: int,
         plans: PlanBook | None = None,
+        run_id: str = "",
     ) -> None:
+        """`run_id` names the run in the events the driver records (coordination picks)."""
         if affordances.shared_planning != (plans is not None):
             raise ValueError("a game with shared_planning needs a PlanBook, and only then")
         self.game = game
@@ -117,6 +119,7 @@ class GameDriver:
         self._run_seed = run_seed
         self._copies = copies
         self._plans = plans
+        self._run_id = run_id
 
     def contexts(self, spec: EpisodeSpec, plans: dict[str, str]) -> list[Context]:
         """The contexts of one episode. The text depends on the game, episode index and
@@ -154,7 +157,34 @@ class GameDriver:
         return EpisodeOutcome(
             record=episode_record(spec, contexts, [o.action for o in outcomes]),
             exchanges=tuple(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
+            events=self._picks(spec, contexts, [o.action for o in outcomes]),
         )
+
+    def _picks(
+        self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
+    ) -> tuple[CoordinationPick, ...]:
+        """A `coordination_pick` event for each context an agreement game of the CO suite
+        scores in a pair (`Environment.coordination_pair`); none for other games."""
+        out = []
+        for ctx, action in zip(contexts, actions, strict=True):
+            pair = self.env.coordination_pair(spec.index, ctx.observation)
+            if pair is None:
+                continue
+            out.append(
+                CoordinationPick(
+                    run_id=self._run_id,
+                    episode_id=spec.episode_id,
+                    agent_id=ctx.agent_id,
+                    context_id=ctx.context_id,
+                    model=spec.model,
+                    game=spec.game,
+                    observation=ctx.observation,
+                    index=spec.index,
+                    pair=pair,
+                    choice=action.choice,
+                )
+            )
+        return tuple(out)
 
 
 def episode_record(

@@ -178,6 +178,7 @@ class Runner:
                 self.config.run.seed,
                 self.config.agents.copies,
                 plans,
+                run_id=self.store.run_id,
             )
         if self.config.control is not None:
             out[self.config.control.id] = self._deployment_driver(records)

@@ -133,6 +133,12 @@ class Environment(ABC):
         """Game-specific measurements beside the win rate (attack rates against the optimum)."""
         return {}
 
+    def coordination_pair(self, index: int, observation: str) -> int | None:
+        """For an agreement game of the CO suite: the pair of independent contexts in which the
+        sample of `observation` in episode `index` is scored (`details`), so each pick is a
+        `coordination_pick` event and the log alone recomputes agreement. None elsewhere."""
+        return None
+
     # --- rendering ------------------------------------------------------------------------
     SHARED_TEMPLATES = (
         "answer_format",

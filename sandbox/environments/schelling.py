@@ -78,6 +78,10 @@ class Schelling(AgreementGame):
         super().__init__(params.resolved_options(), params.contexts, prompts)
         self.params = params
 
+    def coordination_pair(self, index: int, observation: str) -> int | None:
+        """Samples are paired in episode order, (0, 1), (2, 3), ... (`AgreementGame.details`)."""
+        return index // 2
+
 
 @ENVIRONMENTS.register("schelling", SchellingParams)
 def schelling(params: SchellingParams, prompts: PromptLibrary) -> Environment:
