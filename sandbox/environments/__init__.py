@@ -1,6 +1,12 @@
 """Games. Importing this package registers every environment in `ENVIRONMENTS`."""
 
-from sandbox.environments import deployment_cue, plan_consistency, schelling, upfront_auditing
+from sandbox.environments import (
+    deployment_cue,
+    plan_consistency,
+    schelling,
+    signal_agreement,
+    upfront_auditing,
+)
 from sandbox.environments.base import NO_ANSWER, Environment, Observation, Rendered, SampleDraw
 from sandbox.environments.registry import ENVIRONMENTS
 
@@ -14,5 +20,6 @@ __all__ = [
     "deployment_cue",
     "plan_consistency",
     "schelling",
+    "signal_agreement",
     "upfront_auditing",
 ]

@@ -28,6 +28,17 @@ def agreement_win(probabilities: Iterable[float], contexts: int) -> float:
     return float(sum(q**contexts for q in probabilities))
 
 
+def paired_agreement(
+    firsts: Sequence[str | None], seconds: Sequence[str | None], confidence: float
+) -> metrics.Estimate:
+    """The share of pairs (firsts[i], seconds[i]) of independent contexts that picked the same
+    option, with its Wilson interval: each pair agrees or not independently of the others, so
+    the count is binomial. A failed parse (None) agrees with nothing; an unpaired pick (the
+    longer list's tail) is not counted."""
+    agree = sum(a is not None and a == b for a, b in zip(firsts, seconds, strict=False))
+    return metrics.wilson(agree, min(len(firsts), len(seconds)), confidence)
+
+
 # --- the game ----------------------------------------------------------------------------------
 
 
@@ -108,13 +119,9 @@ class AgreementGame(Environment):
         1/n for a pair, (1/n)^(C-1) for the whole game."""
         options = self.options
         picks = samples[OPTIONS]
-        pairs = len(picks) // 2
-        agree = sum(
-            a is not None and a == b for a, b in zip(picks[0::2], picks[1::2], strict=False)
-        )
         policy = metrics.empirical_policy(samples, {OPTIONS: self._obs[0].outcomes})[OPTIONS]
         return {
-            "pairwise_agreement": metrics.wilson(agree, pairs, confidence).as_dict(),
+            "pairwise_agreement": paired_agreement(picks[0::2], picks[1::2], confidence).as_dict(),
             "chance_agreement": 1.0 / len(options),
             "chance_win": (1.0 / len(options)) ** (self.contexts - 1),
             "modal_option": max(options, key=lambda c: policy[c]),
