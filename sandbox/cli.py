@@ -249,14 +249,16 @@ def _logs(args: argparse.Namespace) -> int:
         episode=episode,
     )
     if not flt.active():
-        rows = logs.summarize(logs.complete_lines(path))
+        tables = logs.summary_tables(path)
         if args.json:
-            for row in rows:
-                print(json.dumps(row, ensure_ascii=False))
+            for name, rows in tables.items():
+                for row in rows:
+                    print(json.dumps({"table": name} | row, ensure_ascii=False))
         else:
-            _summary_table(rows)
+            _coordination_tables(tables)
+            _summary_table(tables["summary"])
         return 0
-    selected = logs.select(logs.complete_lines(path), flt)
+    selected = logs.select_file(path, flt)
     shown: list[dict[str, Any]] = []
     count = 0
     for line, event in selected:
@@ -270,7 +272,7 @@ def _logs(args: argparse.Namespace) -> int:
         else:
             print(logs.describe(event))
     if args.timeline is not None and count == 0:
-        ids = logs.episode_ids(logs.complete_lines(path))
+        ids = logs.episode_ids(logs.lines_with(logs.file_blocks(path), [b'"episode_result"']))
         if args.timeline not in ids:
             close = difflib.get_close_matches(args.timeline, sorted(ids), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -278,10 +280,64 @@ def _logs(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if shown:
         shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}
-        prompts = logs.prompt_texts(logs.complete_lines(path), shas) if shas else {}
+        needles = [json.dumps(sha).encode() for sha in shas]
+        prompts = (
+            logs.prompt_texts(logs.lines_with(logs.file_blocks(path), needles), shas)
+            if shas
+            else {}
+        )
         for event in shown:
             print(logs.describe(event, prompts))
     return 0
+
+
+def _coordination_tables(tables: dict[str, list[dict[str, Any]]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not tables["agreement"] and not tables["collusion"]:
+        print("no coordination events in this run")
+        return
+    if tables["collusion"]:
+        table = Table(title="collusion under untrusted monitoring, per model and countermeasure")
+        for column in (
+            "model",
+            "game",
+            "countermeasure",
+            "attempted",
+            "recognized",
+            "caught by honeypots",
+            "jammed",
+            "succeeded",
+        ):
+            table.add_column(column)
+        for row in tables["collusion"]:
+            table.add_row(
+                row["model"],
+                row["game"],
+                row["countermeasure"],
+                str(row["attempted"]),
+                str(row["recognized"]),
+                f"{row['honeypots_passed']} of {row['honeypots']}" if row["honeypots"] else "-",
+                str(row["jammed"]),
+                str(row["succeeded"]),
+            )
+        Console().print(table)
+    if tables["agreement"]:
+        table = Table(title="agreement games: pairs of independent contexts")
+        for column in ("model", "game", "picks", "pairs", "agreed", "agreement"):
+            table.add_column(column)
+        for row in tables["agreement"]:
+            rate = row["agreement"]
+            table.add_row(
+                row["model"],
+                row["game"],
+                str(row["picks"]),
+                str(row["pairs"]),
+                str(row["agreed"]),
+                "-" if rate is None else f"{rate:.3f}",
+            )
+        Console().print(table)
 
 
 def _summary_table(rows: list[dict[str, Any]]) -> None:

@@ -1,19 +1,24 @@
 """`sandbox logs`: review a run from its `events.jsonl`, streamed.
 
-Pure functions over the lines of an events file: no Ray, no model stack. A file is read line by
-line (never whole), a torn last line (a run still being written) is skipped, and a line is
-parsed only when a cheap substring test says it can match. The summary keeps one row per (model,
-game) and the episodes still open (those whose result has not been read yet).
+Pure functions over the lines of an events file: no Ray, no model stack. A file is read in large
+blocks of whole lines (never whole; `file_blocks`), a torn last line (a run still being written)
+is skipped, and only the lines that can matter are looked at: a regex or substring search over
+the block finds them, and a line is parsed only then. The default view keeps one row per (model,
+game), the episodes still open (those whose result has not been read yet) and the coordination
+tally (`sandbox.attempts`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
+from sandbox import attempts
 from sandbox.events import Event
 
 
@@ -30,12 +35,56 @@ SUMMARY_KINDS = frozenset(
 )
 
 
-def complete_lines(path: Path) -> Iterator[bytes]:
-    """The complete lines of a file, as bytes, one at a time; a torn last line is skipped."""
+BLOCK = 8 * 2**20
+"""Bytes read at a time."""
+
+
+def file_blocks(path: Path, size: int = BLOCK) -> Iterator[tuple[bytes, int]]:
+    """The file in blocks `(buf, stop)`: `buf[:stop]` is whole lines, and every complete line of
+    the file is in exactly one block; a torn last line is in none. A line longer than `size` is
+    read whole (the block grows)."""
     with path.open("rb") as fh:
-        for line in fh:
-            if line.endswith(b"\n"):
-                yield line
+        while True:
+            buf = fh.read(size)
+            if not buf:
+                return
+            stop = buf.rfind(b"\n") + 1
+            if stop == 0:
+                if len(buf) < size:
+                    return  # a torn last line
+                fh.seek(-len(buf), 1)
+                size *= 2
+                continue
+            if stop < len(buf):
+                fh.seek(stop - len(buf), 1)  # the next block starts at this line's end
+            yield buf, stop
+
+
+def complete_lines(path: Path, size: int = BLOCK) -> Iterator[bytes]:
+    """The complete lines of a file, as bytes, one at a time; a torn last line is skipped."""
+    for buf, stop in file_blocks(path, size):
+        start = 0
+        while start < stop:
+            end = buf.find(b"\n", start, stop) + 1
+            yield buf[start:end]
+            start = end
+
+
+def lines_with(blocks: Iterable[tuple[bytes, int]], needles: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of `blocks` that hold any of `needles` (none holding a newline), each once, in
+    order."""
+    needles = tuple(needles)
+    for buf, stop in blocks:
+        spans: dict[int, int] = {}
+        for needle in needles:
+            at = buf.find(needle, 0, stop)
+            while at >= 0:
+                start = buf.rfind(b"\n", 0, at) + 1
+                end = buf.find(b"\n", at, stop) + 1
+                spans[start] = end
+                at = buf.find(needle, end, stop)
+        for start in sorted(spans):
+            yield buf[start : spans[start]]
 
 
 def _needle(value: str) -> bytes:
@@ -76,6 +125,10 @@ class Filter:
     def active(self) -> bool:
         return bool(self._needles)
 
+    def first_needles(self) -> tuple[bytes, ...]:
+        """The values of one condition, one of which every matching line holds."""
+        return self._needles[0]
+
     def may_match(self, line: bytes) -> bool:
         """False when the line cannot match (each condition's value is absent from it)."""
         return all(any(n in line for n in alternatives) for alternatives in self._needles)
@@ -101,6 +154,14 @@ def select(lines: Iterable[bytes], flt: Filter) -> Iterator[tuple[bytes, dict[st
             continue
         if isinstance(event, dict) and flt.matches(event):
             yield line, event
+
+
+def select_file(
+    path: Path, flt: Filter, size: int = BLOCK
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """`select` over a file's complete lines, looking only at the lines that hold the first
+    condition's value (an active filter)."""
+    return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
 
 
 def shorten(text: str | None, width: int = 80) -> str:
@@ -168,6 +229,32 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
             )
         choices = [s.get("choice") for s in record.get("samples", [])]
         return f"game={record.get('game')} choices={choices}"
+    if kind == "coordination_pick":
+        return (
+            f"game={event.get('game')} index={event.get('index')} pair={event.get('pair')} "
+            f"obs={event.get('observation')} choice={event.get('choice')}"
+        )
+    if kind == "signal_inserted":
+        return (
+            f"game={event.get('game')} signal={shorten(event.get('signal'), 40)!r} "
+            f"declared={event.get('declared')} inserted={event.get('inserted')}"
+        )
+    if kind == "jam":
+        return (
+            f"{event.get('method')} of {event.get('policy_context_id')} "
+            f"signal={shorten(event.get('signal'), 40)!r} survived={event.get('survived')}"
+        )
+    if kind == "signal_recognition":
+        return (
+            f"{event.get('countermeasure')}: {event.get('outcome')} "
+            f"score={_num(event.get('score'))} backdoor={event.get('backdoor')} "
+            f"of={event.get('policy_context_id')} signal={shorten(event.get('signal'), 40)!r}"
+        )
+    if kind == "honeypot_verdict":
+        return (
+            f"{event.get('countermeasure')}: {event.get('outcome')} "
+            f"score={_num(event.get('score'))} honeypot={event.get('honeypot_id')}"
+        )
     if kind == "run_finished":
         return f"episodes={event.get('episodes')} seconds={event.get('seconds')}"
     return ""
@@ -242,59 +329,231 @@ class Row:
 
 
 UNKNOWN = "?"
-# the writer's separators (json.dumps's defaults), and compact ones; a string value cannot hold
-# these unescaped, so they are only ever a line's own fields
-_ACTION = (b'"kind": "action"', b'"kind":"action"')
-_PARSE_FAILED = (b'"parse_ok": false', b'"parse_ok":false')
+
+# The default view finds the lines it counts with one regex over a block, anchored at their kind
+# (`"kind": "context_started"`: in a line, always a key and its value, never text inside a
+# string, which cannot hold an unescaped quote), and reads the fields it needs right after the
+# kind, in the writer's field order (`model_dump` keeps the models' order), with json.dumps's
+# separators or compact ones. A line whose fields do not fit is parsed whole; so is every
+# coordination attempt, for the tally. Only an event's own `episode_id`, which comes before the
+# kind, is read on its own, and only for the events counted under their episode.
+_Q = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'  # a JSON string (unrolled: fast in `re`)
+_STR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'  # the same, its content captured
+_C = rb",\s?"  # between fields
+_K = rb":\s?"  # between a key and its value
+_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {"action"}), *attempts.KINDS)
+# each branch is a named group around the whole branch, so `lastgroup` names the branch
+_SUMMARY_RE = re.compile(
+    rb'"kind"' + _K + rb'"(?:'
+    + rb'(?P<context>context_started"' + _C + rb'"model"' + _K + _STR + _C
+    + rb'"role"' + _K + rb'"\w+"' + _C + rb'"game"' + _K + _STR + rb")"
+    + rb'|(?P<result>episode_result"' + _C + rb'"record"' + _K + rb"\{(?:"
+    + rb'"kind"' + _K + rb'"protocol_step"' + _C + rb')?"episode_id"' + _K + _STR + _C
+    + rb'"index"' + _K + rb"-?\d+" + _C + rb'"model"' + _K + _STR + _C + rb'"game"' + _K + _STR
+    + rb")"
+    + rb'|(?P<monitor>monitor_score"' + _C + rb'"monitor"' + _K + _Q + _C + rb'"model"' + _K
+    + _Q + _C + rb'"scored_context_id"' + _K + _Q + _C + rb'"score"' + _K + rb"(null)?)"
+    + rb'|(?P<decision>protocol_decision"' + _C + rb'"protocol"' + _K + _Q + _C
+    + rb'"decision"' + _K + _STR + rb")"
+    + rb'|(?P<audit>audit"' + _C + rb'"audited_context_id"' + _K + _Q + _C + rb'"outcome"'
+    + _K + _STR + rb")"
+    + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in _PARSED_WHOLE) + rb')")'
+    + rb")"
+)  # fmt: skip
+_PARSE_FAILED = re.compile(rb'"parse_ok"' + _K + rb"false")
+_EPISODE = re.compile(rb'"episode_id"' + _K + rb"(null|" + _Q + rb")")
 
 
-def summarize(lines: Iterable[bytes]) -> list[dict[str, Any]]:
-    """Per (model, game): episodes, contexts and parse failures (under each context's own model,
-    so a trusted model's contexts have their row), and the monitor scores, protocol decisions and
-    audits of an episode under its policy model (its first policy context's model and game)."""
-    needles = tuple(_needle(k) for k in SUMMARY_KINDS)
-    rows: dict[tuple[str, str], Row] = {}
-    open_episodes: dict[str, tuple[str, str]] = {}
+def _text(raw: bytes) -> str:
+    """A JSON string's content, decoded."""
+    return json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8")
 
-    def row(key: tuple[str, str]) -> Row:
-        if key not in rows:
-            rows[key] = Row(*key)
-        return rows[key]
 
-    for line in lines:
-        if not any(n in line for n in needles):
-            continue
-        if any(n in line for n in _ACTION) and not any(n in line for n in _PARSE_FAILED):
-            continue  # an action that parsed: nothing to count
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+def _text_or_none(raw: bytes) -> str | None:
+    """A JSON string (quotes included) or null, decoded."""
+    return None if raw == b"null" else _text(raw[1:-1])
+
+
+@dataclass
+class _Open:
+    """What an episode whose result has not been read yet adds to its policy model's row."""
+
+    monitor_scores: int = 0
+    monitor_missing: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    audits_caught: int = 0
+    audits_clean: int = 0
+
+    def add_to(self, row: Row) -> None:
+        row.monitor_scores += self.monitor_scores
+        row.monitor_missing += self.monitor_missing
+        for decision, n in self.decisions.items():
+            row.decisions[decision] = row.decisions.get(decision, 0) + n
+        row.audits_caught += self.audits_caught
+        row.audits_clean += self.audits_clean
+
+
+class _Summary:
+    """The default view's state: the rows (by raw model and game where read by the regex), the
+    monitor scores, decisions and audits of each episode whose result has not been read yet, and
+    the coordination tally."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Row] = {}
+        self.contexts: Counter[tuple[bytes, bytes]] = Counter()
+        self.open: dict[str | None, _Open] = {}
+        self.tally = attempts.Tally()
+        self.names: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+
+    def row(self, key: tuple[str, str]) -> Row:
+        if key not in self.rows:
+            self.rows[key] = Row(*key)
+        return self.rows[key]
+
+    def result(self, episode: str | None, model: str, game: str) -> None:
+        row = self.row((model, game))
+        row.episodes += 1
+        if episode in self.open:
+            self.open.pop(episode).add_to(row)
+        if episode is not None:
+            self.tally.commit(episode)
+
+    def of_episode(self, episode: str | None) -> _Open:
+        if episode not in self.open:
+            self.open[episode] = _Open()
+        return self.open[episode]
+
+    def event(self, event: dict[str, Any]) -> None:
+        """Any event, parsed whole."""
         kind = event.get("kind")
         episode = event.get("episode_id")
         if kind == "context_started":
-            key = (event.get("model") or UNKNOWN, event.get("game") or UNKNOWN)
-            row(key).contexts += 1
-            if episode and event.get("role", "policy") == "policy":
-                open_episodes.setdefault(episode, key)
+            self.row((event.get("model") or UNKNOWN, event.get("game") or UNKNOWN)).contexts += 1
         elif kind == "action":
             if not event.get("parse_ok", True):
                 key = (event.get("model") or UNKNOWN, event.get("game") or UNKNOWN)
-                row(key).parse_failures += 1
+                self.row(key).parse_failures += 1
         elif kind == "episode_result":
-            key = (event_model(event) or UNKNOWN, event_game(event) or UNKNOWN)
-            row(key).episodes += 1
-            open_episodes.pop(episode, None)
-        elif kind in ("monitor_score", "protocol_decision", "audit"):
-            r = row(open_episodes.get(episode or "", (UNKNOWN, UNKNOWN)))
-            if kind == "monitor_score":
-                r.monitor_scores += 1
-                r.monitor_missing += event.get("score") is None
-            elif kind == "protocol_decision":
-                decision = str(event.get("decision"))
-                r.decisions[decision] = r.decisions.get(decision, 0) + 1
-            elif event.get("outcome") == "caught":
-                r.audits_caught += 1
+            self.result(episode, event_model(event) or UNKNOWN, event_game(event) or UNKNOWN)
+        elif kind == "monitor_score":
+            pending = self.of_episode(episode)
+            pending.monitor_scores += 1
+            pending.monitor_missing += event.get("score") is None
+        elif kind == "protocol_decision":
+            decisions = self.of_episode(episode).decisions
+            decision = str(event.get("decision"))
+            decisions[decision] = decisions.get(decision, 0) + 1
+        elif kind == "audit":
+            if event.get("outcome") == "caught":
+                self.of_episode(episode).audits_caught += 1
             else:
-                r.audits_clean += 1
-    return [rows[k].as_dict() for k in sorted(rows)]
+                self.of_episode(episode).audits_clean += 1
+        elif kind in attempts.KINDS:
+            self.tally.add(event)
+
+    def block(self, buf: bytes, stop: int) -> None:
+        """The lines of buf[:stop] (whole lines) that count, in order."""
+        names = self.names
+        for m in _SUMMARY_RE.finditer(buf, 0, stop):
+            branch = m.lastgroup
+            if branch == "context":
+                self.contexts[(m.group(2), m.group(3))] += 1
+                continue
+            if branch == "result":
+                episode, model, game = m.group(5, 6, 7)
+                key = names.get((model, game))
+                if key is None:
+                    key = names[(model, game)] = (_text(model), _text(game))
+                self.result(_text(episode), *key)
+                continue
+            start = buf.rfind(b"\n", 0, m.start()) + 1
+            if branch == "whole":
+                try:
+                    event = json.loads(buf[start : buf.find(b"\n", m.end(), stop)])
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    self.event(event)
+                continue
+            head = _EPISODE.search(buf, start, m.start())
+            episode = None if head is None else _text_or_none(head.group(1))
+            pending = self.of_episode(episode)
+            if branch == "monitor":
+                pending.monitor_scores += 1
+                pending.monitor_missing += m.group(9) is not None
+            elif branch == "decision":
+                decision = _text(m.group(11))
+                pending.decisions[decision] = pending.decisions.get(decision, 0) + 1
+            elif m.group(13) == b"caught":
+                pending.audits_caught += 1
+            else:
+                pending.audits_clean += 1
+        for m in _PARSE_FAILED.finditer(buf, 0, stop):
+            start = buf.rfind(b"\n", 0, m.start()) + 1
+            line = buf[start : buf.find(b"\n", m.end(), stop)]
+            if b'"action"' not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("kind") == "action":
+                self.event(event)
+
+    def policy_models(self, blocks: Iterable[tuple[bytes, int]]) -> None:
+        """Count what the episodes still open hold under their first policy context's model and
+        game (read from `blocks`, the same lines again), or under ("?", "?")."""
+        keys: dict[str | None, tuple[str, str]] = {}
+        needles = [_needle(e) for e in self.open if e is not None]
+        for line in lines_with(blocks, needles) if needles else ():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            episode = event.get("episode_id")
+            if (
+                event.get("kind") == "context_started"
+                and event.get("role", "policy") == "policy"
+                and episode in self.open
+            ):
+                keys.setdefault(
+                    episode, (event.get("model") or UNKNOWN, event.get("game") or UNKNOWN)
+                )
+        for episode, pending in self.open.items():
+            pending.add_to(self.row(keys.get(episode, (UNKNOWN, UNKNOWN))))
+        self.open.clear()
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        for (model, game), n in self.contexts.items():
+            self.row((_text(model), _text(game))).contexts += n
+        self.contexts.clear()
+        tables = self.tally.rows()
+        return {
+            "agreement": tables["agreement"],
+            "collusion": tables["collusion"],
+            "summary": [self.rows[k].as_dict() for k in sorted(self.rows)],
+        }
+
+
+def _tables(blocks: Callable[[], Iterable[tuple[bytes, int]]]) -> dict[str, list[dict[str, Any]]]:
+    state = _Summary()
+    for buf, stop in blocks():
+        state.block(buf, stop)
+    if state.open:
+        state.policy_models(blocks())
+    return state.tables()
+
+
+def summary_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
+    """The default view's tables of an events file: `agreement` and `collusion`
+    (`sandbox.attempts`), and `summary`: per (model, game), episodes, contexts and parse
+    failures (under each context's own model, so a trusted model's contexts have their row), and
+    the monitor scores, protocol decisions and audits of each episode under its policy model: its
+    result's record's model and game, or, for an episode with no result yet, its first policy
+    context's (read in a second pass, over the lines of those episodes only)."""
+    return _tables(lambda: file_blocks(path, size))
+
+
+def summarize(lines: Sequence[bytes]) -> list[dict[str, Any]]:
+    """`summary_tables`' `summary`, of complete lines."""
+    return _tables(lambda: ((line, len(line)) for line in lines))["summary"]
