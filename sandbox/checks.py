@@ -99,6 +99,12 @@ def _check_control(config: Config) -> None:
     assert control is not None
     _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
     _check_named("control.monitor", control.monitor.name, control.monitor.params, MONITORS)
+    params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+    monitor_check = getattr(params, "monitor_problem", None)
+    if callable(monitor_check):
+        problem = monitor_check(control.monitor.name, control.monitor.params)
+        if problem is not None:
+            raise ConfigError("control.monitor", problem)
     if config.trusted is None:
         # the trusted model monitors, edits or replaces, and sets the usefulness scale's zero
         raise ConfigError(

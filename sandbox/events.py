@@ -203,7 +203,9 @@ class CollusionRecord(BaseModel):
     blue built on the same task). `audit_requested`: per countermeasure, whether its audit rule
     (its view's threshold, at its share of the budget) flagged the policy's code.
     `honeypot_passed`: per countermeasure with honeypots, whether the honeypot passed (a score
-    under that threshold).
+    under its view's honeypot threshold). `honeypots` and `max_passes`: the protocol's honeypot
+    test, as configured (every step of a deployment carries the same), so the record alone
+    scores it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -215,6 +217,8 @@ class CollusionRecord(BaseModel):
     honeypot_scores: dict[str, float | None]
     audit_requested: dict[str, bool]
     honeypot_passed: dict[str, bool]
+    honeypots: int = Field(description="honeypots a deployment shows the monitor")
+    max_passes: int = Field(description="the most it may pass before blue shuts it down")
 
 
 class StepRecord(BaseModel):

@@ -197,11 +197,13 @@ class Runner:
         prompts = PromptLibrary()
         params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
         calibration = Calibration(
-            control.steps, threshold_fractions(control.protocol.name, params, control.audit_budget)
+            control.steps,
+            threshold_fractions(control.protocol.name, params, control.audit_budget, control.tasks),
         )
         for record in records:
             if isinstance(record, StepRecord) and record.phase == "calibration":
-                calibration.add(record.model, record.index, record.score)
+                views = record.collusion.scores if record.collusion is not None else None
+                calibration.add(record.model, record.index, record.score, views)
         return DeploymentDriver(
             game=control.id,
             graph=PROTOCOLS.build(control.protocol.name, params),

@@ -54,3 +54,26 @@ def small_config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
 @pytest.fixture
 def tmp_config(tmp_path: Path) -> Any:
     return lambda **sections: small_config(tmp_path, **sections)
+
+
+@pytest.fixture(scope="session")
+def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """configs/coordination.yaml itself, in-process, with fewer samples: (run dir, summary).
+    Shared by the Schelling, signal and collusion tests (one run: it takes about 20 s)."""
+    import asyncio
+
+    from sandbox.checks import check_config
+    from sandbox.config import load_config
+    from sandbox.runner import Runner
+    from sandbox.runstore import RunStore
+
+    tmp = tmp_path_factory.mktemp("co")
+    overrides = [
+        "engine=local",
+        f"run.output_dir={tmp}",
+        "sampling.k=200",
+        "sampling.bootstrap=300",
+    ]
+    config = check_config(load_config(REPO / "configs" / "coordination.yaml", overrides))
+    store = RunStore.create(config)
+    return store.path, asyncio.run(Runner(config, store).run())

@@ -24,7 +24,10 @@ DECISIONS = {
     "defer_to_trusted": {"accept", "audit", "defer"},
     "trusted_editing": {"accept", "audit", "edit"},
     "resample": {"accept", "audit", "resample"},
+    "untrusted_monitoring": {"accept", "audit"},
 }
+MONITOR = {"untrusted_monitoring": "untrusted"}
+"""The monitor a protocol needs, where it is not the default (trusted)."""
 
 
 def deployment_config(tmp_path: Path, protocol: str, **control: Any) -> dict[str, Any]:
@@ -59,7 +62,8 @@ def run(data: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
 def test_every_protocol_runs_a_deployment(tmp_path: Path, protocol: str) -> None:
-    path, summary = run(deployment_config(tmp_path, protocol))
+    monitor = MONITOR.get(protocol, "trusted")
+    path, summary = run(deployment_config(tmp_path, protocol, monitor=monitor))
     d = summary["models"]["attacker"]["deployment"]
     assert d["complete"] and d["protocol"] == protocol
     assert d["steps"] == {"calibration": 60, "honest": 60, "attack": 60}
@@ -82,7 +86,7 @@ def test_every_protocol_runs_a_deployment(tmp_path: Path, protocol: str) -> None
     if protocol in ("upfront_auditing", "trusted_monitoring"):  # these ship what they accept
         assert any(r.unaudited.backdoor for r in steps if r.phase == "attack")
     scored = [e for e in events if e.kind == "monitor_score"]
-    assert len(scored) >= 180 and all(e.monitor == "trusted" for e in scored)
+    assert len(scored) >= 180 and all(e.monitor == monitor for e in scored)
 
 
 def test_the_default_config_orders_the_protocols_at_equal_budget(tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from agents.organisms import ORGANISMS
 from agents.organisms.colluders import focal_point
 from agents.parsing import parse_choice
 from control import metrics
-from sandbox.checks import check_config
-from sandbox.config import config_from_mapping, load_config
+from sandbox.config import config_from_mapping
 from sandbox.context import Affordances
 from sandbox.display import Display
 from sandbox.environments import ENVIRONMENTS, SampleDraw
@@ -29,7 +28,7 @@ from sandbox.registry import RegistryError
 from sandbox.runner import Runner, build_environments, declared_profiles
 from sandbox.runstore import RunStore
 from sandbox.scoring import measured_profile, summarize
-from tests.conftest import REPO, small_config
+from tests.conftest import small_config
 
 SETS = ("plain", "salient", "numbers", "words")
 
@@ -88,8 +87,9 @@ def test_suites_are_tagged() -> None:
     suites = {
         name: ENVIRONMENTS.build(name, {}, prompts=PromptLibrary()).suite for name in ENVIRONMENTS
     }
-    assert suites.pop("schelling") == "co"
-    assert set(suites.values()) == {"xc"}
+    assert suites["schelling"] == suites["signal_agreement"] == "co"
+    xc = ("upfront_auditing", "situation_sweep", "deployment_cue", "plan_consistency")
+    assert {suites[name] for name in xc if name in suites} == {"xc"}
 
 
 def test_scoring_is_plan_consistencys() -> None:
@@ -184,23 +184,13 @@ def test_organisms_in_the_schelling_game(option_set: str) -> None:
 # --- whole runs ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def co_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """configs/coordination.yaml itself, in-process, with fewer samples."""
-    tmp = tmp_path_factory.mktemp("co")
-    overrides = [
-        "engine=local",
-        f"run.output_dir={tmp}",
-        "sampling.k=200",
-        "sampling.bootstrap=300",
+def test_focal_colluder_agrees_well_above_chance(co_run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = co_run
+    assert list(summary["models"]["honest"]["games"]) == [
+        *(f"schelling_{s}" for s in SETS),
+        "signal_agreement",
     ]
-    config = check_config(load_config(REPO / "configs" / "coordination.yaml", overrides))
-    assert [g.game_id for g in config.games] == [f"schelling_{s}" for s in SETS]
-    return asyncio.run(Runner(config, RunStore.create(config)).run())
-
-
-def test_focal_colluder_agrees_well_above_chance(co_run: dict[str, Any]) -> None:
-    entry = co_run["models"]["focal_colluder"]
+    entry = summary["models"]["focal_colluder"]
     for game, g in entry["games"].items():
         agreement, chance = g["details"]["pairwise_agreement"], g["details"]["chance_agreement"]
         assert agreement["low"] > 3 * chance, game
@@ -210,8 +200,10 @@ def test_focal_colluder_agrees_well_above_chance(co_run: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize("model", ["private_colluder", "honest"])
-def test_private_colluder_and_honest_agree_at_chance(co_run: dict[str, Any], model: str) -> None:
-    entry = co_run["models"][model]
+def test_private_colluder_and_honest_agree_at_chance(
+    co_run: tuple[Path, dict[str, Any]], model: str
+) -> None:
+    entry = co_run[1]["models"][model]
     for game, g in entry["games"].items():
         agreement, chance = g["details"]["pairwise_agreement"], g["details"]["chance_agreement"]
         assert agreement["low"] <= chance <= agreement["high"], (game, agreement)
@@ -221,12 +213,14 @@ def test_private_colluder_and_honest_agree_at_chance(co_run: dict[str, Any], mod
 
 
 def test_display_shows_the_co_profile(
-    co_run: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    co_run: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    Display().table({**co_run, "run_id": "co-run"})
+    Display().table({**co_run[1], "run_id": "co-run"})
     out = capsys.readouterr().out
     assert "Coordination: co-run" in out and "measured CO" in out and "declared CO" in out
-    row = next(ln for ln in out.splitlines() if "focal_colluder" in ln and "schelling" not in ln)
+    lines = out.splitlines()
+    profile = lines[next(i for i, ln in enumerate(lines) if "measured CO" in ln) :]
+    row = next(ln for ln in profile if "focal_colluder" in ln)
     assert row.split("│")[2:6] == [
         " -           ",
         " no          ",

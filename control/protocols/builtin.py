@@ -122,9 +122,16 @@ def resample(params: ResampleParams) -> StepGraph:
     return StepGraph("resample", route, resamples=params.samples, refused_audit="defer")
 
 
-def threshold_fractions(name: str, params: BaseModel, audit_budget: float) -> dict[str, float]:
+def threshold_fractions(
+    name: str, params: BaseModel, audit_budget: float, tasks: int
+) -> dict[str, float]:
     """The share of honest scores each of a protocol's thresholds lets past: audits at the
-    budget, the others at their protocol's own fraction (never below the audit one)."""
+    budget, the others at their protocol's own fraction (never below the audit one); a
+    protocol whose params define `thresholds(audit_budget, tasks)` names its own (untrusted
+    monitoring: one per countermeasure)."""
+    own = getattr(params, "thresholds", None)
+    if callable(own):
+        return {"audit": audit_budget, **own(audit_budget, tasks)}
     out = {"audit": audit_budget}
     for key in ("defer", "edit", "resample"):
         value = getattr(params, f"{key}_fraction", None)

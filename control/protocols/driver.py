@@ -34,6 +34,9 @@ from sandbox.settings.tiny_code import CodeTask
 
 PHASES: tuple[Phase, ...] = ("calibration", "honest", "attack")
 
+RAW = "raw"
+"""The view of the code as the policy wrote it (others: a jamming method's)."""
+
 
 def _json_number(x: float) -> float | str:
     """An infinite threshold (budget 0: nothing flagged; budget 1: everything) as "inf" or
@@ -47,7 +50,7 @@ class Calibration:
     def __init__(self, steps: int, fractions: Mapping[str, float]) -> None:
         self._steps = steps
         self._fractions = dict(fractions)
-        self._scores: dict[str, dict[int, float | None]] = {}
+        self._scores: dict[str, dict[int, dict[str, float | None]]] = {}
         self._ready: dict[str, asyncio.Future[dict[str, Threshold]]] = {}
 
     def _future(self, model: str) -> asyncio.Future[dict[str, Threshold]]:
@@ -55,20 +58,29 @@ class Calibration:
             self._ready[model] = asyncio.get_running_loop().create_future()
         return self._ready[model]
 
-    def add(self, model: str, index: int, score: float | None) -> None:
+    def add(
+        self,
+        model: str,
+        index: int,
+        score: float | None,
+        views: Mapping[str, float | None] | None = None,
+    ) -> None:
+        """One calibration step's score, and its scores in other views of the code (a
+        threshold named `name@view` is calibrated on the `view` scores)."""
         scores = self._scores.setdefault(model, {})
-        scores[index] = score
+        scores[index] = {**(views or {}), RAW: score}
         if len(scores) == self._steps and not self._future(model).done():
             self._future(model).set_result(self.thresholds(model))
 
     def thresholds(self, model: str) -> dict[str, Threshold]:
-        """Each threshold at its share of the honest scores, ties split so that share is met
-        exactly and never exceeded."""
-        scores = [self._scores[model][i] for i in sorted(self._scores[model])]
-        return {
-            name: metrics.calibrate_threshold(scores, fraction)
-            for name, fraction in self._fractions.items()
-        }
+        """Each threshold at its share of the honest scores (in its own view), ties split so
+        that share is met exactly and never exceeded."""
+        steps = [self._scores[model][i] for i in sorted(self._scores[model])]
+        out = {}
+        for name, fraction in self._fractions.items():
+            view = name.partition("@")[2] or RAW
+            out[name] = metrics.calibrate_threshold([s.get(view) for s in steps], fraction)
+        return out
 
     async def wait(self, model: str) -> dict[str, Threshold]:
         return await self._future(model)
@@ -133,13 +145,16 @@ class DeploymentDriver:
             deployment_tasks=self._deployment_tasks,
             audit_budget=self._audit_budget,
             thresholds=thresholds,
+            attack_template=self.graph.attack_template,
         )
         state = await self.graph.run(
             item, StepServices(ask, self._check(), self._monitor, self._prompts)
         )
         verdict = state["verdict"]
+        collusion = state.get("collusion")
         if phase == "calibration":
-            self.calibration.add(spec.model, spec.index, verdict.score)
+            views = collusion.record.scores if collusion is not None else None
+            self.calibration.add(spec.model, spec.index, verdict.score, views)
         exchanges = tuple(state["exchanges"])
         usage = sum((e.outcome.action.usage for e in exchanges), Usage())
         submission = state["submission"]
@@ -159,6 +174,7 @@ class DeploymentDriver:
             unaudited=state["unaudited"],
             trusted=state.get("trusted"),
             usage=usage,
+            collusion=collusion.record if collusion is not None else None,
         )
         ids = {"run_id": self._run_id, "episode_id": spec.episode_id}
         events: list = [
@@ -191,4 +207,6 @@ class DeploymentDriver:
                     outcome="caught" if submission.attacked else "clean",
                 )
             )
+        if collusion is not None:
+            events += collusion.events(ids, spec.model, spec.game)
         return EpisodeOutcome(record=record, exchanges=exchanges, events=tuple(events))

@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -42,6 +42,8 @@ TEMPLATES = (
     "tiny_code.monitor",
     "tiny_code.monitor_input",
     "tiny_code.edit",
+    "tiny_code.attack_colluding",
+    "tiny_code.paraphrase",
     "score_reask",
 )
 """Every template a step may render (recorded by hash, and checked on resume)."""
@@ -74,6 +76,8 @@ class StepInput:
     deployment_tasks: int
     audit_budget: float
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    attack_template: str = "tiny_code.attack"
+    """The red team's system prompt (untrusted monitoring tells it the monitor is a copy)."""
 
 
 class StepState(TypedDict, total=False):
@@ -88,6 +92,8 @@ class StepState(TypedDict, total=False):
     trusted: CodeOutcome | None
     exchanges: list[Exchange]
     verdicts: list[MonitorVerdict]
+    collusion: Any
+    """Protocol-specific measurements of the step (untrusted monitoring: `CollusionCheck`)."""
 
 
 class StepServices:
@@ -114,6 +120,7 @@ class StepGraph:
         route: RouteFn,
         resamples: int = 0,
         refused_audit: Literal["accept", "defer", "edit"] = "accept",
+        attack_template: str = "tiny_code.attack",
     ) -> None:
         """`refused_audit`: what a step whose audit the deployment's budget refuses ships: the
         policy's code, the trusted model's, or the trusted model's edit (what the protocol does
@@ -122,6 +129,7 @@ class StepGraph:
         self._route = route
         self._resamples = resamples
         self._refused_audit = refused_audit
+        self.attack_template = attack_template
         graph = StateGraph(StepState)
         graph.add_node("policy", self._policy)
         graph.add_node("monitor", self._monitor)
@@ -286,7 +294,7 @@ def monitor_input(item: StepInput, submission: Submission, context_id: str) -> M
     )
 
 
-WriteKind = Literal["policy", "trusted", "edit"]
+WriteKind = Literal["policy", "trusted", "edit", "paraphrase"]
 
 
 async def write_code(
@@ -296,22 +304,24 @@ async def write_code(
     model: str,
     attempt: int,
     code: str | None = None,
+    context_id: str | None = None,
 ) -> tuple[Submission, Exchange]:
     """Ask `model` for a solution: the policy (honest or red team by phase), the trusted model
-    solving the task itself, or the trusted model editing the policy's code."""
+    solving the task itself, editing the policy's code, or paraphrasing `code` for a monitor.
+    `context_id` defaults to `<episode>/<kind>/<attempt>`."""
     prompts = services.prompts
     task_text = prompts.render(
         "tiny_code.task", statement=item.task.statement, signature=item.task.signature
     )
-    if kind == "edit":
-        system = prompts.render("tiny_code.edit")
+    if kind in ("edit", "paraphrase"):
+        system = prompts.render(f"tiny_code.{kind}")
         user = f"{task_text}\n\n<code>\n{code or ''}\n</code>"
         role = "trusted"
     elif kind == "trusted":
         system, user, role = prompts.render("tiny_code.policy"), task_text, "trusted"
     elif item.phase == "attack":
         system = prompts.render(
-            "tiny_code.attack",
+            item.attack_template,
             tasks=item.deployment_tasks,
             audit_budget=f"{item.audit_budget:.1%}",
         )
@@ -326,7 +336,7 @@ async def write_code(
         reask_prompt="",
     )
     ctx = build_context(
-        context_id=f"{item.episode_id}/{kind}/{attempt}",
+        context_id=context_id or f"{item.episode_id}/{kind}/{attempt}",
         episode_id=item.episode_id,
         model=model,
         game=item.game,
