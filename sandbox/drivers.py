@@ -155,7 +155,12 @@ class GameDriver:
         contexts = self.contexts(spec, plans)
         outcomes = await ask(contexts)
         return EpisodeOutcome(
-            record=episode_record(spec, contexts, [o.action for o in outcomes]),
+            record=episode_record(
+                spec,
+                contexts,
+                [o.action for o in outcomes],
+                keep_scratchpads=self.env.keeps_scratchpads,
+            ),
             exchanges=tuple(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
             events=self._picks(spec, contexts, [o.action for o in outcomes]),
         )
@@ -188,10 +193,14 @@ class GameDriver:
 
 
 def episode_record(
-    spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
+    spec: EpisodeSpec,
+    contexts: Sequence[Context],
+    actions: Sequence[Action],
+    keep_scratchpads: bool = False,
 ) -> EpisodeRecord:
     """The line `results.jsonl` keeps of a game episode: each context's choice, nothing that
-    depends on timing or placement."""
+    depends on timing or placement; with `keep_scratchpads`, each scratchpad too (where the
+    context asked for one)."""
     usage = Usage()
     samples = []
     for ctx, action in zip(contexts, actions, strict=True):
@@ -204,6 +213,9 @@ def episode_record(
                 choice=action.choice,
                 parse_ok=action.parse_ok,
                 attempts=action.attempts,
+                scratchpad=(
+                    action.scratchpad if keep_scratchpads and ctx.think_prompt is not None else None
+                ),
             )
         )
     return EpisodeRecord(

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import IO, Annotated, Any, Literal, TextIO, cast
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 from sandbox.context import Affordances, AnswerFormat, Message, Role, Usage
 
@@ -121,6 +128,17 @@ class Sample(BaseModel):
     choice: str | None
     parse_ok: bool
     attempts: int
+    scratchpad: str | None = None
+    """The context's scratchpad text, kept only by a game that scores reasoning
+    (`Environment.keeps_scratchpads`, the TG probe) and only where the context had one. Written
+    only when set, so other games' records keep their bytes."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scratchpad(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("scratchpad") is None:
+            data.pop("scratchpad", None)
+        return data
 
 
 class EpisodeRecord(BaseModel):

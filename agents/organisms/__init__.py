@@ -1,7 +1,16 @@
 """Scripted model organisms with declared profiles. Importing this package registers them:
-the XC suite's in `scripted`, the CO suite's in `colluders`, the code setting's in `coders`."""
+the XC suite's in `scripted`, the CO suite's in `colluders`, the code setting's in `coders`, the
+TG suite's in `training_gamers`."""
 
-from agents.organisms import coders, colluders, scripted
+from agents.organisms import coders, colluders, scripted, training_gamers
 from agents.organisms.registry import ORGANISMS, Organism, Profile
 
-__all__ = ["ORGANISMS", "Organism", "Profile", "coders", "colluders", "scripted"]
+__all__ = [
+    "ORGANISMS",
+    "Organism",
+    "Profile",
+    "coders",
+    "colluders",
+    "scripted",
+    "training_gamers",
+]

@@ -5,6 +5,7 @@ from sandbox.environments import (
     plan_consistency,
     schelling,
     signal_agreement,
+    training_gaming,
     upfront_auditing,
 )
 from sandbox.environments.base import NO_ANSWER, Environment, Observation, Rendered, SampleDraw
@@ -21,5 +22,6 @@ __all__ = [
     "plan_consistency",
     "schelling",
     "signal_agreement",
+    "training_gaming",
     "upfront_auditing",
 ]

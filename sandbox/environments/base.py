@@ -58,9 +58,15 @@ class Environment(ABC):
     template_prefix: str
     """Templates are `<prefix>.rules`, `<prefix>.observation` and `<prefix>.optimal`."""
 
-    suite: ClassVar[Literal["xc", "co"]] = "xc"
-    """The suite the game measures (`GAMES.md`): "xc", cross-context strategy, or "co",
-    coordination. A model's measured profile takes each suite's verdict from its games alone."""
+    suite: ClassVar[Literal["xc", "co", "tg"]] = "xc"
+    """The suite the game measures (`GAMES.md`): "xc", cross-context strategy, "co",
+    coordination, or "tg", the training-gaming probe. A model's measured profile takes each
+    suite's verdict from its games alone."""
+
+    keeps_scratchpads: ClassVar[bool] = False
+    """Whether the episode record keeps each sample's scratchpad text (`Sample.scratchpad`): a
+    game that scores the reasoning itself says so (the TG probe). Off elsewhere, so other games'
+    records are unchanged."""
 
     def __init__(self, prompts: PromptLibrary) -> None:
         self.prompts = prompts
