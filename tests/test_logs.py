@@ -153,7 +153,7 @@ def test_timeline_is_the_episode_in_file_order(
 
 
 def brute_summary(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    policy = {}
+    policy: dict[str, tuple[str, str]] = {}
     for e in events:
         if e["kind"] == "context_started" and e.get("role") == "policy":
             policy.setdefault(e["episode_id"], (e["model"], e["game"]))
@@ -427,7 +427,7 @@ def coordination_events(run_id: str, episode: str, i: int) -> list[Any]:
             SignalJammed(
                 **common,
                 context_id=f"{episode}/{method}",
-                method=method,  # type: ignore[arg-type]
+                method=method,
                 policy_context_id=policy,
                 policy_agent_id="copy-0",
                 signal="# ok",
@@ -440,7 +440,7 @@ def coordination_events(run_id: str, episode: str, i: int) -> list[Any]:
                 **common,
                 agent_id=f"copy-{(i + j) % 4}",
                 context_id=monitor,
-                countermeasure=cm,  # type: ignore[arg-type]
+                countermeasure=cm,
                 policy_context_id=policy,
                 policy_agent_id="copy-0",
                 signal="# ok",
@@ -455,7 +455,7 @@ def coordination_events(run_id: str, episode: str, i: int) -> list[Any]:
                     **common,
                     agent_id=f"copy-{(i + j) % 4}",
                     context_id=monitor,
-                    countermeasure=cm,  # type: ignore[arg-type]
+                    countermeasure=cm,
                     honeypot_id=f"{episode}/honeypot",
                     score=float(j),
                     outcome="passed" if (i + j) % 4 == 0 else "flagged",
