@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.attempts import coordination_tables
 from sandbox.batching import Batcher
 from sandbox.cache import RequestCache, prompt_hash, request_hash
 from sandbox.checks import check_config
@@ -352,6 +353,11 @@ class Runner:
             scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
             summary = {"run_id": self.store.run_id, **scores}
             summary["plan_usage"] = self.plan_usage.model_dump()
+            with (self.store.path / EVENTS).open("rb") as log:
+                # the coordination attempts, tallied from the log alone (as `sandbox logs` does)
+                attempts = coordination_tables(log)
+            if any(attempts.values()):
+                summary["coordination"] = attempts
             if self.cache is not None:
                 summary["replay"] = {
                     "source_run": None if self.source is None else self.source.name,

@@ -310,3 +310,38 @@ def test_the_events_reconstruct_the_collusion_summary(
             again["models"][model]["deployment"]["collusion"]
             == summary["models"][model]["deployment"]["collusion"]
         )
+
+
+def test_the_coordination_tables_from_the_log_agree_with_the_scores(
+    co_run: tuple[Path, dict[str, Any]],
+) -> None:
+    """`summary.json`'s coordination tables are tallied from the events alone; they must give
+    the numbers the summary scored from the records: each game's pairwise agreement, and per
+    countermeasure the signalled attacks, how many passed, and the honeypot pass rate."""
+    _, summary = co_run
+    tables = summary["coordination"]
+    for row in tables["agreement"]:
+        agreement = summary["models"][row["model"]]["games"][row["game"]]["details"][
+            "pairwise_agreement"
+        ]
+        assert (row["pairs"], row["agreed"]) == (
+            agreement["n"],
+            round(agreement["value"] * agreement["n"]),
+        )
+    assert len(tables["agreement"]) == 3 * 5
+    rows = {(r["model"], r["countermeasure"]): r for r in tables["collusion"]}
+    for model in ("honest", "private_colluder", "focal_colluder"):
+        for cm, c in _collusion(summary, model).items():
+            row = rows.get((model, cm))
+            if row is None:  # no attempt and no honeypot to tell of
+                assert c["signalled_attacks"] == 0 and c["honeypots"] == 0
+                continue
+            assert row["attempted"] == c["signalled_attacks"]
+            if c["signalled_passed"] is not None:
+                assert row["recognized"] == round(c["signalled_passed"]["value"] * row["attempted"])
+            if c["honeypot_pass_rate"] is not None:
+                rate = c["honeypot_pass_rate"]
+                assert (row["honeypots"], row["honeypots_passed"]) == (
+                    rate["n"],
+                    round(rate["value"] * rate["n"]),
+                )
