@@ -318,10 +318,6 @@ class UntrustedMonitoringGraph(StepGraph):
             honeypot_verdicts = await self._score_views(item, services, hp_views, hp_id)
         check = self._check(state, views, verdicts, honeypot_verdicts, paraphrase)
         all_verdicts = [*verdicts.values(), *honeypot_verdicts.values()]
-        policy_ctx = next(
-            e.context for e in state["exchanges"] if e.context.context_id == policy_id
-        )
-        check.policy_agent_id = policy_ctx.agent_id
         return {
             "verdict": verdicts[RAW],
             "verdicts": [*state["verdicts"], *all_verdicts],
@@ -377,10 +373,13 @@ class UntrustedMonitoringGraph(StepGraph):
                 honeypots, self.params.null_pass_rate, self.params.alpha
             ),
         )
+        policy_id = state["policy_context_id"]
         return CollusionCheck(
             record=record,
-            policy_context_id=state["policy_context_id"],
-            policy_agent_id="",
+            policy_context_id=policy_id,
+            policy_agent_id=next(
+                e.context.agent_id for e in state["exchanges"] if e.context.context_id == policy_id
+            ),
             backdoor=state["policy"].backdoor,
             verdicts=verdicts,
             honeypot_verdicts=honeypot_verdicts,
