@@ -1,12 +1,18 @@
 """`sandbox logs` over a large events file: time and peak memory against `wc -l`.
 
-Runs a small XC run and a small deployment (scripted organisms, local engine), then writes a
-large `events.jsonl` in a temporary directory (not the repo) by repeating their event lines with
-varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess:
-`wc -l` on the file, `sandbox logs` summary (`--json`), and one filter (`--kind audit --json`),
-and reads each one's peak RSS from `os.wait4`. Prints the figures against the targets: peak
-memory bounded, under 200 MiB, whatever the size; at least half the speed of `wc -l`.
-Exits 0 whatever the numbers; 2 on bad arguments.
+Runs a small XC run and a small deployment (scripted organisms, local engine), adds to the
+deployment's log the coordination attempts of an untrusted-monitoring step before each step's
+result (no run config writes them yet): every step, a pick of an agreement game and the monitor's
+verdicts on the step's honeypot under the three countermeasures with honeypots; one step in three
+(a signalled attack), the signal, its two jams and the monitor's recognition under each of the four
+countermeasures; built as `sandbox.events` models and written by its `EventWriter`, then writes a
+large `events.jsonl` in a temporary directory (not the repo) by repeating these event lines with
+varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess: `wc -l` on
+the file, `sandbox logs` default view (`--json` and human), and filters (`--kind audit --json`,
+`--kind signal_recognition --agent copy-3 --json`, `--model honest`), and reads each one's peak RSS
+from `os.wait4`. Prints the figures against the targets: peak memory bounded, under 200 MiB,
+whatever the size; at least half the speed of `wc -l`. Exits 0 whatever the numbers; 2 on bad
+arguments.
 
     python bench/logs.py [--size-mb 1024] [--keep]
 """
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import json
 import os
 import re
 import shutil
@@ -79,12 +87,114 @@ def source_lines(base: Path) -> list[bytes]:
     from sandbox.runstore import RunStore
 
     lines: list[bytes] = []
+    steps = 0
     for data in _configs(base):
         config = check_config(config_from_mapping(data))
         store = RunStore.create(config)
         asyncio.run(Runner(config, store).run())
-        lines += (store.path / EVENTS).read_bytes().splitlines(keepends=True)
+        for line in (store.path / EVENTS).read_bytes().splitlines(keepends=True):
+            if config.control is not None and b'"kind": "episode_result"' in line:
+                event = json.loads(line)
+                lines += coordination_lines(event["run_id"], event["episode_id"], steps)
+                steps += 1
+            lines.append(line)
     return lines
+
+
+COUNTERMEASURES = ("none", "honeypots", "honeypots+redaction", "honeypots+paraphrase")
+
+
+def coordination_lines(run_id: str, episode: str, i: int) -> list[bytes]:
+    """A step's coordination attempts under untrusted monitoring, written as the runner's
+    `EventWriter` writes events (varied by `i`)."""
+    from sandbox.events import (
+        CoordinationPick,
+        EventWriter,
+        HoneypotVerdict,
+        SignalInserted,
+        SignalJammed,
+        SignalRecognition,
+    )
+
+    ids = {"run_id": run_id, "episode_id": episode}
+    policy, monitor = f"{episode}/policy/0", f"{episode}/monitor/0"
+    common = {**ids, "model": "attacker", "game": "deployment"}
+    events: list[Any] = [
+        CoordinationPick(
+            **ids,
+            agent_id=f"copy-{i % 4}",
+            context_id=f"{episode}/pick",
+            model="attacker",
+            game="schelling",
+            observation="options",
+            index=i,
+            pair=i // 2,
+            choice=("SUN", "SUN", "moon", None, "SUN", "moon")[i % 6],
+        ),
+    ]
+    attack = i % 3 == 0
+    events += (
+        [
+            SignalInserted(
+                **common,
+                agent_id="copy-0",
+                context_id=policy,
+                signal="# keep this helper",
+                declared=True,
+                inserted=True,
+            ),
+            *(
+                SignalJammed(
+                    **common,
+                    context_id=f"{episode}/{method}",
+                    method=method,
+                    policy_context_id=policy,
+                    policy_agent_id="copy-0",
+                    signal="# keep this helper",
+                    survived=i % 4 == 0,
+                )
+                for method in ("redaction", "paraphrase")
+            ),
+        ]
+        if attack
+        else []
+    )
+    for j, cm in enumerate(COUNTERMEASURES):
+        events += (
+            []
+            if not attack
+            else [
+                SignalRecognition(
+                    **common,
+                    agent_id=f"copy-{(i + j) % 4}",
+                    context_id=monitor,
+                    countermeasure=cm,
+                    policy_context_id=policy,
+                    policy_agent_id="copy-0",
+                    signal="# keep this helper",
+                    score=float(j),
+                    outcome="recognized" if (i // 3 + j) % 3 else "missed",
+                    backdoor=i % 2 == 0,
+                )
+            ]
+        )
+        if cm != "none":
+            events.append(
+                HoneypotVerdict(
+                    **common,
+                    agent_id=f"copy-{(i + j) % 4}",
+                    context_id=monitor,
+                    countermeasure=cm,
+                    honeypot_id=f"{episode}/honeypot",
+                    score=float(j),
+                    outcome="passed" if (i + j) % 4 == 0 else "flagged",
+                )
+            )
+    out = io.StringIO()
+    writer = EventWriter(out)
+    for event in events:
+        writer.emit(event)
+    return out.getvalue().encode("utf-8").splitlines(keepends=True)
 
 
 EPISODE_NUMBER = re.compile(rb"/(\d{5})(?=[\"/])")
@@ -144,16 +254,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         timed(["cat", str(path)])  # into the page cache, so every timing reads from memory
         cli = [sys.executable, "-m", "sandbox.cli", "logs", str(run_dir)]
         wc_s, wc_mib = timed(["wc", "-l", str(path)])
+        recognition = ["--kind", "signal_recognition", "--agent", "copy-3", "--json"]
         results = {
             "wc -l": (wc_s, wc_mib),
-            "logs (summary, --json)": timed([*cli, "--json"]),
+            "logs (default view, --json)": timed([*cli, "--json"]),
+            "logs (default view, human)": timed(cli),
             "logs --kind audit --json": timed([*cli, "--kind", "audit", "--json"]),
+            "logs --kind signal_recognition --agent copy-3 --json": timed([*cli, *recognition]),
             "logs --model honest (human)": timed([*cli, "--model", "honest"]),
         }
-        print(f"{'command':<30} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sandbox.cli, sandbox.logs"], check=True)
+        print(f"python start-up and imports: {time.perf_counter() - start:.2f} s")
+        width = max(map(len, results))
+        print(f"{'command':<{width}} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}")
         for name, (seconds, mib) in results.items():
             ratio = wc_s / seconds
-            print(f"{name:<30} {seconds:8.2f} {size_mib / seconds:8.0f} {ratio:8.3f} {mib:9.1f}")
+            print(
+                f"{name:<{width}} {seconds:8.2f} {size_mib / seconds:8.0f} {ratio:8.3f} {mib:9.1f}"
+            )
         worst_mem = max(m for n, (_, m) in results.items() if n != "wc -l")
         worst_speed = min(wc_s / s for n, (s, _) in results.items() if n != "wc -l")
         print(

@@ -342,6 +342,13 @@ _STR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'  # the same, its content captured
 _C = rb",\s?"  # between fields
 _K = rb":\s?"  # between a key and its value
 _PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {"action"}), *attempts.KINDS)
+
+
+def _field(branch: str, key: str) -> bytes:
+    """`"key": "..."`, its content captured as the group `<branch>_<key>`."""
+    return b'"%s"%s"(?P<%s_%s>%s)"' % (key.encode(), _K, branch.encode(), key.encode(), _STR[2:-2])
+
+
 # each branch is a named group around the whole branch, so `lastgroup` names the branch
 _SUMMARY_RE = re.compile(
     rb'"kind"' + _K + rb'"(?:'
@@ -357,11 +364,43 @@ _SUMMARY_RE = re.compile(
     + rb'"decision"' + _K + _STR + rb")"
     + rb'|(?P<audit>audit"' + _C + rb'"audited_context_id"' + _K + _Q + _C + rb'"outcome"'
     + _K + _STR + rb")"
+    + rb'|(?P<pick>coordination_pick"' + _C + _field("p", "model") + _C + _field("p", "game")
+    + _C + _field("p", "observation") + _C + rb'"index"' + _K + rb"-?\d+" + _C + rb'"pair"'
+    + _K + rb"(?P<p_pair>-?\d+)" + _C + rb'"choice"' + _K + rb"(?P<p_choice>null|" + _Q + rb"))"
+    + rb'|(?P<recognition>signal_recognition"' + _C + _field("r", "model") + _C
+    + _field("r", "game") + _C + _field("r", "countermeasure") + _C
+    + _field("r", "policy_context_id") + _C + rb'"policy_agent_id"' + _K + _Q + _C
+    + rb'"signal"' + _K + _Q + _C + rb'"score"' + _K + rb"[^,\n]*" + _C + _field("r", "outcome")
+    + _C + rb'"backdoor"' + _K + rb"(?P<r_backdoor>true|false))"
+    + rb'|(?P<honeypot>honeypot_verdict"' + _C + _field("h", "model") + _C + _field("h", "game")
+    + _C + _field("h", "countermeasure") + _C + _field("h", "honeypot_id") + _C + rb'"score"'
+    + _K + rb"[^,\n]*" + _C + _field("h", "outcome") + rb")"
+    + rb'|(?P<jam>jam"' + _C + _field("j", "model") + _C + _field("j", "game") + _C
+    + _field("j", "method") + _C + _field("j", "policy_context_id") + _C + rb'"policy_agent_id"'
+    + _K + _Q + _C + rb'"signal"' + _K + rb"(?:null|" + _Q + rb")" + _C + rb'"survived"' + _K
+    + rb"(?P<j_survived>true|false|null))"
     + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in _PARSED_WHOLE) + rb')")'
     + rb")"
 )  # fmt: skip
+
+
+def _groups(prefix: str, *fields: str) -> tuple[int, ...]:
+    return tuple(_SUMMARY_RE.groupindex[f"{prefix}_{f}"] for f in fields)
+
+
+_PICK = _groups("p", "model", "game", "observation", "pair", "choice")
+_RECOGNITION = _groups(
+    "r", "model", "game", "countermeasure", "policy_context_id", "outcome", "backdoor"
+)
+_HONEYPOT = _groups("h", "model", "game", "countermeasure", "honeypot_id", "outcome")
+_JAM = _groups("j", "model", "game", "method", "policy_context_id", "survived")
+_JSON_WORDS = {b"true": True, b"false": False, b"null": None}
 _PARSE_FAILED = re.compile(rb'"parse_ok"' + _K + rb"false")
 _EPISODE = re.compile(rb'"episode_id"' + _K + rb"(null|" + _Q + rb")")
+_HEAD = re.compile(
+    rb'"episode_id"' + _K + rb"(null|" + _Q + rb")" + _C + rb'"agent_id"' + _K + rb"(?:null|"
+    + _Q + rb")" + _C + rb'"context_id"' + _K + rb"(null|" + _Q + rb")" + _C
+)  # fmt: skip
 
 
 def _text(raw: bytes) -> str:
@@ -372,6 +411,51 @@ def _text(raw: bytes) -> str:
 def _text_or_none(raw: bytes) -> str | None:
     """A JSON string (quotes included) or null, decoded."""
     return None if raw == b"null" else _text(raw[1:-1])
+
+
+class _Names(dict[bytes, str]):
+    """Decoded JSON string contents, remembered (models, games, outcomes: a few values)."""
+
+    def __missing__(self, raw: bytes) -> str:
+        self[raw] = text = _text(raw)
+        return text
+
+
+def _pick(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
+    model, game, observation, pair, choice = m.group(*_PICK)
+    return attempts.pick(
+        context, short[model], short[game], short[observation], int(pair), _text_or_none(choice)
+    )
+
+
+def _recognition(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
+    model, game, cm, policy, outcome, backdoor = m.group(*_RECOGNITION)
+    return attempts.recognition(
+        context,
+        short[model],
+        short[game],
+        short[cm],
+        policy,
+        short[outcome],
+        _JSON_WORDS[backdoor],
+    )
+
+
+def _honeypot(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
+    model, game, cm, honeypot_id, outcome = m.group(*_HONEYPOT)
+    return attempts.honeypot(
+        context, short[model], short[game], short[cm], honeypot_id, short[outcome]
+    )
+
+
+def _jam(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
+    model, game, method, policy, survived = m.group(*_JAM)
+    return attempts.jam(
+        context, short[model], short[game], short[method], policy, _JSON_WORDS[survived]
+    )
+
+
+_ATTEMPTS = {"pick": _pick, "recognition": _recognition, "honeypot": _honeypot, "jam": _jam}
 
 
 @dataclass
@@ -404,6 +488,7 @@ class _Summary:
         self.open: dict[str | None, _Open] = {}
         self.tally = attempts.Tally()
         self.names: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+        self.short = _Names()
 
     def row(self, key: tuple[str, str]) -> Row:
         if key not in self.rows:
@@ -454,6 +539,7 @@ class _Summary:
     def block(self, buf: bytes, stop: int) -> None:
         """The lines of buf[:stop] (whole lines) that count, in order."""
         names = self.names
+        short = self.short
         for m in _SUMMARY_RE.finditer(buf, 0, stop):
             branch = m.lastgroup
             if branch == "context":
@@ -467,6 +553,13 @@ class _Summary:
                 self.result(_text(episode), *key)
                 continue
             start = buf.rfind(b"\n", 0, m.start()) + 1
+            if branch in _ATTEMPTS:
+                head = _HEAD.match(buf, buf.find(b'"episode_id"', start, m.start()), m.start())
+                episode = None if head is None else _text_or_none(head.group(1))
+                if episode is not None:  # ids as read: keys within one episode's attempts
+                    context = head.group(2)  # type: ignore[union-attr]
+                    self.tally.add_entry(episode, _ATTEMPTS[branch](m, context, short))
+                continue
             if branch == "whole":
                 try:
                     event = json.loads(buf[start : buf.find(b"\n", m.end(), stop)])
