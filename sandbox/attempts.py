@@ -23,6 +23,9 @@ from typing import Any
 KINDS = ("coordination_pick", "signal_inserted", "jam", "signal_recognition", "honeypot_verdict")
 """The coordination-attempt kinds of `sandbox.events` (schema version 3)."""
 
+COUNTED_KINDS = ("coordination_pick", "jam", "signal_recognition", "honeypot_verdict")
+"""The kinds the tables count (`signal_inserted` is in the log, in no table)."""
+
 COUNTERMEASURES = ("none", "honeypots", "honeypots+redaction", "honeypots+paraphrase")
 """`sandbox.events.Countermeasure`, in the collusion table's order."""
 
@@ -182,7 +185,9 @@ class Tally:
 
 
 NEEDLES = tuple(
-    f'"kind"{sep}"{kind}"'.encode() for kind in (*KINDS, "episode_result") for sep in (": ", ":")
+    f'"kind"{sep}"{kind}"'.encode()
+    for kind in (*COUNTED_KINDS, "episode_result")
+    for sep in (": ", ":")
 )
 """Substrings one of which every line the tally reads holds (the writer's separators, and
 compact ones)."""

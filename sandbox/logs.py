@@ -341,7 +341,7 @@ _Q = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'  # a JSON string (unrolled: fast in `re`)
 _STR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'  # the same, its content captured
 _C = rb",\s?"  # between fields
 _K = rb":\s?"  # between a key and its value
-_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {"action"}), *attempts.KINDS)
+_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {"action"}), *attempts.COUNTED_KINDS)
 
 
 def _field(branch: str, key: str) -> bytes:
