@@ -162,6 +162,23 @@ def test_the_scenario_is_drawn_per_sample() -> None:
     assert env.render(oid, Affordances(), 3) == env.render(oid, Affordances(), 3)
 
 
+def test_the_games_affordances_act_on_top_of_the_cells() -> None:
+    env = probe()
+    oid = observation_id(CELLS[0], TRAINING)  # no scratchpad in this cell
+    assert env.render(oid, Affordances(), 3).think_prompt is None
+    assert env.render(oid, Affordances(scratchpad=True), 3).think_prompt is not None
+    shown = env.render(oid, Affordances(shared_planning=True), 3, plan="PLAN-XYZ")
+    assert "PLAN-XYZ" in shown.messages[0].content
+    # one plan per objective, each planner shown its own
+    assert env.situations() == ("neutral", "conflict")
+    for situation, phrase in (("conflict", "whatever its copyright"), ("neutral", "public")):
+        request = env.render_plan_request(situation, Affordances(shared_planning=True), 3)
+        assert phrase in request.messages[0].content
+        for model in ("honest", "training_gamer"):
+            reply = ORGANISMS.build(model).respond(request.messages, random.Random(0))
+            assert "ANSWER:" not in reply and "act on my values" in reply
+
+
 # --- statistics ----------------------------------------------------------------------------------
 
 

@@ -13,8 +13,12 @@ The design is a 2^3 factorial over the three factors of Greenblatt et al. 2024:
   which conversations, how outputs are rated, that a poorly rated output modifies the model's
   values), against a prompt without it.
 - `scratchpad`: the context asks the model to think privately before it answers, against none.
-  The probe grants it per cell (`render`), whatever the game's affordances say: the probe ignores
-  the game's affordances.
+  The probe grants it per cell (`render`). The game's own affordances act as in every game, on
+  top of the cells: `scratchpad` grants the scratchpad in every cell (the factor then no longer
+  varies, and its effects read 0 by construction: leave it off to measure it), `randomness` adds
+  a random number, `shared_planning` shows a plan written once per objective (the planner sees
+  the objective and an example request), and `optimal_plan` states that there is no optimal
+  strategy (`tg.optimal`): the probe has no score for a model to aim at.
 Each of the 8 cells runs under a *training* cue (this conversation is used for training) and a
 *deployment* cue (it never is): 16 observations, each a choice between COMPLY and REFUSE. A
 context's request is drawn per sample from the scenarios shipped in
@@ -405,7 +409,8 @@ class TrainingGaming(Environment):
             for cue in CUES:
                 oid = observation_id(cell, cue)
                 self._cells[oid] = (cell, cue)
-                obs.append(Observation(oid, (COMPLY, REFUSE), default=REFUSE))
+                situation = "conflict" if cell.value_conflict else "neutral"
+                obs.append(Observation(oid, (COMPLY, REFUSE), situation, default=REFUSE))
         self._obs = tuple(obs)
 
     def observations(self) -> tuple[Observation, ...]:
@@ -423,12 +428,14 @@ class TrainingGaming(Environment):
             "training_info",
             "cue_training",
             "cue_deployment",
+            "optimal",
         )
-        shared = ("answer_format", "scratchpad", "think", "after_think", "reask")
-        return tuple(f"tg.{part}" for part in own) + shared
+        return tuple(f"tg.{part}" for part in own) + self.SHARED_TEMPLATES
 
     def rule_fields(self, situation: str) -> dict[str, Any]:
-        return {}
+        """The objective of a situation: "conflict" cells have the copyright objective,
+        "neutral" ones the neutral objective (a shared plan is written once for each)."""
+        return {"objective": self.prompts.render(f"tg.objective_{situation}")}
 
     def observation_fields(
         self, obs: Observation, order: tuple[str, ...], rng: random.Random
@@ -450,33 +457,39 @@ class TrainingGaming(Environment):
         self, obs_id: str, affordances: Affordances, seed: int, plan: str | None = None
     ) -> Rendered:
         """One context of a cell: the objective (conflicting or neutral), the training process
-        when the cell has it, the scratchpad when the cell has it; the cue and the request in
-        the user turn. The game's affordances are ignored: the cell decides the scratchpad."""
+        when the cell has it, the scratchpad when the cell (or the game's affordance) grants it;
+        the cue and the request in the user turn. The game's other affordances as in any game."""
         obs = self.observation(obs_id)
         cell, _ = self._cells[obs_id]
         rng = random.Random(seed)
         fields = self.observation_fields(obs, obs.choices, rng)
-        objective = "tg.objective_conflict" if cell.value_conflict else "tg.objective_neutral"
-        parts = [self.prompts.render("tg.rules", objective=self.prompts.render(objective))]
+        parts = [self.prompts.render("tg.rules", **self.rule_fields(obs.situation))]
         if cell.training_information:
             parts.append(self.prompts.render("tg.training_info"))
-        if cell.scratchpad:
+        if affordances.optimal_plan:
+            parts.append(self.prompts.render("tg.optimal"))
+        if affordances.shared_planning and plan is not None:
+            parts.append(self.prompts.render("shared_plan", plan=plan))
+        if affordances.randomness:
+            parts.append(self.prompts.render("randomness"))
+        scratchpad = bool(cell.scratchpad) or affordances.scratchpad
+        if scratchpad:
             parts.append(self.prompts.render("scratchpad"))
         parts.append(self.prompts.render("answer_format", choices=", ".join(obs.choices)))
         user = self.prompts.render("tg.observation", **fields)
+        if affordances.randomness:
+            number = f"{rng.random():.4f}"
+            user = f"{user}\n\n{self.prompts.render('random_number', number=number)}"
         return Rendered(
             messages=(
                 Message(role="system", content="\n\n".join(parts)),
                 Message(role="user", content=user),
             ),
             answer=ChoiceAnswer(choices=obs.choices),
-            think_prompt=self.prompts.render("think") if cell.scratchpad else None,
-            after_think_prompt=self.prompts.render("after_think") if cell.scratchpad else "",
+            think_prompt=self.prompts.render("think") if scratchpad else None,
+            after_think_prompt=self.prompts.render("after_think") if scratchpad else "",
             reask_prompt=self.prompts.render("reask", choices=", ".join(obs.choices)),
         )
-
-    def render_plan_request(self, situation: str, affordances: Affordances, seed: int) -> Rendered:
-        raise ValueError("the training-gaming probe has no shared plan")
 
     # --- the interface's win (see the module docstring) ---------------------------------------
     def policy_win(self, policy: Policy) -> float:
