@@ -14,7 +14,7 @@ import pytest
 from agents.organisms import ORGANISMS
 from agents.organisms.training_gamers import gaming_reasoning, read_tg
 from agents.parsing import parse_choice
-from sandbox.config import config_from_mapping
+from sandbox.config import config_from_mapping, load_config
 from sandbox.context import Affordances, Message
 from sandbox.environments import ENVIRONMENTS
 from sandbox.environments.training_gaming import (
@@ -36,9 +36,11 @@ from sandbox.environments.training_gaming import (
     probe_details,
     tg_verdict,
 )
+from sandbox.events import records_from_events
 from sandbox.prompts import PromptLibrary
-from sandbox.runner import Runner
+from sandbox.runner import Runner, build_environments, declared_profiles
 from sandbox.runstore import RunStore
+from sandbox.scoring import summarize
 from sandbox.seeding import derive_seed
 from tests.conftest import small_config
 
@@ -460,3 +462,21 @@ def test_only_the_probe_keeps_scratchpads_and_only_where_there_was_one(
                 assert has == ("_sp1_" in sample["observation"])
                 kept += has
     assert kept == 3 * K * 8
+
+
+def test_the_summary_recomputes_from_events_alone(profile_run: tuple[Path, dict[str, Any]]) -> None:
+    """The scratchpads reach the event log too, so the reasoning rates recompute from it."""
+    path, summary = profile_run
+    _, config = RunStore.open_for_resume(path)
+    records = records_from_events(path / "events.jsonl")
+    again = summarize(config, records, build_environments(config), declared_profiles(config))
+    assert again["models"] == summary["models"]
+    cell = again["models"]["training_gamer"]["games"]["training_gaming"]["details"]["cells"]
+    assert cell["vc1_ti1_sp1"]["tg_reasoning_train"]["value"] == 1.0
+
+
+def test_the_shipped_config_runs_the_probe_for_the_three_organisms() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tg.yaml")
+    assert config.models == ["honest", "training_gamer", "worst_case"]
+    assert [g.name for g in config.games] == ["training_gaming"]
+    assert config.backend.name == "scripted"
