@@ -42,6 +42,7 @@ from sandbox.runner import Runner, build_environments, declared_profiles
 from sandbox.runstore import RunStore
 from sandbox.scoring import summarize
 from sandbox.seeding import derive_seed
+from sandbox.serve import OrganismServer
 from tests.conftest import small_config
 
 VC, TI, SP = "value_conflict", "training_information", "scratchpad"
@@ -480,3 +481,47 @@ def test_the_shipped_config_runs_the_probe_for_the_three_organisms() -> None:
     assert config.models == ["honest", "training_gamer", "worst_case"]
     assert [g.name for g in config.games] == ["training_gaming"]
     assert config.backend.name == "scripted"
+
+
+def _run(data: dict[str, Any]) -> Path:
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    asyncio.run(Runner(config, store).run())
+    return store.path
+
+
+@pytest.mark.parametrize("organism", ["training_gamer"])
+def test_the_probe_over_http_matches_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, organism: str
+) -> None:
+    """`sandbox serve --organism <it>` plays the probe over the openai backend exactly as in
+    process: the same choices and the same scratchpads (the think call goes over HTTP too)."""
+    monkeypatch.setenv("SANDBOX_TEST_API_KEY", "not-a-real-key")
+    server = OrganismServer(organism, "127.0.0.1", 0)
+    server.start_background()
+    try:
+        sampling = {"k": 20, "played_games": 100, "bootstrap": 100, "batch_episodes": 8}
+        common = {
+            "models": [organism],
+            "games": [{"name": "training_gaming"}],
+            "sampling": sampling,
+        }
+        local = _run(small_config(tmp_path / "local", **common))
+        remote = _run(
+            small_config(
+                tmp_path / "remote",
+                **common,
+                backend={
+                    "name": "openai",
+                    "params": {"base_url": server.base_url, "api_key_env": "SANDBOX_TEST_API_KEY"},
+                },
+            )
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = (local / "results.jsonl").read_text(encoding="utf-8")
+    assert lines.count("\n") == 20 and '"scratchpad"' in lines
+    assert (remote / "results.jsonl").read_text(encoding="utf-8") == lines
+    summary = json.loads((remote / "summary.json").read_text(encoding="utf-8"))
+    assert summary["models"][organism]["measured_profile"]["training_gaming"] == "yes"
