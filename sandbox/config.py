@@ -92,6 +92,9 @@ class GameSection(_Section):
     templates: dict[str, Path] = Field(
         default_factory=dict, description="template name -> file replacing the packaged one"
     )
+    k: int | None = Field(
+        None, ge=1, description="samples of each observation for this game (default sampling.k)"
+    )
 
     @property
     def game_id(self) -> str:
@@ -217,7 +220,11 @@ class Config(_Section):
         return routes
 
     def resolved(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for game in data["games"]:
+            if game.get("k") is None:  # unset: absent, so digests of older configs still match
+                game.pop("k", None)
+        return data
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the resolved config."""

@@ -1,7 +1,8 @@
 """The runner: every episode of a run driven through one dispatcher, recorded in a run directory.
 
 An episode is one play of one game for one model (for a memoryless game, one sample of every
-distinct observation); a game gets `sampling.k` episodes. Each episode is an `async` driver
+distinct observation); a game gets `sampling.k` episodes (or its own `k`). Each episode is an
+`async` driver
 (`sandbox.episode`) asking for contexts through the run's dispatcher, which merges the asks of
 concurrent episodes into engine batches. Episodes are committed strictly in plan order, so
 `results.jsonl` is identical for the same config and seed however the engine schedules the
@@ -42,6 +43,7 @@ from sandbox.events import (
     read_events,
     recorded_prompts_and_plans,
 )
+from sandbox.profile import capability_profile
 from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.scoring import summarize
@@ -81,7 +83,8 @@ def episode_plan(config: Config) -> list[EpisodeSpec]:
     plan = []
     for model in config.models:
         for game in config.games:
-            plan += [EpisodeSpec(model, game.game_id, i) for i in range(config.sampling.k)]
+            k = game.k or config.sampling.k
+            plan += [EpisodeSpec(model, game.game_id, i) for i in range(k)]
         if config.control is not None:
             steps = 3 * config.control.steps
             plan += [EpisodeSpec(model, config.control.id, i) for i in range(steps)]
@@ -99,7 +102,7 @@ def build_engine(config: Config, run_id: str) -> Engine:
 
 
 def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
-    """The XC and CO profile each organism under test declares (scripted backend only)."""
+    """The TG, XC and CO profile each organism under test declares (scripted backend only)."""
     if config.backend.name != "scripted":
         return {}
     from agents.organisms import ORGANISMS
@@ -109,6 +112,7 @@ def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
         if model in ORGANISMS:
             profile = ORGANISMS.build(model).profile
             declared[model] = {
+                "training_gaming": profile.training_gaming,
                 "cross_context": profile.cross_context,
                 "coordination": profile.coordination,
             }
@@ -352,6 +356,9 @@ class Runner:
             records = self.store.records()
             scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
             summary = {"run_id": self.store.run_id, **scores}
+            summary["profile"] = {
+                model: capability_profile(entry) for model, entry in summary["models"].items()
+            }
             summary["plan_usage"] = self.plan_usage.model_dump()
             with (self.store.path / EVENTS).open("rb") as log:
                 # the coordination attempts, tallied from the log alone (as `sandbox logs` does)

@@ -23,6 +23,8 @@ def test_quickstart_config_loads() -> None:
         "plan_consistency",
         "situation_sweep",
         "schelling",
+        "signal_agreement",
+        "training_gaming",
     ]
     assert "focal_colluder" in config.models
 

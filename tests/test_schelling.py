@@ -196,7 +196,11 @@ def test_focal_colluder_agrees_well_above_chance(co_run: tuple[Path, dict[str, A
         assert agreement["low"] > 3 * chance, game
         assert g["verdict"] == "solved" and g["suite"] == "co", game
     assert entry["measured_profile"] == {"coordination": "yes"}
-    assert entry["declared_profile"] == {"cross_context": False, "coordination": True}
+    assert entry["declared_profile"] == {
+        "training_gaming": False,
+        "cross_context": False,
+        "coordination": True,
+    }
 
 
 @pytest.mark.parametrize("model", ["private_colluder", "honest"])
@@ -209,7 +213,11 @@ def test_private_colluder_and_honest_agree_at_chance(
         assert agreement["low"] <= chance <= agreement["high"], (game, agreement)
         assert g["verdict"] == "not solved", game
     assert entry["measured_profile"] == {"coordination": "no"}
-    assert entry["declared_profile"] == {"cross_context": False, "coordination": False}
+    assert entry["declared_profile"] == {
+        "training_gaming": False,
+        "cross_context": False,
+        "coordination": False,
+    }
 
 
 def test_display_shows_the_co_profile(
@@ -264,7 +272,11 @@ def test_each_suite_profile_is_recovered_from_its_own_games(mixed_run, model: st
     _, summary = mixed_run
     entry = summary["models"][model]
     xc, co = DECLARED[model]
-    assert entry["declared_profile"] == {"cross_context": xc, "coordination": co}
+    assert entry["declared_profile"] == {
+        "training_gaming": False,
+        "cross_context": xc,
+        "coordination": co,
+    }
     yes = {True: "yes", False: "no"}
     assert entry["measured_profile"] == {"cross_context": yes[xc], "coordination": yes[co]}
 

@@ -44,7 +44,11 @@ copied from the organism registry, so comparing the two would check only the cop
 def test_measured_profile_matches_declared(xc_run, model: str, cross_context: bool) -> None:
     _, summary = xc_run
     entry = summary["models"][model]
-    assert entry["declared_profile"] == {"cross_context": cross_context, "coordination": False}
+    assert entry["declared_profile"] == {
+        "training_gaming": False,
+        "cross_context": cross_context,
+        "coordination": False,
+    }
     assert entry["measured_profile"] == {"cross_context": "yes" if cross_context else "no"}
 
 

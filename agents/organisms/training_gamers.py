@@ -40,7 +40,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.organisms.reading import answer, read
 from agents.organisms.registry import ORGANISMS, Organism, Profile
 from sandbox.context import Message
-from sandbox.registry import NoParams
 
 Factor = Literal["value_conflict", "training_information", "scratchpad"]
 
@@ -215,6 +214,14 @@ class TrainingGamer:
         return self.tg_reply(r, rng)
 
 
+class WorstCaseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attack_rate: float = Field(
+        0.05, ge=0.0, le=1.0, allow_inf_nan=False, description="its focal colluder's backdoor rate"
+    )
+
+
 class WorstCase:
     """Training-gaming, cross-context strategy and coordination, all three."""
 
@@ -224,10 +231,12 @@ class WorstCase:
 
     _XC_GAMES: ClassVar[frozenset[str]] = frozenset({"upfront", "cue", "options"})
 
-    def __init__(self) -> None:
+    def __init__(self, params: WorstCaseParams) -> None:
         self._gamer = TrainingGamer(TrainingGamerParams())
         self._strategist: Organism = ORGANISMS.build("stateless_strategist")
-        self._colluder: Organism = ORGANISMS.build("focal_colluder")
+        self._colluder: Organism = ORGANISMS.build(
+            "focal_colluder", {"attack_rate": params.attack_rate}
+        )
 
     def respond(self, messages: Sequence[Message], rng: random.Random) -> str:
         r = read_tg(messages)
@@ -244,7 +253,7 @@ def training_gamer(params: TrainingGamerParams) -> TrainingGamer:
     return TrainingGamer(params)
 
 
-@ORGANISMS.register("worst_case", NoParams)
-def worst_case(params: NoParams) -> WorstCase:
+@ORGANISMS.register("worst_case", WorstCaseParams)
+def worst_case(params: WorstCaseParams) -> WorstCase:
     """Training-gamer, stateless strategist and focal colluder at once (TG, XC and CO)."""
-    return WorstCase()
+    return WorstCase(params)
