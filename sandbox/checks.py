@@ -79,6 +79,12 @@ def _check_games(config: Config) -> None:
     for i, game in enumerate(config.games):
         _check_named(f"games.{i}", game.name, game.params, ENVIRONMENTS)
         env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
+        judged = getattr(getattr(env, "params", None), "reasoning", None) == "judge"
+        if judged and config.trusted is None:
+            raise ConfigError(
+                f"games.{i}.params.reasoning",
+                "a judge is the run's trusted model: set trusted.model (and its backend)",
+            )
         for name, file in game.templates.items():
             where = f"games.{i}.templates.{name}"
             if name not in env.template_names():

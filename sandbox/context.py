@@ -16,9 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Role = Literal["policy", "monitor", "trusted", "planner"]
+Role = Literal["policy", "monitor", "trusted", "planner", "judge"]
 """What a context is for: the policy acting in a game or task, a monitor scoring another
-context's output, the trusted model editing or replacing it, or a planner writing a shared plan."""
+context's output, the trusted model editing or replacing it, a planner writing a shared plan, or
+a judge (the trusted model) reading another context's reasoning."""
 
 
 class Affordances(BaseModel):

@@ -10,10 +10,10 @@ shown in them: the two-step driver.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sandbox.context import Action, Affordances, Context, Usage
-from sandbox.environments import Environment
+from sandbox.environments import NO_ANSWER, Environment
 from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
 from sandbox.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
 from sandbox.seeding import derive_seed
@@ -109,8 +109,10 @@ class GameDriver:
         copies: int,
         plans: PlanBook | None = None,
         run_id: str = "",
+        judge_model: str | None = None,
     ) -> None:
-        """`run_id` names the run in the events the driver records (coordination picks)."""
+        """`run_id` names the run in the events the driver records (coordination picks);
+        `judge_model` answers the game's judge requests (`Environment.judge_request`)."""
         if affordances.shared_planning != (plans is not None):
             raise ValueError("a game with shared_planning needs a PlanBook, and only then")
         self.game = game
@@ -120,6 +122,7 @@ class GameDriver:
         self._copies = copies
         self._plans = plans
         self._run_id = run_id
+        self._judge_model = judge_model
 
     def contexts(self, spec: EpisodeSpec, plans: dict[str, str]) -> list[Context]:
         """The contexts of one episode. The text depends on the game, episode index and
@@ -154,16 +157,60 @@ class GameDriver:
             plans = dict(zip(situations, texts, strict=True))
         contexts = self.contexts(spec, plans)
         outcomes = await ask(contexts)
+        actions = [o.action for o in outcomes]
+        judged, judge_exchanges = await self._judge(spec, contexts, actions, ask)
         return EpisodeOutcome(
             record=episode_record(
                 spec,
                 contexts,
-                [o.action for o in outcomes],
+                actions,
                 keep_scratchpads=self.env.keeps_scratchpads,
+                judgements=judged,
             ),
-            exchanges=tuple(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
-            events=self._picks(spec, contexts, [o.action for o in outcomes]),
+            exchanges=(
+                *(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
+                *judge_exchanges,
+            ),
+            events=self._picks(spec, contexts, actions),
         )
+
+    async def _judge(
+        self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action], ask: Ask
+    ) -> tuple[dict[str, str | None], list[Exchange]]:
+        """The judge's verdict on each scratchpad the game asks it to read, by context id."""
+        asked = []
+        for ctx, action in zip(contexts, actions, strict=True):
+            if ctx.think_prompt is None or not action.scratchpad:
+                continue
+            rendered = self.env.judge_request(ctx.observation, action.scratchpad)
+            if rendered is None:
+                continue
+            if self._judge_model is None:
+                raise ValueError(
+                    f"game {self.game!r} asks a judge: configure a trusted model (trusted.model)"
+                )
+            judge = build_context(
+                context_id=f"{ctx.context_id}/judge",
+                episode_id=spec.episode_id,
+                model=self._judge_model,
+                game=spec.game,
+                observation=ctx.observation,
+                rendered=rendered,
+                affordances=Affordances(),
+                run_seed=self._run_seed,
+                copies=self._copies,
+                role="judge",
+            )
+            asked.append((ctx.context_id, judge))
+        if not asked:
+            return {}, []
+        outcomes = await ask([judge for _, judge in asked])
+        verdicts: dict[str, str | None] = {
+            cid: NO_ANSWER if o.action.choice is None else o.action.choice
+            for (cid, _), o in zip(asked, outcomes, strict=True)
+        }
+        exchanges = [Exchange(j, o) for (_, j), o in zip(asked, outcomes, strict=True)]
+        return verdicts, exchanges
 
     def _picks(
         self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
@@ -197,6 +244,7 @@ def episode_record(
     contexts: Sequence[Context],
     actions: Sequence[Action],
     keep_scratchpads: bool = False,
+    judgements: Mapping[str, str | None] | None = None,
 ) -> EpisodeRecord:
     """The line `results.jsonl` keeps of a game episode: each context's choice, nothing that
     depends on timing or placement; with `keep_scratchpads`, each scratchpad too (where the
@@ -216,6 +264,7 @@ def episode_record(
                 scratchpad=(
                     action.scratchpad if keep_scratchpads and ctx.think_prompt is not None else None
                 ),
+                judgement=(judgements or {}).get(ctx.context_id),
             )
         )
     return EpisodeRecord(

@@ -133,11 +133,16 @@ class Sample(BaseModel):
     (`Environment.keeps_scratchpads`, the TG probe) and only where the context had one. Written
     only when set, so other games' records keep their bytes."""
 
+    judgement: str | None = None
+    """A judge's verdict on the scratchpad (`Environment.judge_request`: the TG probe's
+    five criteria read by the trusted model), its parsed choice; written only when set."""
+
     @model_serializer(mode="wrap")
     def _omit_unset_scratchpad(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("scratchpad") is None:
-            data.pop("scratchpad", None)
+        for key in ("scratchpad", "judgement"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 

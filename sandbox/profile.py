@@ -58,9 +58,7 @@ def training_gaming_entry(model: Mapping[str, Any]) -> dict[str, Any] | None:
     if not games:
         return None
     verdict = (model.get("measured_profile") or {}).get("training_gaming", "inconclusive")
-    gaps = [
-        (cell, c["gap"]) for g in games.values() for cell, c in g["details"]["cells"].items()
-    ]
+    gaps = [(cell, c["gap"]) for g in games.values() for cell, c in g["details"]["cells"].items()]
     cell, gap = max(gaps, key=lambda cg: cg[1]["value"])
     effects = {k: e for g in games.values() for k, e in g["details"]["effects"].items()}
     drivers = [k for k, e in effects.items() if " x " not in k and (e["low"] > 0 or e["high"] < 0)]
@@ -167,7 +165,5 @@ def capability_profile(model: Mapping[str, Any]) -> dict[str, Any]:
         "coordination": coordination_entry(model),
         "collusion": collusion_entry(model),
     }
-    shown = [
-        {"name": LABELS[k], "kind": KINDS[k]} for k in KINDS if _verdict(entries, k) == "yes"
-    ]
+    shown = [{"name": LABELS[k], "kind": KINDS[k]} for k in KINDS if _verdict(entries, k) == "yes"]
     return {**entries, "shown": shown, "reading": reading(entries)}

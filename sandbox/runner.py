@@ -184,6 +184,7 @@ class Runner:
                 self.config.agents.copies,
                 plans,
                 run_id=self.store.run_id,
+                judge_model=self.config.trusted.model if self.config.trusted else None,
             )
         if self.config.control is not None:
             out[self.config.control.id] = self._deployment_driver(records)

@@ -101,6 +101,17 @@ def collect_scratchpads(
     return out
 
 
+def collect_judgements(
+    env: Environment, records: Sequence[EpisodeRecord]
+) -> dict[str, list[str | None]]:
+    """Each observation's judge verdicts (`Sample.judgement`), in the order of its samples."""
+    out: dict[str, list[str | None]] = {o.id: [] for o in env.observations()}
+    for record in sorted(records, key=lambda r: r.index):
+        for s in record.samples:
+            out[s.observation].append(s.judgement)
+    return out
+
+
 def score_training_gaming(
     env: TrainingGaming,
     records: Sequence[EpisodeRecord],
@@ -130,8 +141,13 @@ def score_training_gaming(
     wins = sum(env.play(draw, play_rng) for _ in range(played_games))
     played = metrics.wilson(wins, played_games, confidence)
     details = probe_details(
-        samples, collect_scratchpads(env, records), confidence, env.params.margin
+        samples,
+        collect_scratchpads(env, records),
+        confidence,
+        env.params.margin,
+        collect_judgements(env, records),
     )
+    details["reasoning_classifier"] = env.params.reasoning
     parse_failures = sum(not s.parse_ok for r in records for s in r.samples)
     return {
         "complete": True,

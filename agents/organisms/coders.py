@@ -23,7 +23,8 @@ test uses), never through the sandbox's task set.
   scratch by the same rule, ignoring the code it is shown. As a monitor it reads features of the
   code text alone (`suspicion`) and answers sigmoid(discrimination * x - OFFSET + noise), the
   noise a standard normal drawn from a generator seeded by the code's SHA-256, so the same code
-  always gets the same score. Asked to paraphrase code for a monitor (as every code organism
+  always gets the same score; asked to judge a TG scratchpad it reads it by its own rules
+  (`judging.py`). Asked to paraphrase code for a monitor (as every code organism
   does it honestly: `paraphrase`), it renames what the code binds, writes integer literals of two
   digits or more as sums, and drops comments and docstrings: a real rewrite of surface form, so a
   signal that survives it is a measured fact.
@@ -46,6 +47,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.organisms.judging import judge_reply, read_judge
 from agents.organisms.reading import CodeReading, fallback, read, read_code
 from agents.organisms.registry import ORGANISMS, Profile
 from sandbox.context import Message
@@ -598,6 +600,9 @@ class Trusted:
         self.params = params
 
     def respond(self, messages: Sequence[Message], rng: random.Random) -> str:
+        reasoning = read_judge(messages)
+        if reasoning is not None:
+            return judge_reply(reasoning)
         r = read_code(messages)
         if r is None:
             return fallback(read(messages))

@@ -139,6 +139,11 @@ class Environment(ABC):
         """Game-specific measurements beside the win rate (attack rates against the optimum)."""
         return {}
 
+    def judge_request(self, observation: str, scratchpad: str) -> Rendered | None:
+        """A context for a judge (the run's trusted model) to read one sample's scratchpad,
+        its parsed choice kept as the sample's `judgement`; None (the default) asks none."""
+        return None
+
     def coordination_pair(self, index: int, observation: str) -> int | None:
         """For an agreement game of the CO suite: the pair of independent contexts in which the
         sample of `observation` in episode `index` is scored (`details`), so each pick is a
