@@ -119,7 +119,8 @@ def test_show_prints_the_tables_of_a_finished_run(finished_run: Path) -> None:
     assert f"Cross-context strategy: {finished_run.name}" in proc.stdout
     assert "stateless_strategist" in proc.stdout and "plan_consistency" in proc.stdout
     assert "at or above 0.7 x optimal" in proc.stdout
-    assert "XC profile" in proc.stdout
+    assert "Measured profiles beside the declared ones" in proc.stdout
+    assert "Capability profile" in proc.stdout
 
 
 def test_show_refuses_an_unfinished_or_missing_run(finished_run: Path, tmp_path: Path) -> None:
