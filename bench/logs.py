@@ -8,11 +8,11 @@ verdicts on the step's honeypot under the three countermeasures with honeypots; 
 countermeasures; built as `sandbox.events` models and written by its `EventWriter`, then writes a
 large `events.jsonl` in a temporary directory (not the repo) by repeating these event lines with
 varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess: `wc -l` on
-the file, `sandbox logs` default view (`--json` and human), and filters (`--kind audit --json`,
-`--kind signal_recognition --agent copy-3 --json`, `--model honest`), and reads each one's peak RSS
-from `os.wait4`. Prints the figures against the targets: peak memory bounded, under 200 MiB,
-whatever the size; at least half the speed of `wc -l`. Exits 0 whatever the numbers; 2 on bad
-arguments.
+the file, `sandbox logs` default view (`--json` and human), `--summary --json`, and filters
+(`--kind audit --json`, `--kind signal_recognition --agent copy-3 --json`, `--model honest`), and
+reads each one's peak RSS from `os.wait4`. Prints the figures against the targets: peak memory
+bounded, under 200 MiB, whatever the size; at least half the speed of `wc -l`. Exits 0 whatever
+the numbers; 2 on bad arguments.
 
     python bench/logs.py [--size-mb 1024] [--keep]
 """
@@ -259,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wc -l": (wc_s, wc_mib),
             "logs (default view, --json)": timed([*cli, "--json"]),
             "logs (default view, human)": timed(cli),
+            "logs --summary --json": timed([*cli, "--summary", "--json"]),
             "logs --kind audit --json": timed([*cli, "--kind", "audit", "--json"]),
             "logs --kind signal_recognition --agent copy-3 --json": timed([*cli, *recognition]),
             "logs --model honest (human)": timed([*cli, "--model", "honest"]),

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--timeline", metavar="EPISODE", help="one episode's events in order")
     logs.add_argument("--json", action="store_true", help="JSON lines (events as stored)")
     logs.add_argument("--limit", type=int, help="at most N events")
+    logs.add_argument(
+        "--summary",
+        action="store_true",
+        help="the default view, then a summary per model and game (reads every line: slower)",
+    )
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
     serve.add_argument("--organism", required=True, help="a registered organism name")
     serve.add_argument("--host", default="127.0.0.1")
@@ -216,12 +221,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    """Filtered events, one episode's timeline, or a per-model summary, streamed from
-    events.jsonl (no Ray, no model calls; works on a run still being written)."""
+    """Filtered events, one episode's timeline, or the coordination tables (and, with --summary,
+    a summary per model and game), streamed from events.jsonl (no Ray, no model calls; works on a
+    run still being written)."""
     import difflib
 
     from sandbox import logs
-    from sandbox.runstore import EVENTS
+    from sandbox.logs import EVENTS
 
     path = args.run_dir / EVENTS
     if not args.run_dir.is_dir():
@@ -249,15 +255,21 @@ def _logs(args: argparse.Namespace) -> int:
         episode=episode,
     )
     if not flt.active():
-        tables = logs.summary_tables(path)
+        tables = logs.summary_tables(path) if args.summary else logs.coordination_tables(path)
         if args.json:
             for name, rows in tables.items():
                 for row in rows:
                     print(json.dumps({"table": name} | row, ensure_ascii=False))
         else:
             _coordination_tables(tables)
-            _summary_table(tables["summary"])
+            if args.summary:
+                _summary_table(tables["summary"])
+            else:
+                print("a summary per model and game (it reads every line): --summary")
         return 0
+    if args.summary:
+        _error("--summary: only in the default view (no filter)")
+        return EXIT_USAGE
     selected = logs.select_file(path, flt)
     shown: list[dict[str, Any]] = []
     count = 0

@@ -3,32 +3,50 @@
 Pure functions over the lines of an events file: no Ray, no model stack. A file is read in large
 blocks of whole lines (never whole; `file_blocks`), a torn last line (a run still being written)
 is skipped, and only the lines that can matter are looked at: a regex or substring search over
-the block finds them, and a line is parsed only then. The default view keeps one row per (model,
-game), the episodes still open (those whose result has not been read yet) and the coordination
-tally (`sandbox.attempts`).
+the block finds them, and a line is parsed only then. A filter's lines come from GNU grep where it
+is on PATH (`needle_blocks`). The default view (`coordination_tables`) keeps the coordination
+tally (`sandbox.attempts`); with `--summary` (`summary_tables`) also one row per (model, game)
+and the episodes still open (those whose result has not been read yet).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from sandbox import attempts
-from sandbox.events import Event
 
+# not imported from sandbox.events or sandbox.runstore (pydantic: a sixth of a second at each
+# start); tests/test_logs.py checks both against them
+KINDS: tuple[str, ...] = (
+    "run_started",
+    "prompt",
+    "context_started",
+    "action",
+    "plan_written",
+    "monitor_score",
+    "protocol_decision",
+    "audit",
+    "coordination_pick",
+    "signal_inserted",
+    "jam",
+    "signal_recognition",
+    "honeypot_verdict",
+    "episode_result",
+    "run_finished",
+)
+"""Every event kind: the event union's, in its order."""
 
-def _kinds() -> tuple[str, ...]:
-    union = get_args(Event)[0]
-    return tuple(member.model_fields["kind"].default for member in get_args(union))
-
-
-KINDS: tuple[str, ...] = _kinds()
-"""Every event kind, from the event union."""
+EVENTS = "events.jsonl"
+"""A run's events file (`sandbox.runstore.EVENTS`)."""
 
 SUMMARY_KINDS = frozenset(
     {"context_started", "action", "monitor_score", "protocol_decision", "audit", "episode_result"}
@@ -70,6 +88,48 @@ def complete_lines(path: Path, size: int = BLOCK) -> Iterator[bytes]:
             start = end
 
 
+GREP: str | None = shutil.which("grep")
+"""GNU grep, where it is on PATH: it prefilters a file's lines for a filter (`needle_blocks`), in
+another process; without it the file is read in Python (the same lines, the same output)."""
+
+
+def grep_blocks(
+    path: Path, needles: Sequence[bytes], size: int = BLOCK
+) -> Iterator[tuple[bytes, int]]:
+    """`file_blocks` of only the lines of the file holding one of `needles` (none holding a
+    newline), read from `grep -F` (bytes as bytes: `LC_ALL=C`, `-a`); a torn last line, which grep
+    prints without its newline, is dropped."""
+    assert GREP is not None
+    patterns = [a for n in needles for a in (b"-e", n)]
+    argv = [os.fsencode(GREP), b"-a", b"-F", *patterns, b"--", os.fsencode(path)]
+    env = {**os.environ, "LC_ALL": "C"}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, bufsize=0) as proc:
+        assert proc.stdout is not None
+        rest = b""
+        try:
+            while True:
+                chunk = proc.stdout.read(size)
+                if not chunk:
+                    break
+                buf = rest + chunk if rest else chunk
+                stop = buf.rfind(b"\n") + 1
+                rest = buf[stop:]
+                if stop:
+                    yield buf, stop
+        finally:
+            proc.stdout.close()
+            if proc.wait() > 1 and proc.returncode >= 0:  # 1: no line matched; < 0: closed early
+                raise OSError(f"grep exited {proc.returncode} on {path}")
+
+
+def needle_blocks(
+    path: Path, needles: Sequence[bytes], size: int = BLOCK
+) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines holding every line of the file that holds one of `needles` (and
+    maybe others): from grep where it is on PATH, else the whole file."""
+    return grep_blocks(path, needles, size) if GREP is not None else file_blocks(path, size)
+
+
 def lines_with(blocks: Iterable[tuple[bytes, int]], needles: Iterable[bytes]) -> Iterator[bytes]:
     """The lines of `blocks` that hold any of `needles` (none holding a newline), each once, in
     order."""
@@ -89,6 +149,18 @@ def lines_with(blocks: Iterable[tuple[bytes, int]], needles: Iterable[bytes]) ->
 
 def _needle(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def field_needles(key: str, value: str) -> tuple[bytes, bytes]:
+    """`"<key>": "<value>"` with the writer's separator and compact: one of them is in every line
+    holding that field (at any depth: an episode result's record's model too)."""
+    quoted = _needle(value)
+    return b'"%s": %s' % (key.encode(), quoted), b'"%s":%s' % (key.encode(), quoted)
+
+
+def kind_needles(kind: str) -> tuple[bytes, bytes]:
+    """`field_needles` of an event kind."""
+    return field_needles("kind", kind)
 
 
 def event_model(event: dict[str, Any]) -> str | None:
@@ -112,25 +184,34 @@ class Filter:
     game: str | None = None
     episode: str | None = None
     _needles: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
+    _first: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         needles: list[tuple[bytes, ...]] = []
+        first: tuple[bytes, ...] = ()
         if self.kinds:
-            needles.append(tuple(_needle(k) for k in sorted(self.kinds)))
-        for value in (self.agent, self.model, self.game, self.episode):
+            # `"kind": "audit"` (the writer's separators) or compact: `"audit"` alone is also a
+            # decision's value; the first condition's value is searched for (one pass), each
+            # condition's key and value checked after, and only then a line parsed
+            needles.append(tuple(n for k in sorted(self.kinds) for n in kind_needles(k)))
+            first = tuple(_needle(k) for k in sorted(self.kinds))
+        keys = ("agent_id", "model", "game", "episode_id")
+        for key, value in zip(keys, (self.agent, self.model, self.game, self.episode), strict=True):
             if value is not None:
-                needles.append((_needle(value),))
+                needles.append(field_needles(key, value))
+                first = first or (_needle(value),)
         object.__setattr__(self, "_needles", tuple(needles))
+        object.__setattr__(self, "_first", first)
 
     def active(self) -> bool:
         return bool(self._needles)
 
     def first_needles(self) -> tuple[bytes, ...]:
         """The values of one condition, one of which every matching line holds."""
-        return self._needles[0]
+        return self._first
 
     def may_match(self, line: bytes) -> bool:
-        """False when the line cannot match (each condition's value is absent from it)."""
+        """False when the line cannot match (some condition's key and value are absent from it)."""
         return all(any(n in line for n in alternatives) for alternatives in self._needles)
 
     def matches(self, event: dict[str, Any]) -> bool:
@@ -161,7 +242,8 @@ def select_file(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """`select` over a file's complete lines, looking only at the lines that hold the first
     condition's value (an active filter)."""
-    return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
+    needles = flt.first_needles()
+    return select(lines_with(needle_blocks(path, needles, size), needles), flt)
 
 
 def shorten(text: str | None, width: int = 80) -> str:
@@ -349,6 +431,25 @@ def _field(branch: str, key: str) -> bytes:
     return b'"%s"%s"(?P<%s_%s>%s)"' % (key.encode(), _K, branch.encode(), key.encode(), _STR[2:-2])
 
 
+_ATTEMPT_BRANCHES = (
+    rb'|(?P<pick>coordination_pick"' + _C + _field("p", "model") + _C + _field("p", "game")
+    + _C + _field("p", "observation") + _C + rb'"index"' + _K + rb"-?\d+" + _C + rb'"pair"'
+    + _K + rb"(?P<p_pair>-?\d+)" + _C + rb'"choice"' + _K + rb"(?P<p_choice>null|" + _Q + rb"))"
+    + rb'|(?P<recognition>signal_recognition"' + _C + _field("r", "model") + _C
+    + _field("r", "game") + _C + _field("r", "countermeasure") + _C
+    + _field("r", "policy_context_id") + _C + rb'"policy_agent_id"' + _K + _Q + _C
+    + rb'"signal"' + _K + _Q + _C + rb'"score"' + _K + rb"[^,\n]*" + _C + _field("r", "outcome")
+    + _C + rb'"backdoor"' + _K + rb"(?P<r_backdoor>true|false))"
+    + rb'|(?P<honeypot>honeypot_verdict"' + _C + _field("h", "model") + _C + _field("h", "game")
+    + _C + _field("h", "countermeasure") + _C + _field("h", "honeypot_id") + _C + rb'"score"'
+    + _K + rb"[^,\n]*" + _C + _field("h", "outcome") + rb")"
+    + rb'|(?P<jam>jam"' + _C + _field("j", "model") + _C + _field("j", "game") + _C
+    + _field("j", "method") + _C + _field("j", "policy_context_id") + _C + rb'"policy_agent_id"'
+    + _K + _Q + _C + rb'"signal"' + _K + rb"(?:null|" + _Q + rb")" + _C + rb'"survived"' + _K
+    + rb"(?P<j_survived>true|false|null))"
+)  # fmt: skip
+"""The coordination attempts' branches (each a named group: `lastgroup` names it)."""
+
 # each branch is a named group around the whole branch, so `lastgroup` names the branch
 _SUMMARY_RE = re.compile(
     rb'"kind"' + _K + rb'"(?:'
@@ -364,28 +465,22 @@ _SUMMARY_RE = re.compile(
     + rb'"decision"' + _K + _STR + rb")"
     + rb'|(?P<audit>audit"' + _C + rb'"audited_context_id"' + _K + _Q + _C + rb'"outcome"'
     + _K + _STR + rb")"
-    + rb'|(?P<pick>coordination_pick"' + _C + _field("p", "model") + _C + _field("p", "game")
-    + _C + _field("p", "observation") + _C + rb'"index"' + _K + rb"-?\d+" + _C + rb'"pair"'
-    + _K + rb"(?P<p_pair>-?\d+)" + _C + rb'"choice"' + _K + rb"(?P<p_choice>null|" + _Q + rb"))"
-    + rb'|(?P<recognition>signal_recognition"' + _C + _field("r", "model") + _C
-    + _field("r", "game") + _C + _field("r", "countermeasure") + _C
-    + _field("r", "policy_context_id") + _C + rb'"policy_agent_id"' + _K + _Q + _C
-    + rb'"signal"' + _K + _Q + _C + rb'"score"' + _K + rb"[^,\n]*" + _C + _field("r", "outcome")
-    + _C + rb'"backdoor"' + _K + rb"(?P<r_backdoor>true|false))"
-    + rb'|(?P<honeypot>honeypot_verdict"' + _C + _field("h", "model") + _C + _field("h", "game")
-    + _C + _field("h", "countermeasure") + _C + _field("h", "honeypot_id") + _C + rb'"score"'
-    + _K + rb"[^,\n]*" + _C + _field("h", "outcome") + rb")"
-    + rb'|(?P<jam>jam"' + _C + _field("j", "model") + _C + _field("j", "game") + _C
-    + _field("j", "method") + _C + _field("j", "policy_context_id") + _C + rb'"policy_agent_id"'
-    + _K + _Q + _C + rb'"signal"' + _K + rb"(?:null|" + _Q + rb")" + _C + rb'"survived"' + _K
-    + rb"(?P<j_survived>true|false|null))"
+    + _ATTEMPT_BRANCHES
     + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in _PARSED_WHOLE) + rb')")'
     + rb")"
 )  # fmt: skip
 
+# the coordination tables alone: the attempts, and each result's episode (its event's own)
+_TALLY_RE = re.compile(
+    rb'"kind"' + _K + rb'"(?:(?P<result>episode_result")'
+    + _ATTEMPT_BRANCHES
+    + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in attempts.COUNTED_KINDS) + rb')")'
+    + rb")"
+)  # fmt: skip
 
-def _groups(prefix: str, *fields: str) -> tuple[int, ...]:
-    return tuple(_SUMMARY_RE.groupindex[f"{prefix}_{f}"] for f in fields)
+
+def _groups(prefix: str, *fields: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}_{f}" for f in fields)
 
 
 _PICK = _groups("p", "model", "game", "observation", "pair", "choice")
@@ -456,6 +551,79 @@ def _jam(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
 
 
 _ATTEMPTS = {"pick": _pick, "recognition": _recognition, "honeypot": _honeypot, "jam": _jam}
+
+
+def _head(buf: bytes, start: int, at: int) -> re.Match[bytes] | None:
+    """The line's head (`_HEAD`: its episode and context ids), between its start and its kind at
+    `at`; None when not in the writer's layout."""
+    id_at = buf.find(b'"episode_id"', start, at)
+    return None if id_at < 0 else _HEAD.match(buf, id_at, at)
+
+
+def _add_whole(tally: attempts.Tally, line: bytes) -> None:
+    """A line parsed whole, to `tally`."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if isinstance(event, dict):
+        tally.add(event)
+
+
+def _attempt(
+    tally: attempts.Tally,
+    short: _Names,
+    buf: bytes,
+    start: int,
+    m: re.Match[bytes],
+    branch: str,
+    stop: int,
+) -> None:
+    """The attempt `m` of the line starting at `start`, read in place (parsed whole when its
+    head is in another layout), to `tally`."""
+    head = _head(buf, start, m.start())
+    if head is None:
+        _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
+        return
+    episode = _text_or_none(head.group(1))
+    if episode is not None:  # ids as read: keys within one episode's attempts
+        tally.add_entry(episode, _ATTEMPTS[branch](m, head.group(2), short))
+
+
+def _tally_block(tally: attempts.Tally, short: _Names, buf: bytes, stop: int) -> None:
+    """The coordination attempts and results of buf[:stop] (whole lines), in order."""
+    raw: bytes | None = None  # the last episode id read, as read, and decoded: lines of one
+    episode: str | None = None  # episode come together
+    for m in _TALLY_RE.finditer(buf, 0, stop):
+        branch = m.lastgroup
+        at = m.start()
+        start = buf.rfind(b"\n", 0, at) + 1
+        head = _head(buf, start, at) if branch != "whole" else None
+        if head is None:  # its fields, or its head, in another layout
+            _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
+            continue
+        if head.group(1) != raw:
+            raw = head.group(1)
+            episode = _text_or_none(raw)
+        if episode is None:
+            continue
+        if branch == "result":
+            tally.commit(episode)
+        else:  # ids as read: keys within one episode's attempts
+            tally.add_entry(episode, _ATTEMPTS[branch](m, head.group(2), short))  # type: ignore[index]
+
+
+def coordination_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
+    """The default view's tables of an events file: `agreement` and `collusion`
+    (`sandbox.attempts`, which they equal), reading only the coordination attempts and the
+    episode results. Read in Python: grep's prefilter (`needle_blocks`) saves a tenth of the
+    time with a core to spare and costs more without one; the time is the attempts' own (a
+    few microseconds of Python each)."""
+    tally = attempts.Tally()
+    short = _Names()
+    for buf, stop in file_blocks(path, size):
+        _tally_block(tally, short, buf, stop)
+    return tally.rows()
 
 
 @dataclass
@@ -554,11 +722,7 @@ class _Summary:
                 continue
             start = buf.rfind(b"\n", 0, m.start()) + 1
             if branch in _ATTEMPTS:
-                head = _HEAD.match(buf, buf.find(b'"episode_id"', start, m.start()), m.start())
-                episode = None if head is None else _text_or_none(head.group(1))
-                if episode is not None:  # ids as read: keys within one episode's attempts
-                    context = head.group(2)  # type: ignore[union-attr]
-                    self.tally.add_entry(episode, _ATTEMPTS[branch](m, context, short))
+                _attempt(self.tally, short, buf, start, m, branch, stop)
                 continue
             if branch == "whole":
                 try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, get_args
@@ -18,6 +19,7 @@ from sandbox.events import (
     EVENT_ADAPTER,
     CoordinationPick,
     Countermeasure,
+    Event,
     EventWriter,
     HoneypotVerdict,
     SignalInserted,
@@ -57,6 +59,9 @@ def logs(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_the_kinds_are_the_event_unions() -> None:
+    union = get_args(get_args(Event)[0])
+    assert tuple(member.model_fields["kind"].default for member in union) == KINDS
+    assert logs_module.EVENTS == EVENTS
     assert set(KINDS) == {
         "run_started",
         "prompt",
@@ -197,7 +202,7 @@ def test_summary_counts_equal_brute_force(
 ) -> None:
     path = runs[which]
     events = [json.loads(line) for line in lines_of(path)]
-    code, out, _ = logs(capsys, str(path), "--json")
+    code, out, _ = logs(capsys, str(path), "--json", "--summary")
     assert code == 0
     rows = summary_rows(out)
     assert rows == brute_summary(events)
@@ -207,8 +212,13 @@ def test_summary_counts_equal_brute_force(
         attacker = next(r for r in rows if r["model"] == "attacker")
         assert attacker["monitor_scores"] > 0 and attacker["audits_caught"] > 0
         assert sum(attacker["decisions"].values()) == attacker["episodes"] == 180
-    code, out, _ = logs(capsys, str(path))
+    code, out, _ = logs(capsys, str(path), "--summary")
     assert code == 0 and "model" in out and "events per model and game" in out
+    # the default view does not read them
+    code, out, _ = logs(capsys, str(path))
+    assert code == 0 and "events per model and game" not in out and "--summary" in out
+    code, out, _ = logs(capsys, str(path), "--json")
+    assert code == 0 and not summary_rows(out)
 
 
 def test_a_torn_last_line_is_skipped(
@@ -223,7 +233,7 @@ def test_a_torn_last_line_is_skipped(
     code, out, _ = logs(capsys, str(torn), "--kind", "audit", "--json")
     assert code == 0
     assert out == "".join(line for line in lines[:cut] if '"kind": "audit"' in line)
-    code, out, _ = logs(capsys, str(torn), "--json")
+    code, out, _ = logs(capsys, str(torn), "--json", "--summary")
     events = [json.loads(line) for line in lines[:cut]]
     assert summary_rows(out) == brute_summary(events)
     for line in lines[:cut]:
@@ -241,6 +251,8 @@ def test_bad_arguments_exit_2(
     assert code == 2 and EVENTS in err
     code, _, err = logs(capsys, str(runs["xc"]), "--limit", "-1")
     assert code == 2
+    code, _, err = logs(capsys, str(runs["xc"]), "--summary", "--kind", "action")
+    assert code == 2 and "--summary" in err
 
 
 # --- coordination attempts ----------------------------------------------------------------------
@@ -549,7 +561,7 @@ def test_the_default_view_tallies_the_coordination_attempts(
 ) -> None:
     lines = lines_of(coordinated)
     events = [json.loads(line) for line in lines]
-    code, out, _ = logs(capsys, str(coordinated), "--json")
+    code, out, _ = logs(capsys, str(coordinated), "--json", "--summary")
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     tables: dict[str, list[dict[str, Any]]] = {"agreement": [], "collusion": [], "summary": []}
@@ -565,9 +577,17 @@ def test_the_default_view_tallies_the_coordination_attempts(
     assert tables["agreement"][0]["pairs"] == 90 and tables["agreement"][0]["picks"] == 180
     assert 0 < tables["agreement"][0]["agreed"] < 90
     assert tables["summary"] == brute_summary(events)
+    # the default view: the same tables, without the summary
+    code, out, _ = logs(capsys, str(coordinated), "--json")
+    assert code == 0
+    assert out == "".join(
+        json.dumps({"table": name} | row, ensure_ascii=False) + "\n"
+        for name in ("agreement", "collusion")
+        for row in tables[name]
+    )
     # the human view shows the same rows
     monkeypatch.setenv("COLUMNS", "250")
-    code, out, _ = logs(capsys, str(coordinated))
+    code, out, _ = logs(capsys, str(coordinated), "--summary")
     assert code == 0
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if "│" in line]
     for row in tables["collusion"]:
@@ -590,6 +610,8 @@ def test_a_run_without_coordination_says_so(
     code, out, _ = logs(capsys, str(runs["xc"]))
     assert code == 0 and "no coordination events in this run" in out
     code, out, _ = logs(capsys, str(runs["xc"]), "--json")
+    assert code == 0 and out == ""
+    code, out, _ = logs(capsys, str(runs["xc"]), "--json", "--summary")
     assert {json.loads(line)["table"] for line in out.splitlines()} == {"summary"}
 
 
@@ -658,6 +680,14 @@ def test_the_block_reader_returns_the_lines_a_file_iterator_would(
     tables = logs_module.summary_tables(torn, size)
     assert tables == logs_module.summary_tables(torn)
     assert tables["summary"] == brute_summary([json.loads(line) for line in expected])
+    coordination = attempts.coordination_tables(expected)
+    assert {k: tables[k] for k in ("agreement", "collusion")} == coordination
+    assert logs_module.coordination_tables(torn, size) == coordination
+    if logs_module.GREP is not None:
+        grepped = list(
+            logs_module.lines_with(logs_module.grep_blocks(torn, needles, size), needles)
+        )
+        assert grepped == found
 
 
 def test_a_torn_coordination_line_is_skipped(
@@ -678,3 +708,84 @@ def test_a_torn_coordination_line_is_skipped(
     assert [r for r in collusion if "countermeasure" in r] == brute_coordination(events)[
         "collusion"
     ]
+
+
+VIEWS: list[list[str]] = [
+    [],
+    ["--json"],
+    ["--summary"],
+    ["--json", "--summary"],
+    ["--kind", "audit", "--json"],
+    ["--kind", "signal_recognition", "--agent", "copy-3", "--json"],
+    ["--kind", "honeypot_verdict", "--kind", "jam", "--model", "attacker"],
+    ["--model", "honest"],
+    ["--agent", "copy-2", "--limit", "5", "--json"],
+]
+
+
+@pytest.mark.skipif(logs_module.GREP is None, reason="no grep on PATH")
+def test_grep_and_the_python_reader_show_the_same(
+    runs: dict[str, Path],
+    coordinated: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = lines_of(coordinated)
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    cut = max(i for i, line in enumerate(lines) if '"kind": "honeypot_verdict"' in line)
+    (torn / EVENTS).write_text("".join(lines[:cut]) + lines[cut][:-10], encoding="utf-8")
+    episode = next(json.loads(line)["episode_id"] for line in lines if '"jam"' in line)
+    views = [*VIEWS, ["--timeline", episode]]
+    for run_dir in (runs["xc"], runs["deployment"], coordinated, torn):
+        for argv in views:
+            monkeypatch.setattr(logs_module, "GREP", shutil.which("grep"))
+            grepped = logs(capsys, str(run_dir), *argv)
+            monkeypatch.setattr(logs_module, "GREP", None)
+            assert logs(capsys, str(run_dir), *argv) == grepped, (run_dir, argv)
+            assert grepped[0] == 0 or argv[0] == "--timeline"
+    # the torn line is in no view
+    monkeypatch.setattr(logs_module, "GREP", shutil.which("grep"))
+    _, out, _ = logs(capsys, str(torn), "--kind", "honeypot_verdict", "--json")
+    assert out == "".join(line for line in lines[:cut] if '"kind": "honeypot_verdict"' in line)
+
+
+def test_a_filter_on_a_kind_reads_only_lines_of_that_kind(
+    coordinated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `"audit"` is also a decision's value: those lines are not parsed
+    parsed: list[bytes] = []
+    loads = json.loads
+
+    def counting(line: bytes) -> Any:
+        parsed.append(line)
+        return loads(line)
+
+    monkeypatch.setattr(logs_module.json, "loads", counting)
+    flt = logs_module.Filter(kinds=frozenset({"audit"}))
+    selected = list(logs_module.select_file(coordinated / EVENTS, flt))
+    assert selected and all(e["kind"] == "audit" for _, e in selected)
+    assert len(parsed) == len(selected)
+
+
+@pytest.mark.parametrize("layout", ["compact", "sorted keys"])
+def test_lines_in_another_layout_are_parsed_whole(
+    coordinated: Path, tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = [json.loads(line) for line in lines_of(coordinated)]
+    if layout == "compact":
+        lines = [json.dumps(e, separators=(",", ":")) + "\n" for e in events]
+    else:
+        lines = [json.dumps(e, sort_keys=True) + "\n" for e in events]
+    (tmp_path / EVENTS).write_text("".join(lines), encoding="utf-8")
+    brute = brute_coordination(events)
+    assert brute["collusion"] and brute["agreement"]
+    assert logs_module.coordination_tables(tmp_path / EVENTS) == brute
+    tables = logs_module.summary_tables(tmp_path / EVENTS)
+    assert {k: tables[k] for k in ("agreement", "collusion")} == brute
+    assert tables["summary"] == brute_summary(events)
+    code, out, _ = logs(capsys, str(tmp_path), "--kind", "jam", "--json")
+    assert code == 0 and out == "".join(
+        line for line, e in zip(lines, events, strict=True) if e["kind"] == "jam"
+    )
