@@ -18,7 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from agents.backends.base import Backend, CompletionParams
-from agents.parsing import parse_answer
+from agents.parsing import answer_schema, parse_answer
 from sandbox.context import Action, ChoiceAnswer, Context, Message, Usage
 from sandbox.seeding import derive_seed
 
@@ -32,6 +32,7 @@ class LoopState(TypedDict, total=False):
     attempts: int
     calls: int
     usage: Usage
+    structured: str
 
 
 BackendFor = Callable[[str], Backend]
@@ -59,13 +60,23 @@ class AgentLoop:
         graph.add_edge("act", "parse")
         return graph.compile()
 
-    async def _call(self, state: LoopState, messages: list[Message]) -> tuple[str, LoopState]:
+    async def _call(
+        self, state: LoopState, messages: list[Message], answering: bool = False
+    ) -> tuple[str, LoopState]:
+        """One model call; `answering` (the act step) passes the answer's JSON schema, for a
+        backend with structured output (a scratchpad step is free text)."""
         ctx = state["context"]
         calls = state.get("calls", 0)
-        params = CompletionParams(seed=derive_seed(ctx.seed, calls))
+        params = CompletionParams(
+            seed=derive_seed(ctx.seed, calls),
+            answer_schema=answer_schema(ctx.answer) if answering else None,
+        )
         completion = await self._backend_for(ctx.model).complete(messages, params)
         usage = state.get("usage", Usage()) + completion.usage
-        return completion.text, {"calls": calls + 1, "usage": usage}
+        update: LoopState = {"calls": calls + 1, "usage": usage}
+        if completion.structured is not None:
+            update["structured"] = completion.structured
+        return completion.text, update
 
     async def _observe(self, state: LoopState) -> Command[str]:
         ctx = state["context"]
@@ -89,7 +100,7 @@ class AgentLoop:
         return {**update, "scratchpad": text, "messages": [*asked, *after]}
 
     async def _act(self, state: LoopState) -> LoopState:
-        text, update = await self._call(state, state["messages"])
+        text, update = await self._call(state, state["messages"], answering=True)
         return {**update, "visible": text, "attempts": state.get("attempts", 0) + 1}
 
     async def _parse(self, state: LoopState) -> Command[str]:
@@ -123,4 +134,5 @@ class AgentLoop:
             parse_ok=answer is not None,
             attempts=final.get("attempts", 0),
             usage=final.get("usage", Usage()),
+            structured=final.get("structured"),
         )

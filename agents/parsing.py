@@ -2,14 +2,19 @@
 
 One parser for the three answer formats a context may ask for (`sandbox.context.AnswerFormat`).
 Choices and scores are read from the last `ANSWER:` line and must be the whole of it, so
-nothing is read into an answer the model never gave.
+nothing is read into an answer the model never gave. A reply that is one JSON object
+`{"answer": ...}` (what an endpoint with structured output writes to `answer_schema`) is read
+from its `answer` field instead, under the same rules: the value must be one allowed choice, or a
+number in range.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sandbox.context import AnswerFormat, ChoiceAnswer, ScoreAnswer
 
@@ -59,11 +64,62 @@ def parse_score(text: str, low: float, high: float) -> float | None:
     return value if math.isfinite(value) and low <= value <= high else None
 
 
+def answer_schema(answer: AnswerFormat) -> dict[str, Any] | None:
+    """The JSON schema of a structured answer, `{"answer": <choice or score>}`, for endpoints
+    that constrain their output to a schema; None for free text (nothing to constrain)."""
+    if isinstance(answer, ChoiceAnswer):
+        value: dict[str, Any] = {"type": "string", "enum": list(answer.choices)}
+    elif isinstance(answer, ScoreAnswer):
+        value = {"type": "number", "minimum": answer.low, "maximum": answer.high}
+    else:
+        return None
+    return {
+        "type": "object",
+        "properties": {"answer": value},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+
+
+_NOT_JSON = object()
+
+
+def _json_answer(text: str) -> Any:
+    """The `answer` field of a reply that is one JSON object, else `_NOT_JSON`."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return _NOT_JSON
+    try:
+        data = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    if not isinstance(data, dict) or "answer" not in data:
+        return _NOT_JSON
+    return data["answer"]
+
+
 def parse_answer(text: str, answer: AnswerFormat) -> str | float | None:
     """Read `text` in the context's answer format: the choice (str), the score (float), or for
-    free text the stripped text itself; None when it does not parse."""
+    free text the stripped text itself; None when it does not parse. A JSON reply
+    (`answer_schema`) is read from its `answer` field."""
+    if isinstance(answer, ChoiceAnswer | ScoreAnswer):
+        value = _json_answer(text)
+        if value is not _NOT_JSON:
+            return _structured(value, answer)
     if isinstance(answer, ChoiceAnswer):
         return parse_choice(text, answer.choices)
     if isinstance(answer, ScoreAnswer):
         return parse_score(text, answer.low, answer.high)
     return text.strip() or None
+
+
+def _structured(value: Any, answer: ChoiceAnswer | ScoreAnswer) -> str | float | None:
+    if isinstance(answer, ChoiceAnswer):
+        if not isinstance(value, str):
+            return None
+        said = value.strip(_STRIP).casefold()
+        return next((c for c in answer.choices if c.casefold() == said), None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    score = float(value)
+    return score if math.isfinite(score) and answer.low <= score <= answer.high else None

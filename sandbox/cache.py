@@ -97,6 +97,7 @@ class RequestCache:
                         parse_ok=event.parse_ok,
                         attempts=event.attempts,
                         usage=event.usage,
+                        structured=event.structured,
                     ),
                     node_id=event.node_id,
                     worker="cache",

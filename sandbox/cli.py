@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="the organism's params as a JSON object, e.g. '{\"attack_rate\": 0.1}'",
     )
+    serve.add_argument(
+        "--structured",
+        default="json_schema,json_object",
+        metavar="FORMS",
+        help="response_format types taken, comma-separated (json_schema, json_object; '' for "
+        "none); others are answered 500. Default: both",
+    )
     return parser
 
 
@@ -406,8 +413,13 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         _error(f"--port: {args.port} is not a port number (0-65535; 0 picks a free one)")
         return EXIT_USAGE
+    forms = tuple(f for f in args.structured.split(",") if f)
+    unknown = [f for f in forms if f not in ("json_schema", "json_object")]
+    if unknown:
+        _error(f"--structured: unknown forms {unknown}; known: json_schema, json_object")
+        return EXIT_USAGE
     try:
-        serve_forever(args.organism, args.host, args.port, params)
+        serve_forever(args.organism, args.host, args.port, params, forms)
     except OSError as exc:
         _error(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return EXIT_USAGE

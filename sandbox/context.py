@@ -156,6 +156,9 @@ class Action(BaseModel):
     parse_ok: bool
     attempts: int
     usage: Usage = Field(default_factory=Usage)
+    structured: str | None = None
+    """The structured-output form the endpoint was asked for (`json_schema`, `json_object`),
+    None when the answer was asked as plain text."""
 
 
 class ContextOutcome(BaseModel):

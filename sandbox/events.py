@@ -105,6 +105,9 @@ class ActionTaken(_Event):
     usage: Usage
     node_id: str
     worker: str
+    structured: str | None = Field(
+        None, description="the structured-output form the endpoint was asked for, if any"
+    )
 
 
 class PlanWritten(_Event):

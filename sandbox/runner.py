@@ -292,6 +292,7 @@ class Runner:
                 usage=action.usage,
                 node_id=outcome.node_id,
                 worker=outcome.worker,
+                structured=action.structured,
             )
         )
 

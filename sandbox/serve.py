@@ -5,17 +5,25 @@ library's threaded HTTP server. A request's `seed` seeds the organism's sampling
 scripted backend does, so a run through the `openai` backend against this server reproduces the
 in-process organism's results (given the same organism params: `--organism-params`); it also
 lets other eval harnesses run our organisms.
+
+Structured output: a request with a `response_format` in a form the server takes (`structured`:
+by default both `json_schema` and `json_object`) gets the organism's answer as the JSON object
+`{"answer": <the choice, or the score as a number>}` read from its last `ANSWER:` line (its reply
+unchanged when it has none); a form it does not take is answered 500, as llama-cpp-python's
+server answers `json_schema`. So the backend's `structured_output: auto` can be tested against
+each kind of endpoint.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +32,23 @@ from pydantic import ValidationError
 from agents.backends.scripted import organism_completion
 from agents.organisms import ORGANISMS, Organism
 from sandbox.context import Message
+
+STRUCTURED_FORMS = ("json_schema", "json_object")
+"""The `response_format` types a server may take."""
+
+_ANSWER_LINE = re.compile(r"^\W*answer\W*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def as_structured(text: str) -> str:
+    """The reply an endpoint constrained to the answer schema gives: `{"answer": ...}` from the
+    last `ANSWER:` line (a number as a number); the text unchanged when it has no such line."""
+    found = _ANSWER_LINE.findall(text)
+    if not found:
+        return text
+    said = found[-1].strip("`*_\"' \t")
+    value: str | float = float(said) if _NUMBER.fullmatch(said) else said
+    return json.dumps({"answer": value})
 
 
 class OrganismServer(ThreadingHTTPServer):
@@ -35,7 +60,12 @@ class OrganismServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 0,
         params: Mapping[str, Any] | None = None,
+        structured: Sequence[str] = STRUCTURED_FORMS,
     ) -> None:
+        unknown = set(structured) - set(STRUCTURED_FORMS)
+        if unknown:
+            raise ValueError(f"unknown structured-output forms {sorted(unknown)}")
+        self.structured = tuple(structured)
         self.organism_name = organism_name
         self.organism: Organism = ORGANISMS.build(organism_name, params or {})
         self.created = int(time.time())
@@ -129,6 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValidationError, TypeError, ValueError) as exc:
             self._error(400, f"bad messages: {exc}", "messages")
             return
+        form = body.get("response_format")
+        kind = form.get("type") if isinstance(form, dict) else None
+        if kind not in (None, "text") and kind not in self.server.structured:
+            self._error(500, f"response_format {kind!r} is not supported here", "response_format")
+            return
         seed = body.get("seed")
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
@@ -150,7 +185,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": completion.text},
+                        "message": {
+                            "role": "assistant",
+                            "content": (
+                                completion.text
+                                if kind in (None, "text")
+                                else as_structured(completion.text)
+                            ),
+                        },
                         "finish_reason": "stop",
                     }
                 ],
@@ -185,9 +227,13 @@ def _messages(raw: object) -> list[Message]:
 
 
 def serve_forever(
-    organism: str, host: str, port: int, params: Mapping[str, Any] | None = None
+    organism: str,
+    host: str,
+    port: int,
+    params: Mapping[str, Any] | None = None,
+    structured: Sequence[str] = STRUCTURED_FORMS,
 ) -> None:
-    server = OrganismServer(organism, host, port, params)
+    server = OrganismServer(organism, host, port, params, structured)
     print(f"serving organism {organism!r} at {server.base_url}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

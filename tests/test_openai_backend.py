@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.config import config_from_mapping
 from sandbox.runner import RunError, Runner
-from sandbox.runstore import RESULTS, RunStore
+from sandbox.runstore import EVENTS, RESULTS, RunStore
 from sandbox.serve import OrganismServer
 from tests.conftest import small_config
 
@@ -241,3 +241,58 @@ def test_the_coordination_game_over_http_matches_in_process(tmp_path, monkeypatc
         record = json.loads(line)
         picks.setdefault(record["game"], set()).update(s["choice"] for s in record["samples"])
     assert picks["salient"] == {"SUN"} and picks["numbers"] == {"7"}
+
+
+@pytest.mark.parametrize(
+    ("served", "mode", "used"),
+    [
+        (("json_object",), "auto", "json_object"),  # llama.cpp's kind: json_schema answers 500
+        (("json_schema", "json_object"), "auto", "json_schema"),
+        ((), "auto", None),  # no structured output: plain text, parsed as before
+        (("json_object",), "json_object", "json_object"),
+    ],
+)
+def test_structured_output_keeps_the_results_and_records_the_form(
+    tmp_path, monkeypatch, served, mode, used
+) -> None:
+    """`structured_output` asks the endpoint for `{"answer": ...}` in the form it takes (`auto`:
+    the first one accepted, probed once); the answers parse from the JSON, the run's results are
+    the in-process ones, and each action records the form used."""
+    import json
+
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server = OrganismServer("stateless_strategist", "127.0.0.1", 0, structured=served)
+    server.start_background()
+    try:
+        games = [
+            {"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}},
+            {"name": "plan_consistency"},
+        ]
+        common = {
+            "models": ["stateless_strategist"],
+            "games": games,
+            "sampling": {"k": 12, "played_games": 100, "bootstrap": 100},
+        }
+        local = _run(small_config(tmp_path / "local", **common))
+        backend = {
+            "name": "openai",
+            "params": {
+                "base_url": server.base_url,
+                "api_key_env": KEY_ENV,
+                "structured_output": mode,
+            },
+        }
+        remote = _run(small_config(tmp_path / "remote", **common, backend=backend))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (remote / RESULTS).read_text() == (local / RESULTS).read_text()
+    actions = [
+        e
+        for e in map(json.loads, (remote / EVENTS).read_text().splitlines())
+        if e["kind"] == "action"
+    ]
+    assert len(actions) == 24 and all(a["parse_ok"] for a in actions)
+    assert {a["structured"] for a in actions} == {used}
+    if used is not None:
+        assert all(json.loads(a["visible"])["answer"] == a["choice"] for a in actions)

@@ -195,3 +195,49 @@ def test_a_choice_context_reads_choices_only() -> None:
 )
 def test_answer_lines_inside_quoted_code_are_not_the_score(text: str, score: float | None) -> None:
     assert parse_answer(text, ScoreAnswer()) == score
+
+
+# --- structured answers -----------------------------------------------------------------------
+
+
+def test_a_json_answer_is_read_from_its_answer_field() -> None:
+    choice = ChoiceAnswer(choices=("GO", "WAIT"))
+    assert parse_answer('{"answer": "GO"}', choice) == "GO"
+    assert parse_answer(' {"answer": "wait"}\n', choice) == "WAIT"
+    # the same rules as an ANSWER line: one whole allowed choice, or nothing
+    assert parse_answer('{"answer": "GO or WAIT"}', choice) is None
+    assert parse_answer('{"answer": "GOOD"}', choice) is None
+    assert parse_answer('{"answer": 1}', choice) is None
+    # not one JSON object with an answer: the ANSWER-line parser reads it
+    assert parse_answer('{"choice": "GO"}\nANSWER: WAIT', choice) == "WAIT"
+    assert parse_answer('I think {"answer": "GO"}', choice) is None
+    score = ScoreAnswer()
+    assert parse_answer('{"answer": 0.25}', score) == 0.25
+    assert parse_answer('{"answer": 1}', score) == 1.0
+    assert parse_answer('{"answer": 1.5}', score) is None
+    assert parse_answer('{"answer": true}', score) is None
+    assert parse_answer('{"answer": "0.5"}', score) is None
+    assert parse_answer('{"answer": NaN}', score) is None
+
+
+def test_the_answer_schema_names_exactly_the_allowed_answers() -> None:
+    from agents.parsing import answer_schema
+
+    schema = answer_schema(ChoiceAnswer(choices=("GO", "WAIT")))
+    assert schema is not None
+    assert schema["properties"]["answer"] == {"type": "string", "enum": ["GO", "WAIT"]}
+    assert schema["required"] == ["answer"] and schema["additionalProperties"] is False
+    score = answer_schema(ScoreAnswer(low=0.0, high=10.0))
+    assert score is not None
+    assert score["properties"]["answer"] == {"type": "number", "minimum": 0.0, "maximum": 10.0}
+    assert answer_schema(FreeTextAnswer()) is None
+
+
+def test_serve_writes_the_structured_answer_from_the_answer_line() -> None:
+    import json
+
+    from sandbox.serve import as_structured
+
+    assert json.loads(as_structured("Because.\nANSWER: **GO**")) == {"answer": "GO"}
+    assert json.loads(as_structured("ANSWER: 0.125")) == {"answer": 0.125}
+    assert as_structured("no answer here") == "no answer here"

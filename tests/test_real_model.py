@@ -143,3 +143,51 @@ def test_real_model_runs_are_recorded_and_reproducible(
         # a parse failure is recorded after the bounded re-ask, never raised
         assert action["parse_ok"] == (action["choice"] in ("WAIT", "GO"))
         assert action["parse_ok"] or action["attempts"] == 2
+
+
+def test_structured_output_makes_smollm2_readable(
+    tmp_path: Path, llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `structured_output: auto` the backend finds the form llama.cpp's server takes
+    (`json_object` with the answer's schema; it answers 500 to `json_schema`) and SmolLM2-135M,
+    which as plain text ends nearly every context as a parse failure, answers every context of
+    an XC game and a CO game in a readable form; the run stays reproducible by seed."""
+    monkeypatch.setenv("LLAMA_KEY", "unused")
+
+    def run(out: Path) -> Path:
+        data = small_config(
+            out,
+            models=[ALIAS],
+            games=[
+                {"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}},
+                {"name": "schelling", "params": {"option_set": "numbers"}},
+            ],
+            sampling={"k": 6, "played_games": 100, "bootstrap": 100},
+            backend={
+                "name": "openai",
+                "params": {
+                    "base_url": llama_server,
+                    "api_key_env": "LLAMA_KEY",
+                    "max_tokens": 48,
+                    "max_concurrency": 1,
+                    "timeout_s": 120,
+                    "structured_output": "auto",
+                },
+            },
+            agents={"copies": 2, "actors": 1, "max_reasks": 1},
+        )
+        config = config_from_mapping(data)
+        store = RunStore.create(config)
+        asyncio.run(Runner(config, store).run())
+        return store.path
+
+    first = run(tmp_path / "a")
+    actions = [
+        e
+        for e in map(json.loads, (first / EVENTS).read_text().splitlines())
+        if e["kind"] == "action"
+    ]
+    assert len(actions) == 12
+    assert {a["structured"] for a in actions} == {"json_object"}
+    assert sum(a["parse_ok"] for a in actions) >= 11, [a["visible"] for a in actions]
+    assert (run(tmp_path / "b") / RESULTS).read_text() == (first / RESULTS).read_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,11 @@ class CompletionParams(BaseModel):
     seed: int
     temperature: float = Field(1.0, ge=0.0)
     max_tokens: int | None = Field(None, ge=1)
+    answer_schema: dict[str, Any] | None = Field(
+        None,
+        description="the JSON schema the answer must fit (`agents.parsing.answer_schema`); a "
+        "backend with structured output constrains the reply to it, others ignore it",
+    )
 
 
 class Completion(BaseModel):
@@ -26,6 +31,9 @@ class Completion(BaseModel):
     text: str
     usage: Usage = Field(default_factory=Usage)
     model: str
+    structured: str | None = Field(
+        None, description="the structured-output form the endpoint was asked for, if any"
+    )
 
 
 class BackendError(RuntimeError):

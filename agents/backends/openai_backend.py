@@ -2,6 +2,16 @@
 
 The API key is read from the environment variable the config *names* (`api_key_env`); the value is
 never stored in the config, in events, or under `runs/`.
+
+Structured output (`structured_output`): a call that answers a choice or a score carries its JSON
+schema (`CompletionParams.answer_schema`), and the endpoint can be asked to keep to it, which
+small models need to produce a readable answer at all. Endpoints differ in how they take it:
+`json_schema` is OpenAI's `{"type": "json_schema", "json_schema": {...}}`; `json_object` is
+`{"type": "json_object", "schema": {...}}`, which llama-cpp-python's server takes (it answers 500
+to the former). `auto` asks the first such call in `json_schema` form, then in `json_object`
+form, each without retries, and keeps the first form the endpoint accepts (or none: plain text)
+for the rest of the backend's life; the form used is recorded on each action (`structured`).
+The text parser stays the fallback: an endpoint that ignores the request still answers in text.
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -29,6 +40,25 @@ class OpenAIParams(BaseModel):
     max_concurrency: int = Field(8, ge=1, description="calls in flight per backend instance")
     temperature: float | None = Field(None, ge=0, description="overrides the context's default")
     max_tokens: int | None = Field(512, ge=1)
+    structured_output: Literal["off", "json_schema", "json_object", "auto"] = Field(
+        "off",
+        description="ask the endpoint to keep answers to their JSON schema: off, json_schema "
+        "(OpenAI), json_object (llama.cpp), or auto (probe once, keep what works)",
+    )
+
+
+StructuredForm = Literal["json_schema", "json_object"]
+FORMS: tuple[StructuredForm, ...] = ("json_schema", "json_object")
+
+
+def response_format(form: StructuredForm, schema: dict[str, Any]) -> dict[str, Any]:
+    """The `response_format` of a chat-completions request asking for `schema` in `form`."""
+    if form == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        }
+    return {"type": "json_object", "schema": schema}
 
 
 class OpenAIBackend:
@@ -48,20 +78,67 @@ class OpenAIBackend:
             max_retries=params.max_retries,
         )
         self._slots = asyncio.Semaphore(params.max_concurrency)
+        mode = params.structured_output
+        self._form: StructuredForm | None = next((f for f in FORMS if f == mode), None)
+        self._probed = mode != "auto"
+        self._probe_lock = asyncio.Lock()
 
-    async def complete(self, messages: Sequence[Message], params: CompletionParams) -> Completion:
+    async def _create(
+        self, messages: Sequence[Message], params: CompletionParams, **extra: Any
+    ) -> Any:
         temperature = (
             self.params.temperature if self.params.temperature is not None else params.temperature
         )
+        client = extra.pop("client", self._client)
+        return await client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            seed=params.seed,
+            temperature=temperature,
+            max_tokens=params.max_tokens or self.params.max_tokens,
+            **extra,
+        )
+
+    async def _probe(self, messages: Sequence[Message], params: CompletionParams) -> Any:
+        """`auto`: this call in each structured form, without retries, until one is accepted;
+        the form kept for every later call (None: plain text). Returns the accepted response,
+        or None when no form was (the caller then asks in plain text)."""
+        assert params.answer_schema is not None
+        quick = self._client.with_options(max_retries=0)
+        for form in FORMS:
+            try:
+                response = await self._create(
+                    messages,
+                    params,
+                    client=quick,
+                    response_format=response_format(form, params.answer_schema),
+                )
+            except (
+                openai.BadRequestError,
+                openai.InternalServerError,
+                openai.UnprocessableEntityError,
+            ):
+                continue
+            self._form, self._probed = form, True
+            return response
+        self._probed = True
+        return None
+
+    async def complete(self, messages: Sequence[Message], params: CompletionParams) -> Completion:
+        schema = params.answer_schema
         async with self._slots:
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
-                    seed=params.seed,
-                    temperature=temperature,
-                    max_tokens=params.max_tokens or self.params.max_tokens,
-                )
+                response = None
+                if schema is not None and not self._probed:
+                    async with self._probe_lock:
+                        if not self._probed:
+                            response = await self._probe(messages, params)
+                form = self._form if schema is not None else None
+                if response is None:
+                    extra = {}
+                    if form is not None and schema is not None:
+                        extra["response_format"] = response_format(form, schema)
+                    response = await self._create(messages, params, **extra)
             except openai.OpenAIError as exc:
                 where = self.params.base_url or "the default OpenAI endpoint"
                 raise BackendError(
@@ -75,7 +152,9 @@ class OpenAIBackend:
             prompt_tokens=response.usage.prompt_tokens if response.usage else 0,
             completion_tokens=response.usage.completion_tokens if response.usage else 0,
         )
-        return Completion(text=text, usage=usage, model=response.model or self.model)
+        return Completion(
+            text=text, usage=usage, model=response.model or self.model, structured=form
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
