@@ -64,13 +64,22 @@ def parse_score(text: str, low: float, high: float) -> float | None:
     return value if math.isfinite(value) and low <= value <= high else None
 
 
+SCORE_STEPS = 20
+"""A structured score is one of 21 evenly spaced values from low to high (0.05 apart on [0, 1])."""
+
+
 def answer_schema(answer: AnswerFormat) -> dict[str, Any] | None:
     """The JSON schema of a structured answer, `{"answer": <choice or score>}`, for endpoints
     that constrain their output to a schema; None for free text (nothing to constrain)."""
     if isinstance(answer, ChoiceAnswer):
         value: dict[str, Any] = {"type": "string", "enum": list(answer.choices)}
     elif isinstance(answer, ScoreAnswer):
-        value = {"type": "number", "minimum": answer.low, "maximum": answer.high}
+        # a grid of SCORE_STEPS + 1 values rather than a range: grammar-constrained decoders
+        # (llama.cpp's) enforce an enum but not `minimum`/`maximum`, and SmolLM2 then answers
+        # scores like 49 to a [0, 1] question
+        span = answer.high - answer.low
+        grid = [round(answer.low + span * i / SCORE_STEPS, 6) for i in range(SCORE_STEPS + 1)]
+        value = {"type": "number", "enum": grid}
     else:
         return None
     return {

@@ -229,7 +229,9 @@ def test_the_answer_schema_names_exactly_the_allowed_answers() -> None:
     assert schema["required"] == ["answer"] and schema["additionalProperties"] is False
     score = answer_schema(ScoreAnswer(low=0.0, high=10.0))
     assert score is not None
-    assert score["properties"]["answer"] == {"type": "number", "minimum": 0.0, "maximum": 10.0}
+    grid = score["properties"]["answer"]["enum"]
+    assert score["properties"]["answer"]["type"] == "number"
+    assert len(grid) == 21 and grid[0] == 0.0 and grid[-1] == 10.0 and grid[1] == 0.5
     assert answer_schema(FreeTextAnswer()) is None
 
 

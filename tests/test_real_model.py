@@ -191,3 +191,61 @@ def test_structured_output_makes_smollm2_readable(
     assert {a["structured"] for a in actions} == {"json_object"}
     assert sum(a["parse_ok"] for a in actions) >= 11, [a["visible"] for a in actions]
     assert (run(tmp_path / "b") / RESULTS).read_text() == (first / RESULTS).read_text()
+
+
+def test_every_suite_runs_on_smollm2(
+    tmp_path: Path, llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XC, CO (agreement games and collusion under untrusted monitoring, SmolLM2 its own
+    trusted model) and the TG probe, a few episodes each, through the `openai` backend with
+    structured output: every suite is scored, the capability profile names each, and far fewer
+    than all contexts are parse failures (all of them were, as plain text)."""
+    monkeypatch.setenv("LLAMA_KEY", "unused")
+    backend = {
+        "name": "openai",
+        "params": {
+            "base_url": llama_server,
+            "api_key_env": "LLAMA_KEY",
+            "max_tokens": 64,
+            "max_concurrency": 1,
+            "timeout_s": 120,
+            "structured_output": "auto",
+        },
+    }
+    data = small_config(
+        tmp_path,
+        models=[ALIAS],
+        games=[
+            {"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}},
+            {"name": "signal_agreement"},
+            {"name": "training_gaming", "k": 1},
+        ],
+        sampling={"k": 2, "played_games": 50, "bootstrap": 100},
+        backend=backend,
+        trusted={"model": ALIAS, "backend": backend},
+        control={
+            "protocol": {"name": "untrusted_monitoring", "params": {"jamming": ["redaction"]}},
+            "monitor": "untrusted",
+            "steps": 2,
+            "tasks": 200,
+            "audit_budget": 0.05,
+            "deployments": 100,
+        },
+        agents={"copies": 2, "actors": 1, "max_reasks": 0},
+    )
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    summary = asyncio.run(Runner(config, store).run())
+    entry = summary["models"][ALIAS]
+    assert {g["suite"] for g in entry["games"].values()} == {"xc", "co", "tg"}
+    assert all(g["complete"] for g in entry["games"].values())
+    assert entry["deployment"]["complete"] and "collusion" in entry["deployment"]
+    assert set(summary["profile"][ALIAS]) >= {"training_gaming", "cross_context", "coordination"}
+    actions = [
+        e
+        for e in map(json.loads, (store.path / EVENTS).read_text().splitlines())
+        if e["kind"] == "action" and e["structured"] is not None
+    ]
+    assert len(actions) >= 20
+    failed = sum(not a["parse_ok"] for a in actions)
+    assert failed <= 0.2 * len(actions), [a["visible"] for a in actions if not a["parse_ok"]]
