@@ -101,7 +101,18 @@ class GameSection(_Section):
         return self.id or self.name
 
 
+class Price(_Section):
+    """What a model's tokens cost, in US dollars per million."""
+
+    prompt_per_mtok: float = Field(ge=0.0, description="USD per million prompt tokens")
+    completion_per_mtok: float = Field(ge=0.0, description="USD per million completion tokens")
+
+
 class ReportSection(_Section):
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="model name -> its token prices, for the run's estimated cost in summary.json",
+    )
     xc_threshold: float = Field(
         0.8,
         gt=0.0,
@@ -221,9 +232,12 @@ class Config(_Section):
 
     def resolved(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
+        # unset: absent, so the digests of configs written before these keys still match
         for game in data["games"]:
-            if game.get("k") is None:  # unset: absent, so digests of older configs still match
+            if game.get("k") is None:
                 game.pop("k", None)
+        if not data["report"].get("prices"):
+            data["report"].pop("prices", None)
         return data
 
     def digest(self) -> str:

@@ -47,6 +47,7 @@ from sandbox.profile import capability_profile
 from sandbox.prompts import PromptLibrary
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.scoring import summarize
+from sandbox.usage import estimated_cost, usage_by_model
 
 if TYPE_CHECKING:
     from control.protocols.step import Check
@@ -367,6 +368,9 @@ class Runner:
                 attempts = coordination_tables(log)
             if any(attempts.values()):
                 summary["coordination"] = attempts
+            with (self.store.path / EVENTS).open("rb") as log:
+                summary["usage_by_model"] = usage_by_model(log)
+            summary["cost"] = estimated_cost(summary["usage_by_model"], self.config.report.prices)
             if self.cache is not None:
                 summary["replay"] = {
                     "source_run": None if self.source is None else self.source.name,

@@ -245,3 +245,14 @@ def test_reading_a_config_loads_no_registry_ray_or_model_stack() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_checks(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every config under configs/ is valid against the schema and the registries (the hosted
+    and local-model ones too, given their key variables: nothing is called until a run)."""
+    from sandbox.checks import check_config
+
+    for name in ("OPENAI_API_KEY", "LLAMA_KEY"):
+        monkeypatch.setenv(name, "unused")
+    assert check_config(load_config(path)).models

@@ -1,0 +1,71 @@
+"""Token usage per model, tallied from a run's events, and its estimated cost.
+
+Pure: the lines of `events.jsonl` in, plain dicts out. Every model call is in an `action` (a
+context's calls, re-asks and scratchpad included) or a `plan_written` event (a shared plan), each
+with its model and its token usage, so the tally covers the untrusted models, the trusted model
+(monitoring, editing, paraphrasing, judging) and a resumed run's earlier part alike. An action
+repeated in the log (an episode redone after a crash) is counted once, by context id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_NEEDLES = (
+    b'"kind": "action"',
+    b'"kind":"action"',
+    b'"kind": "plan_written"',
+    b'"kind":"plan_written"',
+)
+
+
+def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
+    """Per model: calls (contexts and plans), prompt and completion tokens."""
+    seen: dict[str, tuple[str, int, int]] = {}
+    for line in lines:
+        if not any(n in line for n in _NEEDLES):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or event.get("kind") not in ("action", "plan_written"):
+            continue
+        usage = event.get("usage") or {}
+        key = f"{event.get('kind')}:{event.get('context_id')}"
+        seen[key] = (
+            str(event.get("model")),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+        )
+    out: dict[str, dict[str, int]] = {}
+    for model, prompt, completion in seen.values():
+        row = out.setdefault(model, {"contexts": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        row["contexts"] += 1
+        row["prompt_tokens"] += prompt
+        row["completion_tokens"] += completion
+    return dict(sorted(out.items()))
+
+
+def estimated_cost(
+    usage: Mapping[str, Mapping[str, int]], prices: Mapping[str, Any]
+) -> dict[str, Any]:
+    """USD per priced model and in total; `unpriced` names the models with usage and no price
+    (their cost is not in the total)."""
+    per_model: dict[str, float] = {}
+    for model, row in usage.items():
+        price = prices.get(model)
+        if price is None:
+            continue
+        per_model[model] = round(
+            row["prompt_tokens"] * price.prompt_per_mtok / 1e6
+            + row["completion_tokens"] * price.completion_per_mtok / 1e6,
+            6,
+        )
+    return {
+        "usd": per_model,
+        "total_usd": round(sum(per_model.values()), 6),
+        "unpriced": sorted(m for m in usage if m not in prices),
+    }
