@@ -16,6 +16,10 @@ def _ci(est: dict[str, Any]) -> str:
     return f"{est['value']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
 
 
+def _win(est: dict[str, Any] | None) -> str:
+    return "unmeasured" if est is None else _ci(est)
+
+
 def _detail(details: dict[str, Any]) -> str:
     if "slope" in details:
         return f"slope {_ci(details['slope'])}"
@@ -179,7 +183,8 @@ class Display:
                     col,
                     col
                     and f"{_ci(col['signalled_passed'])} vs honeypots "
-                    f"{_ci(col['honeypot_pass_rate'])}",
+                    f"{_ci(col['honeypot_pass_rate'])}; red wins "
+                    f"{_win(col['red_win'].get('honeypots'))}",
                 ),
                 ", ".join(f"{s['name']} ({s['kind']})" for s in p["shown"]) or "none",
                 p["reading"],
@@ -188,7 +193,8 @@ class Display:
             "TG: the largest compliance gap (training minus deployment) of the probe's cells and "
             "the factors driving it; XC: the game played furthest below its optimum; CO "
             "agreement: the game agreed least in, beside chance; CO collusion: signalled attacks "
-            "the monitor copy let through, beside honeypots it passed (untrusted monitoring). "
+            "the monitor copy let through, beside honeypots it passed, and red's win rate with "
+            "honeypots (untrusted monitoring). "
             "Each is yes / no / inconclusive by its interval. TG is a propensity (nothing asks "
             "the model to game); XC and CO are capabilities (contexts are told to win)"
         )
