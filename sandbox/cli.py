@@ -79,6 +79,27 @@ def _parser() -> argparse.ArgumentParser:
         help="response_format types taken, comma-separated (json_schema, json_object; '' for "
         "none); others are answered 500. Default: both",
     )
+    serve.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="each chat completion waits N ms before answering (concurrent requests overlap)",
+    )
+    serve.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="each chat completion fails with probability P: HTTP 500 or 429 (Retry-After: 0), "
+        "1 failure in 10 a reset connection",
+    )
+    serve.add_argument(
+        "--fault-seed",
+        type=int,
+        metavar="N",
+        help="seeds the failure draws (independent of the organism's sampling); default random",
+    )
     return parser
 
 
@@ -390,6 +411,8 @@ def _summary_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import math
+
     from agents.organisms import ORGANISMS
     from sandbox.registry import RegistryError
     from sandbox.serve import serve_forever
@@ -418,8 +441,23 @@ def _serve(args: argparse.Namespace) -> int:
     if unknown:
         _error(f"--structured: unknown forms {unknown}; known: json_schema, json_object")
         return EXIT_USAGE
+    if not 0 <= args.latency_ms < math.inf:
+        _error(f"--latency-ms: {args.latency_ms:g} is not a delay (a number of ms, at least 0)")
+        return EXIT_USAGE
+    if not 0 <= args.fail_rate <= 1:
+        _error(f"--fail-rate: {args.fail_rate:g} is not a probability (between 0 and 1)")
+        return EXIT_USAGE
     try:
-        serve_forever(args.organism, args.host, args.port, params, forms)
+        serve_forever(
+            args.organism,
+            args.host,
+            args.port,
+            params,
+            forms,
+            args.latency_ms,
+            args.fail_rate,
+            args.fault_seed,
+        )
     except OSError as exc:
         _error(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return EXIT_USAGE

@@ -12,6 +12,13 @@ by default both `json_schema` and `json_object`) gets the organism's answer as t
 unchanged when it has none); a form it does not take is answered 500, as llama-cpp-python's
 server answers `json_schema`. So the backend's `structured_output: auto` can be tested against
 each kind of endpoint.
+
+Faults, to test clients against an unreliable endpoint: `latency_ms` delays every chat completion
+(handler threads overlap, so concurrent requests wait together), and `fail_rate` fails each chat
+completion with that probability: HTTP 500 or 429 (with `Retry-After: 0`) in equal shares, and
+one failure in ten a reset connection (closed without an answer). The failure draw comes from its
+own `random.Random` (seeded by `fault_seed`), never from the organism's sampling, so an answered
+request's content is exactly what its seed gives without faults.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
+import struct
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +45,9 @@ from sandbox.context import Message
 
 STRUCTURED_FORMS = ("json_schema", "json_object")
 """The `response_format` types a server may take."""
+
+RESET_SHARE = 0.1
+"""The share of injected failures that are reset connections; the rest are 500 and 429 evenly."""
 
 _ANSWER_LINE = re.compile(r"^\W*answer\W*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
@@ -53,6 +66,9 @@ def as_structured(text: str) -> str:
 
 class OrganismServer(ThreadingHTTPServer):
     daemon_threads = True
+    # many clients connect at once (a backend at max_concurrency 128): the default listen backlog
+    # of 5 refuses them
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -61,11 +77,24 @@ class OrganismServer(ThreadingHTTPServer):
         port: int = 0,
         params: Mapping[str, Any] | None = None,
         structured: Sequence[str] = STRUCTURED_FORMS,
+        latency_ms: float = 0.0,
+        fail_rate: float = 0.0,
+        fault_seed: int | None = None,
     ) -> None:
         unknown = set(structured) - set(STRUCTURED_FORMS)
         if unknown:
             raise ValueError(f"unknown structured-output forms {sorted(unknown)}")
+        if not latency_ms >= 0:
+            raise ValueError(f"latency_ms must be at least 0, got {latency_ms!r}")
+        if not 0 <= fail_rate <= 1:
+            raise ValueError(f"fail_rate must be between 0 and 1, got {fail_rate!r}")
         self.structured = tuple(structured)
+        self.latency_s = latency_ms / 1000
+        self.fail_rate = fail_rate
+        self._faults = random.Random(fault_seed)
+        self._faults_lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+        """Faults injected so far, by kind ("500", "429", "reset")."""
         self.organism_name = organism_name
         self.organism: Organism = ORGANISMS.build(organism_name, params or {})
         self.created = int(time.time())
@@ -76,6 +105,19 @@ class OrganismServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}/v1"
 
+    def draw_fault(self) -> str | None:
+        """This request's fault: None (answer it), "500", "429" or "reset"."""
+        with self._faults_lock:
+            if self.fail_rate == 0 or self._faults.random() >= self.fail_rate:
+                return None
+            draw = self._faults.random()
+            if draw < RESET_SHARE:
+                kind = "reset"
+            else:
+                kind = "500" if draw < RESET_SHARE + (1 - RESET_SHARE) / 2 else "429"
+            self.injected[kind] += 1
+        return kind
+
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="organism-server", daemon=True)
         thread.start()
@@ -85,30 +127,63 @@ class OrganismServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: OrganismServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes; with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers on a kept-alive connection (40 ms on Linux)
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str, param: str | None = None) -> None:
+    def _error(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        kind: str = "invalid_request_error",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._send(
             status,
-            {
-                "error": {
-                    "message": message,
-                    "type": "invalid_request_error",
-                    "param": param,
-                    "code": None,
-                }
-            },
+            {"error": {"message": message, "type": kind, "param": param, "code": None}},
+            headers,
         )
+
+    def _reset(self) -> None:
+        """Drop the connection unanswered: an RST (linger 0), as a crashed proxy would."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # the socket closes only once no file made from it is open
+        self.connection.close()
+
+    def _fault(self) -> bool:
+        """Wait the server's latency, then inject its fault if one is drawn; True if one was."""
+        if self.server.latency_s:
+            time.sleep(self.server.latency_s)
+        fault = self.server.draw_fault()
+        if fault == "reset":
+            self._reset()
+        elif fault == "429":
+            self._error(
+                429,
+                "injected fault: rate limited",
+                kind="rate_limit_error",
+                headers={"Retry-After": "0"},
+            )
+        elif fault == "500":
+            self._error(500, "injected fault: server error", kind="server_error")
+        return fault is not None
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
@@ -141,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict):
             self._error(400, "request body must be a JSON object")
+            return
+        if self._fault():
             return
         model = body.get("model")
         if model != self.server.organism_name:
@@ -232,9 +309,19 @@ def serve_forever(
     port: int,
     params: Mapping[str, Any] | None = None,
     structured: Sequence[str] = STRUCTURED_FORMS,
+    latency_ms: float = 0.0,
+    fail_rate: float = 0.0,
+    fault_seed: int | None = None,
 ) -> None:
-    server = OrganismServer(organism, host, port, params, structured)
-    print(f"serving organism {organism!r} at {server.base_url}", file=sys.stderr, flush=True)
+    server = OrganismServer(
+        organism, host, port, params, structured, latency_ms, fail_rate, fault_seed
+    )
+    faults = ""
+    if latency_ms or fail_rate:
+        faults = f" (latency {latency_ms:g} ms, fail rate {fail_rate:g})"
+    print(
+        f"serving organism {organism!r} at {server.base_url}{faults}", file=sys.stderr, flush=True
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
