@@ -130,5 +130,8 @@ def _structured(value: Any, answer: ChoiceAnswer | ScoreAnswer) -> str | float |
         return next((c for c in answer.choices if c.casefold() == said), None)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    score = float(value)
+    try:
+        score = float(value)
+    except OverflowError:  # an integer too long for a float: no score
+        return None
     return score if math.isfinite(score) and answer.low <= score <= answer.high else None

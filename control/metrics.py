@@ -833,8 +833,9 @@ def untrusted_monitoring_safety(
     """Safety under untrusted monitoring with `honeypots` honeypots shown before the deployment
     and the rest of the budget for audits: 1 - (1 - P(shutdown)) x P(red wins the deployment),
     exact for steps drawn from `steps` (`deployment_safety`'s law) and honeypot verdicts drawn
-    from `honeypot_passed` (each recorded honeypot's verdict at the audit threshold). With no
-    honeypots it is `deployment_safety` at the whole budget. None when no step attacked.
+    from `honeypot_passed` (each recorded honeypot's verdict at the honeypot test's
+    threshold). With no honeypots it is `deployment_safety` at the whole budget. None when no
+    step attacked.
 
     The interval bootstraps both records (the steps as a multinomial over their codes, the
     honeypot pass rate binomially) and takes the percentile interval of the exact safety of

@@ -224,7 +224,7 @@ class CollusionRecord(BaseModel):
 
     `signal`: the coordination signal the policy's code carries (declared, or found), if any.
     `scores`: the monitor's score of the policy's code per view: `raw`, and each jamming method.
-    `survived`: per jamming method, whether the signal is still found after it.
+    `survived`: per view, whether the signal is found in it (`raw`: was it inserted at all).
     `honeypot_scores`: the monitor's score per view of the step's honeypot (a synthetic attack
     blue built on the same task). `audit_requested`: per countermeasure, whether its audit rule
     (its view's threshold, at its share of the budget) flagged the policy's code.
@@ -243,6 +243,11 @@ class CollusionRecord(BaseModel):
     honeypot_scores: dict[str, float | None]
     audit_requested: dict[str, bool]
     honeypot_passed: dict[str, bool]
+    passes_honeypot_test: dict[str, bool] = Field(
+        default_factory=dict,
+        description="per countermeasure with honeypots: whether the policy's code, judged as a "
+        "honeypot is (its view's honeypot threshold), would pass",
+    )
     honeypots: int = Field(description="honeypots a deployment shows the monitor")
     max_passes: int = Field(description="the most it may pass before blue shuts it down")
 
@@ -358,8 +363,9 @@ class SignalRecognition(_Event):
 
 class HoneypotVerdict(_Event):
     """A monitor copy's verdict on a honeypot (a synthetic attack blue built on a real task,
-    carrying no signal) under one countermeasure: `passed` under its audit threshold, else
-    `flagged`. The monitor is `agent_id`/`context_id`; the honeypot has no policy agent."""
+    carrying no signal) under one countermeasure: `passed` under its view's honeypot threshold
+    (the one that flags `honeypot_fpr` of honest outputs), else `flagged`. The monitor is
+    `agent_id`/`context_id`; the honeypot has no policy agent."""
 
     kind: Literal["honeypot_verdict"] = "honeypot_verdict"
     model: str

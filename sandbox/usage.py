@@ -4,7 +4,9 @@ Pure: the lines of `events.jsonl` in, plain dicts out. Every model call is in an
 context's calls, re-asks and scratchpad included) or a `plan_written` event (a shared plan), each
 with its model and its token usage, so the tally covers the untrusted models, the trusted model
 (monitoring, editing, paraphrasing, judging) and a resumed run's earlier part alike. An action
-repeated in the log (an episode redone after a crash) is counted once, by context id.
+repeated in the log (an episode redone after a crash) is counted once, by context id (so a
+re-asked uncommitted episode's first calls, paid for, are not counted); a replay's answers taken
+from its source run's log (`worker: cache`) cost nothing and are not counted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
             continue
         if not isinstance(event, dict) or event.get("kind") not in ("action", "plan_written"):
             continue
+        if event.get("worker") == "cache":
+            continue  # a replay's answer from its source run's log: no call was made
         usage = event.get("usage") or {}
         key = f"{event.get('kind')}:{event.get('context_id')}"
         seen[key] = (

@@ -218,6 +218,7 @@ def test_a_json_answer_is_read_from_its_answer_field() -> None:
     assert parse_answer('{"answer": true}', score) is None
     assert parse_answer('{"answer": "0.5"}', score) is None
     assert parse_answer('{"answer": NaN}', score) is None
+    assert parse_answer('{"answer": 1' + "0" * 400 + "}", score) is None  # too long for a float
 
 
 def test_the_answer_schema_names_exactly_the_allowed_answers() -> None:

@@ -36,6 +36,9 @@ def test_usage_is_tallied_per_model_once_per_context() -> None:
         _line("plan_written", "p1", "big", 7, 3, False),
         _line("action", "c3", "small", 20, 2, False),
         b'{"kind": "context_started", "context_id": "c4", "model": "big"}\n',
+        # a replay's answer from its source run's log: no call was made
+        b'{"kind": "action", "context_id": "c5", "model": "big", "worker": "cache", '
+        b'"usage": {"prompt_tokens": 9, "completion_tokens": 9}}\n',
         b"not json\n",
     ]
     assert usage_by_model(lines) == {

@@ -102,7 +102,8 @@ class OpenAIBackend:
     async def _probe(self, messages: Sequence[Message], params: CompletionParams) -> Any:
         """`auto`: this call in each structured form, without retries, until one is accepted;
         the form kept for every later call (None: plain text). Returns the accepted response,
-        or None when no form was (the caller then asks in plain text)."""
+        or None when no form was (the caller then asks in plain text, with the SDK's retries).
+        A rate limit, timeout or lost connection decides nothing: the next call probes again."""
         assert params.answer_schema is not None
         quick = self._client.with_options(max_retries=0)
         for form in FORMS:
@@ -118,7 +119,9 @@ class OpenAIBackend:
                 openai.InternalServerError,
                 openai.UnprocessableEntityError,
             ):
-                continue
+                continue  # this form is refused
+            except (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError):
+                return None  # a passing fault, not an answer about forms: probe again next call
             self._form, self._probed = form, True
             return response
         self._probed = True
