@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
-from agents.backends.base import Backend, CompletionParams
+from agents.backends.base import Backend, BackendError, CompletionParams
 from agents.parsing import answer_schema, parse_answer
 from sandbox.context import Action, ChoiceAnswer, Context, Message, Usage
 from sandbox.seeding import derive_seed
@@ -119,8 +119,19 @@ class AgentLoop:
         return Command(update=update, goto=END)
 
     async def run(self, context: Context) -> Action:
-        """One context to one action. Malformed output never raises: it is a parse failure."""
-        final: LoopState = await self._graph.ainvoke({"context": context})
+        """One context to one action. Malformed output never raises: it is a parse failure; a
+        backend that still fails after its own retries is the context's error outcome."""
+        try:
+            final: LoopState = await self._graph.ainvoke({"context": context})
+        except BackendError as exc:
+            return Action(
+                context_id=context.context_id,
+                visible="",
+                choice=None,
+                parse_ok=False,
+                attempts=0,
+                error=str(exc)[:500],
+            )
         answer = final.get("answer")
         choice = (
             answer if isinstance(answer, str) and isinstance(context.answer, ChoiceAnswer) else None

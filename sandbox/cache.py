@@ -86,7 +86,11 @@ class RequestCache:
             if isinstance(event, ContextStarted) and event.request_sha256 is not None:
                 assert event.context_id is not None
                 started[event.context_id] = event.request_sha256
-            elif isinstance(event, ActionTaken) and event.context_id in started:
+            elif (
+                isinstance(event, ActionTaken)
+                and event.context_id in started
+                and event.error is None  # a failed call is no answer: ask it again
+            ):
                 answers[started[event.context_id]] = ContextOutcome(
                     action=Action(
                         context_id=event.context_id,

@@ -67,6 +67,15 @@ class AgentsSection(_Section):
     max_reasks: int = Field(
         2, ge=0, description="re-asks after malformed output, then a parse failure"
     )
+    error_window: int = Field(
+        20, ge=1, description="recent contexts watched for endpoint errors (a dead endpoint)"
+    )
+    max_error_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="the run stops when this share of the last `error_window` contexts failed",
+    )
 
 
 class SamplingSection(_Section):
@@ -238,6 +247,10 @@ class Config(_Section):
                 game.pop("k", None)
         if not data["report"].get("prices"):
             data["report"].pop("prices", None)
+        defaults = AgentsSection()
+        for key in ("error_window", "max_error_share"):
+            if data["agents"].get(key) == getattr(defaults, key):
+                data["agents"].pop(key, None)
         return data
 
     def digest(self) -> str:

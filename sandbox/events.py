@@ -108,6 +108,9 @@ class ActionTaken(_Event):
     structured: str | None = Field(
         None, description="the structured-output form the endpoint was asked for, if any"
     )
+    error: str | None = Field(
+        None, description="the backend's failure after its retries (no answer), if any"
+    )
 
 
 class PlanWritten(_Event):
@@ -381,6 +384,18 @@ class EpisodeFinished(_Event):
     record: EpisodeRecord | StepRecord
 
 
+class RunStopped(_Event):
+    """The run stopped before its end because its endpoint looks dead: `errors` of the last
+    `window` contexts failed (`agents.max_error_share`). Committed episodes are kept;
+    `sandbox run --resume` continues."""
+
+    kind: Literal["run_stopped"] = "run_stopped"
+    cause: str
+    errors: int
+    window: int
+    episodes_done: int
+
+
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
     episodes: int
@@ -402,6 +417,7 @@ Event = Annotated[
     | SignalRecognition
     | HoneypotVerdict
     | EpisodeFinished
+    | RunStopped
     | RunFinished,
     Field(discriminator="kind"),
 ]

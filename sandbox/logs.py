@@ -41,6 +41,7 @@ KINDS: tuple[str, ...] = (
     "signal_recognition",
     "honeypot_verdict",
     "episode_result",
+    "run_stopped",
     "run_finished",
 )
 """Every event kind: the event union's, in its order."""
@@ -336,6 +337,10 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
         return (
             f"{event.get('countermeasure')}: {event.get('outcome')} "
             f"score={_num(event.get('score'))} honeypot={event.get('honeypot_id')}"
+        )
+    if kind == "run_stopped":
+        return (
+            f"{event.get('errors')}/{event.get('window')} failed: {shorten(event.get('cause'), 80)}"
         )
     if kind == "run_finished":
         return f"episodes={event.get('episodes')} seconds={event.get('seconds')}"

@@ -39,6 +39,7 @@ from sandbox.events import (
     Record,
     RunFinished,
     RunStarted,
+    RunStopped,
     StepRecord,
     read_events,
     recorded_prompts_and_plans,
@@ -59,6 +60,10 @@ async def check_batch(checks: list[CodeCheck]) -> list[CheckResult]:
     from sandbox.settings.codecheck import check_code
 
     return await check_code(checks)
+
+
+class EndpointDown(RuntimeError):
+    """Too many recent contexts failed at the backend: the run stops (`Runner._stop_if_dead`)."""
 
 
 class RunError(RuntimeError):
@@ -148,6 +153,8 @@ class Runner:
         self._writer: EventWriter | None = None
         self._prompts_written: set[str] = set()
         self._checker: Batcher[CodeCheck, CheckResult] | None = None
+        self._recent_errors: deque[bool] = deque(maxlen=config.agents.error_window)
+        self._last_error = ""
 
     # --- drivers ----------------------------------------------------------------------------
     def drivers(
@@ -294,6 +301,7 @@ class Runner:
                 node_id=outcome.node_id,
                 worker=outcome.worker,
                 structured=action.structured,
+                error=action.error,
             )
         )
 
@@ -302,6 +310,10 @@ class Runner:
         record = outcome.record
         for exchange in outcome.exchanges:
             self._emit_exchange(exchange, record.episode_id)
+            error = exchange.outcome.action.error
+            self._recent_errors.append(error is not None)
+            if error is not None:
+                self._last_error = error
         for event in outcome.events:
             self._writer.emit(event)
         self._writer.emit(
@@ -422,11 +434,36 @@ class Runner:
                     done += 1
                     self.on_episode(record)
                     self.on_progress(done, total)
+                    self._stop_if_dead(done)
             except Exception as exc:
                 for task in window:
                     task.cancel()
                 await asyncio.gather(*window, return_exceptions=True)
                 raise self._failure(f"after {done} of {total} episodes", exc) from exc
+
+    def _stop_if_dead(self, done: int) -> None:
+        """Stop the run when its endpoint looks dead: `max_error_share` of the last
+        `error_window` contexts ended as error outcomes (a `run_stopped` event names why)."""
+        agents = self.config.agents
+        recent = self._recent_errors
+        errors = sum(recent)
+        if len(recent) < agents.error_window or errors < agents.max_error_share * len(recent):
+            return
+        assert self._writer is not None
+        cause = (
+            f"{errors} of the last {len(recent)} contexts failed after their retries "
+            f"(agents.max_error_share {agents.max_error_share:g}); the last: {self._last_error}"
+        )
+        self._writer.emit(
+            RunStopped(
+                run_id=self.store.run_id,
+                cause=cause,
+                errors=errors,
+                window=len(recent),
+                episodes_done=done,
+            )
+        )
+        raise EndpointDown(cause)
 
     def _failure(self, when: str, exc: BaseException) -> RunError:
         return RunError(

@@ -24,8 +24,9 @@ _NEEDLES = (
 
 
 def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
-    """Per model: calls (contexts and plans), prompt and completion tokens."""
-    seen: dict[str, tuple[str, int, int]] = {}
+    """Per model: contexts (and plans), those that ended as error outcomes (the backend failed
+    after its retries), prompt and completion tokens."""
+    seen: dict[str, tuple[str, int, int, bool]] = {}
     for line in lines:
         if not any(n in line for n in _NEEDLES):
             continue
@@ -43,11 +44,15 @@ def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
             str(event.get("model")),
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
+            event.get("error") is not None,
         )
     out: dict[str, dict[str, int]] = {}
-    for model, prompt, completion in seen.values():
-        row = out.setdefault(model, {"contexts": 0, "prompt_tokens": 0, "completion_tokens": 0})
+    for model, prompt, completion, failed in seen.values():
+        row = out.setdefault(
+            model, {"contexts": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        )
         row["contexts"] += 1
+        row["errors"] += failed
         row["prompt_tokens"] += prompt
         row["completion_tokens"] += completion
     return dict(sorted(out.items()))

@@ -77,6 +77,7 @@ def test_the_kinds_are_the_event_unions() -> None:
         "signal_recognition",
         "honeypot_verdict",
         "episode_result",
+        "run_stopped",
         "run_finished",
     }
 

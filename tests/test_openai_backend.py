@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -121,7 +122,55 @@ def test_failing_endpoint_stops_the_run_with_a_clear_error(
     assert "http://127.0.0.1:9/v1" in message and "--resume" in message
     assert message.count("\n") == 0 and "Traceback" not in message  # one line, no remote trace
     assert SECRET not in message
-    assert (store.path / RESULTS).read_text() == ""
+    assert "20 of the last 20 contexts failed" in message
+    # the contexts that failed are recorded outcomes, and the run says why it stopped
+    results = (store.path / RESULTS).read_text().splitlines()
+    assert len(results) == 20
+    assert all(s["choice"] is None for line in results for s in json.loads(line)["samples"])
+    events = [json.loads(line) for line in (store.path / EVENTS).open()]
+    stopped = [e for e in events if e["kind"] == "run_stopped"]
+    assert len(stopped) == 1 and stopped[0]["errors"] == 20 and stopped[0]["episodes_done"] == 20
+    actions = [e for e in events if e["kind"] == "action"]
+    assert len(actions) == 20 and all("127.0.0.1:9" in a["error"] for a in actions)
+
+
+def test_a_flaky_endpoint_records_error_outcomes_and_finishes(tmp_path, monkeypatch) -> None:
+    """With no retries against a server failing 30% of calls, each failed call is its
+    context's error outcome (a failed parse to the scoring, counted per model); the run ends
+    since far fewer than `max_error_share` of recent contexts fail. A replay of it asks the
+    failed contexts again (a failed call is no answer to reuse)."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server = OrganismServer("honest", "127.0.0.1", 0, fail_rate=0.3, fault_seed=1)
+    server.start_background()
+    try:
+        data = small_config(
+            tmp_path,
+            models=["honest"],
+            games=[{"name": "upfront_auditing"}],
+            sampling={"k": 60, "played_games": 100, "bootstrap": 100},
+            backend={
+                "name": "openai",
+                "params": {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 0},
+            },
+            agents={"copies": 2, "actors": 1, "max_reasks": 0, "max_error_share": 0.9},
+        )
+        config = config_from_mapping(data)
+        store = RunStore.create(config)
+        summary = asyncio.run(Runner(config, store).run())
+    finally:
+        server.shutdown()
+        server.server_close()
+    events = [json.loads(line) for line in (store.path / EVENTS).open()]
+    failed = [e for e in events if e["kind"] == "action" and e["error"] is not None]
+    assert 8 <= len(failed) <= 35  # about 30% of 60
+    assert all(not e["parse_ok"] and e["choice"] is None for e in failed)
+    assert summary["usage_by_model"]["honest"]["errors"] == len(failed)
+    game = summary["models"]["honest"]["games"]["upfront_auditing"]
+    assert game["parse_failure_rate"] == pytest.approx(len(failed) / 60)
+    assert not [e for e in events if e["kind"] == "run_stopped"]
+    from sandbox.cache import RequestCache
+
+    assert len(RequestCache.from_events(store.path / EVENTS)) == 60 - len(failed)
 
 
 def test_sandbox_serve_cli_speaks_the_openai_api() -> None:

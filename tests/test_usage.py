@@ -41,9 +41,13 @@ def test_usage_is_tallied_per_model_once_per_context() -> None:
         b'"usage": {"prompt_tokens": 9, "completion_tokens": 9}}\n',
         b"not json\n",
     ]
+    lines.append(
+        b'{"kind": "action", "context_id": "c6", "model": "small", "error": "HTTP 500", '
+        b'"usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
+    )
     assert usage_by_model(lines) == {
-        "big": {"contexts": 3, "prompt_tokens": 157, "completion_tokens": 18},
-        "small": {"contexts": 1, "prompt_tokens": 20, "completion_tokens": 2},
+        "big": {"contexts": 3, "errors": 0, "prompt_tokens": 157, "completion_tokens": 18},
+        "small": {"contexts": 2, "errors": 1, "prompt_tokens": 20, "completion_tokens": 2},
     }
 
 
