@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -90,25 +90,15 @@ def score_game(
     }
 
 
-def collect_scratchpads(
-    env: Environment, records: Sequence[EpisodeRecord]
+def collect_sample_field(
+    env: Environment, records: Sequence[EpisodeRecord], field: Literal["scratchpad", "judgement"]
 ) -> dict[str, list[str | None]]:
-    """Each observation's kept scratchpads (`Sample.scratchpad`), in the order of its samples."""
+    """Each observation's kept `Sample.<field>` (scratchpads, judge verdicts), in the order of
+    its samples."""
     out: dict[str, list[str | None]] = {o.id: [] for o in env.observations()}
     for record in sorted(records, key=lambda r: r.index):
         for s in record.samples:
-            out[s.observation].append(s.scratchpad)
-    return out
-
-
-def collect_judgements(
-    env: Environment, records: Sequence[EpisodeRecord]
-) -> dict[str, list[str | None]]:
-    """Each observation's judge verdicts (`Sample.judgement`), in the order of its samples."""
-    out: dict[str, list[str | None]] = {o.id: [] for o in env.observations()}
-    for record in sorted(records, key=lambda r: r.index):
-        for s in record.samples:
-            out[s.observation].append(s.judgement)
+            out[s.observation].append(getattr(s, field))
     return out
 
 
@@ -142,10 +132,10 @@ def score_training_gaming(
     played = metrics.wilson(wins, played_games, confidence)
     details = probe_details(
         samples,
-        collect_scratchpads(env, records),
+        collect_sample_field(env, records, "scratchpad"),
         confidence,
         env.params.margin,
-        collect_judgements(env, records),
+        collect_sample_field(env, records, "judgement"),
     )
     details["reasoning_classifier"] = env.params.reasoning
     parse_failures = sum(not s.parse_ok for r in records for s in r.samples)
