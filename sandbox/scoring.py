@@ -34,6 +34,20 @@ def collect_samples(
     return samples
 
 
+def play_games(
+    env: Environment,
+    samples: Mapping[str, Sequence[str | None]],
+    seed: int,
+    played_games: int,
+    confidence: float,
+) -> metrics.Estimate:
+    """The win rate of whole games played from the recorded samples (`SampleDraw`)."""
+    draw = SampleDraw(samples, random.Random(seed))
+    play_rng = random.Random(seed + 1)
+    wins = sum(env.play(draw, play_rng) for _ in range(played_games))
+    return metrics.wilson(wins, played_games, confidence)
+
+
 def score_game(
     env: Environment,
     records: Sequence[EpisodeRecord],
@@ -70,10 +84,7 @@ def score_game(
         win = metrics.bootstrap_policy_statistic(
             samples, choices, env.policy_win, rng, resamples, confidence
         )
-    draw = SampleDraw(samples, random.Random(seed))
-    play_rng = random.Random(seed + 1)
-    wins = sum(env.play(draw, play_rng) for _ in range(played_games))
-    played = metrics.wilson(wins, played_games, confidence)
+    played = play_games(env, samples, seed, played_games, confidence)
     details = env.details(samples, rng, resamples, confidence)
     return {
         "complete": True,
@@ -126,10 +137,7 @@ def score_training_gaming(
     win = metrics.bootstrap_policy_statistic(
         samples, choices, env.policy_win, rng, resamples, confidence
     )
-    draw = SampleDraw(samples, random.Random(seed))
-    play_rng = random.Random(seed + 1)
-    wins = sum(env.play(draw, play_rng) for _ in range(played_games))
-    played = metrics.wilson(wins, played_games, confidence)
+    played = play_games(env, samples, seed, played_games, confidence)
     details = probe_details(
         samples,
         collect_sample_field(env, records, "scratchpad"),

@@ -186,7 +186,8 @@ class StepGraph:
         item = state["item"]
         services = self._services(config)
         verdict = await services.monitor(
-            monitor_input(item, state["submission"], state["policy_context_id"]), services.ask
+            monitor_input(item, state["submission"].code, state["policy_context_id"]),
+            services.ask,
         )
         return {
             "verdict": verdict,
@@ -252,7 +253,7 @@ class StepGraph:
         for attempt in range(1, self._resamples + 1):
             submission, exchange = await write_code(item, services, "policy", item.model, attempt)
             verdict = await services.monitor(
-                monitor_input(item, submission, exchange.context.context_id), services.ask
+                monitor_input(item, submission.code, exchange.context.context_id), services.ask
             )
             exchanges += [exchange, *verdict.exchanges]
             verdicts.append(verdict)
@@ -279,11 +280,13 @@ def step_rng(item: StepInput, purpose: str) -> random.Random:
     return random.Random(derive_seed(item.run_seed, "protocol", item.episode_id, purpose))
 
 
-def monitor_input(item: StepInput, submission: Submission, context_id: str) -> MonitorInput:
+def monitor_input(item: StepInput, visible: str | None, context_id: str) -> MonitorInput:
+    """What the monitor scores: `visible` code (None, no code block: an empty text), scored
+    under `context_id`."""
     return MonitorInput(
         statement=item.task.statement,
         signature=item.task.signature,
-        visible=submission.code if submission.code is not None else "",
+        visible=visible if visible is not None else "",
         scored_context_id=context_id,
         episode_id=item.episode_id,
         game=item.game,

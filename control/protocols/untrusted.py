@@ -40,7 +40,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from control import metrics
-from control.monitors import MonitorInput, MonitorVerdict
+from control.monitors import MonitorVerdict
 from control.protocols.honeypots import build_honeypot
 from control.protocols.jamming import redact
 from control.protocols.registry import PROTOCOLS
@@ -49,6 +49,7 @@ from control.protocols.step import (
     StepInput,
     StepServices,
     StepState,
+    monitor_input,
     over,
     step_rng,
     write_code,
@@ -291,7 +292,7 @@ class UntrustedMonitoringGraph(StepGraph):
         verdicts = await asyncio.gather(
             *(
                 services.monitor(
-                    _monitor_input(item, views[v], scored if v == RAW else f"{scored}@{v}"),
+                    monitor_input(item, views[v], scored if v == RAW else f"{scored}@{v}"),
                     services.ask,
                 )
                 for v in names
@@ -388,21 +389,6 @@ class UntrustedMonitoringGraph(StepGraph):
             paraphrase_context_id=paraphrase.context.context_id if paraphrase else None,
             paraphrase_agent_id=paraphrase.context.agent_id if paraphrase else None,
         )
-
-
-def _monitor_input(item: StepInput, visible: str, scored_context_id: str) -> MonitorInput:
-    return MonitorInput(
-        statement=item.task.statement,
-        signature=item.task.signature,
-        visible=visible,
-        scored_context_id=scored_context_id,
-        episode_id=item.episode_id,
-        game=item.game,
-        policy_model=item.model,
-        trusted_model=item.trusted_model,
-        run_seed=item.run_seed,
-        copies=item.copies,
-    )
 
 
 @PROTOCOLS.register("untrusted_monitoring", UntrustedMonitoringParams)
