@@ -1,5 +1,5 @@
 """`sandbox` command line: run (or resume) a config, show a finished run's table, review a
-run's events (`logs`), serve an organism over HTTP.
+run's events (`logs`), export a run to another tool's format, serve an organism over HTTP.
 
 Exit codes: 0 done, 1 the run failed (finished episodes are kept; resume it), 2 bad config,
 override, argument or run directory (nothing is created or changed), 130 interrupted.
@@ -61,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
         "--summary",
         action="store_true",
         help="the default view, then a summary per model and game (reads every line: slower)",
+    )
+    export = sub.add_parser(
+        "export", help="write a finished run in another tool's log format (Inspect AI's .eval)"
+    )
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
+    export.add_argument(
+        "--format", dest="fmt", required=True, choices=["inspect"], help="the log format"
+    )
+    export.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write (default: RUN_DIR/<format>/)"
     )
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
     serve.add_argument("--organism", required=True, help="a registered organism name")
@@ -410,6 +420,20 @@ def _summary_table(rows: list[dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def _export(args: argparse.Namespace) -> int:
+    """A finished run's samples and scores as another tool's logs (`sandbox.export`)."""
+    from sandbox.export import ExportError, export_run
+
+    try:
+        paths = export_run(args.run_dir, args.fmt, args.out)
+    except ExportError as exc:
+        _error(f"export: {exc}")
+        return EXIT_USAGE
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import math
 
@@ -480,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args)
     if args.command == "logs":
         return _logs(args)
+    if args.command == "export":
+        return _export(args)
     return _serve(args)
 
 
