@@ -32,6 +32,7 @@ class LoopState(TypedDict, total=False):
     attempts: int
     calls: int
     usage: Usage
+    retries: int
     structured: str
 
 
@@ -73,7 +74,11 @@ class AgentLoop:
         )
         completion = await self._backend_for(ctx.model).complete(messages, params)
         usage = state.get("usage", Usage()) + completion.usage
-        update: LoopState = {"calls": calls + 1, "usage": usage}
+        update: LoopState = {
+            "calls": calls + 1,
+            "usage": usage,
+            "retries": state.get("retries", 0) + completion.retries,
+        }
         if completion.structured is not None:
             update["structured"] = completion.structured
         return completion.text, update
@@ -131,6 +136,7 @@ class AgentLoop:
                 parse_ok=False,
                 attempts=0,
                 error=str(exc)[:500],
+                retries=getattr(exc, "retries", 0),
             )
         answer = final.get("answer")
         choice = (
@@ -146,4 +152,5 @@ class AgentLoop:
             attempts=final.get("attempts", 0),
             usage=final.get("usage", Usage()),
             structured=final.get("structured"),
+            retries=final.get("retries", 0),
         )

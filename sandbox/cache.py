@@ -102,6 +102,7 @@ class RequestCache:
                         attempts=event.attempts,
                         usage=event.usage,
                         structured=event.structured,
+                        retries=event.retries,
                     ),
                     node_id=event.node_id,
                     worker="cache",

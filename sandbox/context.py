@@ -159,6 +159,9 @@ class Action(BaseModel):
     structured: str | None = None
     """The structured-output form the endpoint was asked for (`json_schema`, `json_object`),
     None when the answer was asked as plain text."""
+    retries: int = 0
+    """Calls of this context the backend tried again after a fault (not re-asks: those are
+    `attempts`); never part of what scoring or `results.jsonl` sees."""
     error: str | None = None
     """Why the context has no answer when its backend failed after its own retries (an
     endpoint fault, not the model's output): a recorded error outcome, counted apart from parse

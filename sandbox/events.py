@@ -111,6 +111,7 @@ class ActionTaken(_Event):
     error: str | None = Field(
         None, description="the backend's failure after its retries (no answer), if any"
     )
+    retries: int = Field(0, description="the backend's retries of this context's calls")
 
 
 class PlanWritten(_Event):

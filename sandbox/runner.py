@@ -302,6 +302,7 @@ class Runner:
                 worker=outcome.worker,
                 structured=action.structured,
                 error=action.error,
+                retries=action.retries,
             )
         )
 

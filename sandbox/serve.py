@@ -15,7 +15,8 @@ each kind of endpoint.
 
 Faults, to test clients against an unreliable endpoint: `latency_ms` delays every chat completion
 (handler threads overlap, so concurrent requests wait together), and `fail_rate` fails each chat
-completion with that probability: HTTP 500 or 429 (with `Retry-After: 0`) in equal shares, and
+completion with that probability: HTTP 500 or 429 (with `Retry-After: <retry_after_s>`, by default
+0) in equal shares, and
 one failure in ten a reset connection (closed without an answer). The failure draw comes from its
 own `random.Random` (seeded by `fault_seed`), never from the organism's sampling, so an answered
 request's content is exactly what its seed gives without faults.
@@ -80,6 +81,7 @@ class OrganismServer(ThreadingHTTPServer):
         latency_ms: float = 0.0,
         fail_rate: float = 0.0,
         fault_seed: int | None = None,
+        retry_after_s: float = 0.0,
     ) -> None:
         unknown = set(structured) - set(STRUCTURED_FORMS)
         if unknown:
@@ -91,6 +93,9 @@ class OrganismServer(ThreadingHTTPServer):
         self.structured = tuple(structured)
         self.latency_s = latency_ms / 1000
         self.fail_rate = fail_rate
+        if not retry_after_s >= 0:
+            raise ValueError(f"retry_after_s must be at least 0, got {retry_after_s!r}")
+        self.retry_after_s = retry_after_s
         self._faults = random.Random(fault_seed)
         self._faults_lock = threading.Lock()
         self.injected: Counter[str] = Counter()
@@ -179,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
                 429,
                 "injected fault: rate limited",
                 kind="rate_limit_error",
-                headers={"Retry-After": "0"},
+                headers={"Retry-After": f"{self.server.retry_after_s:g}"},
             )
         elif fault == "500":
             self._error(500, "injected fault: server error", kind="server_error")

@@ -3,10 +3,12 @@
 Pure: the lines of `events.jsonl` in, plain dicts out. Every model call is in an `action` (a
 context's calls, re-asks and scratchpad included) or a `plan_written` event (a shared plan), each
 with its model and its token usage, so the tally covers the untrusted models, the trusted model
-(monitoring, editing, paraphrasing, judging) and a resumed run's earlier part alike. An action
-repeated in the log (an episode redone after a crash) is counted once, by context id (so a
-re-asked uncommitted episode's first calls, paid for, are not counted); a replay's answers taken
-from its source run's log (`worker: cache`) cost nothing and are not counted.
+(monitoring, editing, paraphrasing, judging) and a resumed run's earlier part alike. A context
+is counted once, by its id: an action repeated in the log (an episode redone after a crash or
+for an error outcome) by its last record, and a shared plan's context, which has both an
+`action` and a `plan_written` event, once; a replay's answers taken from its source run's log
+(`worker: cache`) cost nothing and are not counted. `retries` counts the backend's retries of
+the calls (endpoint faults ridden out, or not: an error outcome's too).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ _NEEDLES = (
 
 def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
     """Per model: contexts (and plans), those that ended as error outcomes (the backend failed
-    after its retries), prompt and completion tokens."""
-    seen: dict[str, tuple[str, int, int, bool]] = {}
+    after its retries), the backend's retries, prompt and completion tokens."""
+    seen: dict[str, tuple[str, int, int, bool, int]] = {}
     for line in lines:
         if not any(n in line for n in _NEEDLES):
             continue
@@ -39,20 +41,26 @@ def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
         if event.get("worker") == "cache":
             continue  # a replay's answer from its source run's log: no call was made
         usage = event.get("usage") or {}
-        key = f"{event.get('kind')}:{event.get('context_id')}"
+        key = str(event.get("context_id"))
+        retries = int(event.get("retries", 0))
+        if event.get("kind") == "plan_written" and key in seen:
+            continue  # the plan's own action event holds the same call, and its retries
         seen[key] = (
             str(event.get("model")),
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
             event.get("error") is not None,
+            retries,
         )
     out: dict[str, dict[str, int]] = {}
-    for model, prompt, completion, failed in seen.values():
+    for model, prompt, completion, failed, retries in seen.values():
         row = out.setdefault(
-            model, {"contexts": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            model,
+            {"contexts": 0, "errors": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0},
         )
         row["contexts"] += 1
         row["errors"] += failed
+        row["retries"] += retries
         row["prompt_tokens"] += prompt
         row["completion_tokens"] += completion
     return dict(sorted(out.items()))

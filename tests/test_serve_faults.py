@@ -201,7 +201,6 @@ def test_a_run_rides_out_a_failing_endpoint_with_identical_results(
                     "params": {
                         "base_url": server.base_url,
                         "api_key_env": KEY_ENV,
-                        "max_retries": 8,
                         "timeout_s": 10,
                     },
                 },
@@ -211,9 +210,14 @@ def test_a_run_rides_out_a_failing_endpoint_with_identical_results(
     with serving() as clean:
         expected = (run("clean", clean) / RESULTS).read_text()
     with serving(fail_rate=0.2, fault_seed=5) as faulty:
-        got = (run("faulty", faulty) / RESULTS).read_text()
+        path = run("faulty", faulty)
+        got = (path / RESULTS).read_text()
         injected = dict(faulty.injected)
     # the run met every kind of fault (a fixed fault seed: this holds run after run)
     assert set(injected) == {"500", "429", "reset"}, injected
     assert expected.count("\n") == 30
-    assert got == expected
+    assert got == expected  # with the backend's default retry settings
+    # every fault cost exactly one retry, each counted once in the summary
+    usage = json.loads((path / "summary.json").read_text())["usage_by_model"]
+    assert usage["stateless_strategist"]["retries"] == sum(injected.values())
+    assert usage["stateless_strategist"]["errors"] == 0

@@ -43,11 +43,32 @@ def test_usage_is_tallied_per_model_once_per_context() -> None:
     ]
     lines.append(
         b'{"kind": "action", "context_id": "c6", "model": "small", "error": "HTTP 500", '
+        b'"retries": 3, "usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
+    )
+    # a shared plan: its action event and its plan_written event are one call
+    lines.append(
+        b'{"kind": "action", "context_id": "p2", "model": "small", "retries": 1, '
+        b'"usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
+    )
+    lines.append(
+        b'{"kind": "plan_written", "context_id": "p2", "model": "small", '
         b'"usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
     )
     assert usage_by_model(lines) == {
-        "big": {"contexts": 3, "errors": 0, "prompt_tokens": 157, "completion_tokens": 18},
-        "small": {"contexts": 2, "errors": 1, "prompt_tokens": 20, "completion_tokens": 2},
+        "big": {
+            "contexts": 3,
+            "errors": 0,
+            "retries": 0,
+            "prompt_tokens": 157,
+            "completion_tokens": 18,
+        },
+        "small": {
+            "contexts": 3,
+            "errors": 1,
+            "retries": 4,
+            "prompt_tokens": 20,
+            "completion_tokens": 2,
+        },
     }
 
 

@@ -34,10 +34,20 @@ class Completion(BaseModel):
     structured: str | None = Field(
         None, description="the structured-output form the endpoint was asked for, if any"
     )
+    retries: int = Field(0, ge=0, description="failed tries before this answer (faults)")
 
 
 class BackendError(RuntimeError):
-    """A backend could not produce a completion (after its own retries)."""
+    """A backend could not produce a completion (after its own retries, counted in
+    `retries`)."""
+
+    def __init__(self, message: str, retries: int = 0) -> None:
+        super().__init__(message)
+        self.retries = retries
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keeps `retries` when the error crosses a process boundary (a Ray actor's exception)
+        return (type(self), (str(self), self.retries))
 
 
 @runtime_checkable

@@ -12,12 +12,18 @@ to the former). `auto` asks the first such call in `json_schema` form, then in `
 form, each without retries, and keeps the first form the endpoint accepts (or none: plain text)
 for the rest of the backend's life; the form used is recorded on each action (`structured`).
 The text parser stays the fallback: an endpoint that ignores the request still answers in text.
+
+Retries are the backend's own (`agents.backends.retry`; the SDK's are off): a connection error, a
+timeout, 408, 409, 429 or 5xx is tried again up to `max_retries` times, after the server's
+`Retry-After` when it names one and an exponential backoff with jitter when not. Each completion
+carries how many retries it took (a failure, its `BackendError`), so a run counts them per model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.backends.base import Backend, BackendError, Completion, CompletionParams
 from agents.backends.registry import BACKENDS
+from agents.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
 from sandbox.context import Message, Usage
 
 
@@ -36,7 +43,16 @@ class OpenAIParams(BaseModel):
     base_url: str | None = Field(None, description="endpoint, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="NAME of the variable holding the key")
     timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0, description="SDK retries on connection errors, 429 and 5xx")
+    max_retries: int = Field(
+        8, ge=0, description="retries of a call on connection errors, timeouts, 408, 409, 429, 5xx"
+    )
+    retry_backoff_s: float = Field(
+        0.5, ge=0, description="first backoff (doubling, with jitter) when no Retry-After is given"
+    )
+    retry_backoff_max_s: float = Field(8.0, ge=0, description="the longest backoff")
+    retry_after_max_s: float = Field(
+        120.0, ge=0, description="a longer Retry-After fails the call instead of waiting"
+    )
     max_concurrency: int = Field(8, ge=1, description="calls in flight per backend instance")
     temperature: float | None = Field(None, ge=0, description="overrides the context's default")
     max_tokens: int | None = Field(512, ge=1)
@@ -49,6 +65,9 @@ class OpenAIParams(BaseModel):
 
 StructuredForm = Literal["json_schema", "json_object"]
 FORMS: tuple[StructuredForm, ...] = ("json_schema", "json_object")
+PROBE_TRIES = 3
+"""Times a form is asked while it meets 500s: llama.cpp refuses a form with a 500, which an
+injected or passing server fault also is; three 500s in a row are taken as a refusal."""
 
 
 def response_format(form: StructuredForm, schema: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +94,15 @@ class OpenAIBackend:
             base_url=params.base_url,
             api_key=key,
             timeout=params.timeout_s,
-            max_retries=params.max_retries,
+            max_retries=0,  # ours: counted, and honouring Retry-After: 0
         )
+        self._retry = RetryPolicy(
+            max_retries=params.max_retries,
+            initial_s=params.retry_backoff_s,
+            max_s=params.retry_backoff_max_s,
+            max_after_s=params.retry_after_max_s,
+        )
+        self._jitter = random.Random()  # timing only: no answer depends on it
         self._slots = asyncio.Semaphore(params.max_concurrency)
         mode = params.structured_output
         self._form: StructuredForm | None = next((f for f in FORMS if f == mode), None)
@@ -89,8 +115,7 @@ class OpenAIBackend:
         temperature = (
             self.params.temperature if self.params.temperature is not None else params.temperature
         )
-        client = extra.pop("client", self._client)
-        return await client.chat.completions.create(
+        return await self._client.chat.completions.create(
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],
             seed=params.seed,
@@ -99,64 +124,101 @@ class OpenAIBackend:
             **extra,
         )
 
-    async def _probe(self, messages: Sequence[Message], params: CompletionParams) -> Any:
-        """`auto`: this call in each structured form, without retries, until one is accepted;
-        the form kept for every later call (None: plain text). Returns the accepted response,
-        or None when no form was (the caller then asks in plain text, with the SDK's retries).
-        A rate limit, timeout or lost connection decides nothing: the next call probes again."""
-        assert params.answer_schema is not None
-        quick = self._client.with_options(max_retries=0)
-        for form in FORMS:
+    async def _create_retrying(
+        self, messages: Sequence[Message], params: CompletionParams, **extra: Any
+    ) -> tuple[Any, int]:
+        """`_create` with the retry policy: (response, retries taken). A call that still fails
+        raises a `BackendError` carrying its retries."""
+        retry = 0
+        while True:
             try:
-                response = await self._create(
-                    messages,
-                    params,
-                    client=quick,
-                    response_format=response_format(form, params.answer_schema),
-                )
-            except (
-                openai.BadRequestError,
-                openai.InternalServerError,
-                openai.UnprocessableEntityError,
-            ):
-                continue  # this form is refused
-            except (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError):
-                return None  # a passing fault, not an answer about forms: probe again next call
-            self._form, self._probed = form, True
-            return response
+                return await self._create(messages, params, **extra), retry
+            except openai.OpenAIError as exc:
+                wait = self._wait_before_retry(exc, retry)
+                if wait is None:
+                    raise self._error(exc, retry) from None
+            await asyncio.sleep(wait)
+            retry += 1
+
+    def _wait_before_retry(self, exc: openai.OpenAIError, retry: int) -> float | None:
+        """Seconds to wait before retrying after `exc`, or None: not retryable, or retries
+        spent, or the server asks for too long a wait."""
+        if retry >= self._retry.max_retries:
+            return None
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code not in RETRYABLE_STATUS:
+                return None
+            after = retry_after_seconds(dict(exc.response.headers))
+        elif isinstance(exc, openai.APIConnectionError):  # timeouts included
+            after = None
+        else:
+            return None
+        return self._retry.delay(retry, after, self._jitter.random())
+
+    def _error(self, exc: openai.OpenAIError, retries: int) -> BackendError:
+        where = self.params.base_url or "the default OpenAI endpoint"
+        return BackendError(
+            f"openai backend: model {self.model!r} at {where} failed after {retries} "
+            f"retries: {type(exc).__name__}: {exc}",
+            retries=retries,
+        )
+
+    async def _probe(self, messages: Sequence[Message], params: CompletionParams) -> Any:
+        """`auto`: this call in each structured form, without the retry policy, until one is
+        accepted; the form kept for every later call (None: plain text). Returns the accepted
+        response, or None when no form was (the caller then asks in plain text). A form met
+        with 500s is asked up to `PROBE_TRIES` times (a passing fault is no refusal); a rate
+        limit, timeout or lost connection decides nothing: the next call probes again."""
+        assert params.answer_schema is not None
+        for form in FORMS:
+            for _ in range(PROBE_TRIES):
+                try:
+                    response = await self._create(
+                        messages,
+                        params,
+                        response_format=response_format(form, params.answer_schema),
+                    )
+                except openai.InternalServerError:
+                    continue  # refused, or a passing fault: ask this form again
+                except (openai.BadRequestError, openai.UnprocessableEntityError):
+                    break  # this form is refused
+                except openai.OpenAIError:
+                    return None  # a passing fault, not an answer about forms: probe again later
+                self._form, self._probed = form, True
+                return response
         self._probed = True
         return None
 
     async def complete(self, messages: Sequence[Message], params: CompletionParams) -> Completion:
         schema = params.answer_schema
+        retries = 0
         async with self._slots:
-            try:
-                response = None
-                if schema is not None and not self._probed:
-                    async with self._probe_lock:
-                        if not self._probed:
-                            response = await self._probe(messages, params)
-                form = self._form if schema is not None else None
-                if response is None:
-                    extra = {}
-                    if form is not None and schema is not None:
-                        extra["response_format"] = response_format(form, schema)
-                    response = await self._create(messages, params, **extra)
-            except openai.OpenAIError as exc:
-                where = self.params.base_url or "the default OpenAI endpoint"
-                raise BackendError(
-                    f"openai backend: model {self.model!r} at {where} failed: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
+            response = None
+            if schema is not None and not self._probed:
+                async with self._probe_lock:
+                    if not self._probed:
+                        response = await self._probe(messages, params)
+            form = self._form if schema is not None else None
+            if response is None:
+                extra = {}
+                if form is not None and schema is not None:
+                    extra["response_format"] = response_format(form, schema)
+                response, retries = await self._create_retrying(messages, params, **extra)
         if not response.choices:
-            raise BackendError(f"openai backend: model {self.model!r} returned no choices")
+            raise BackendError(
+                f"openai backend: model {self.model!r} returned no choices", retries=retries
+            )
         text = response.choices[0].message.content or ""
         usage = Usage(
             prompt_tokens=response.usage.prompt_tokens if response.usage else 0,
             completion_tokens=response.usage.completion_tokens if response.usage else 0,
         )
         return Completion(
-            text=text, usage=usage, model=response.model or self.model, structured=form
+            text=text,
+            usage=usage,
+            model=response.model or self.model,
+            structured=form,
+            retries=retries,
         )
 
     async def aclose(self) -> None:
@@ -165,5 +227,6 @@ class OpenAIBackend:
 
 @BACKENDS.register("openai", OpenAIParams)
 def openai_backend(params: OpenAIParams, model: str) -> Backend:
-    """Any OpenAI-compatible endpoint via AsyncOpenAI (retries, timeout, bounded concurrency)."""
+    """Any OpenAI-compatible endpoint via AsyncOpenAI (counted retries honouring Retry-After,
+    timeout, bounded concurrency)."""
     return OpenAIBackend(params, model)
