@@ -115,9 +115,10 @@ class OpenAIBackend:
         temperature = (
             self.params.temperature if self.params.temperature is not None else params.temperature
         )
+        payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
         return await self._client.chat.completions.create(
             model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
+            messages=payload,
             seed=params.seed,
             temperature=temperature,
             max_tokens=params.max_tokens or self.params.max_tokens,
