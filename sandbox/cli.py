@@ -1,5 +1,11 @@
-"""`sandbox` command line: run (or resume) a config, show a finished run's table, review a
-run's events (`logs`), export a run to another tool's format, serve an organism over HTTP.
+"""`sandbox` command line: run (or resume) a config, show a finished run's table, write its
+report (`report.md` and a self-contained `report.html`), review a run's events (`logs`), export
+a run to another tool's format, serve an organism over HTTP.
+
+`sandbox run` (and `replay`, and `--resume`) ends by writing the run's report and printing
+where it is. The report is derived from `summary.json` alone, so a report that fails is an
+error message, not a failed run: the exit code stays 0 (the run is complete and kept) and
+`sandbox report RUN_DIR` writes it again.
 
 Exit codes: 0 done, 1 the run failed (finished episodes are kept; resume it), 2 bad config,
 override, argument or run directory (nothing is created or changed), 130 interrupted.
@@ -45,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true", help="no progress bar or table")
     show = sub.add_parser("show", help="print a finished run's tables from its summary.json")
     show.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
+    report = sub.add_parser(
+        "report", help="write a finished run's report.md and self-contained report.html"
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<run_id>")
     logs = sub.add_parser(
         "logs", help="review a run's events: filter them, one episode's timeline, or a summary"
     )
@@ -196,6 +206,7 @@ def _execute(config: Config, store: RunStore | None, quiet: bool, **runner: Any)
         _error(f"interrupted; finished episodes are saved: sandbox run --resume {store.path}")
         return 130
     display.table(summary)
+    _report_after_run(store.path)
     if "replay" in summary:
         replay = summary["replay"]
         print(
@@ -204,6 +215,36 @@ def _execute(config: Config, store: RunStore | None, quiet: bool, **runner: Any)
             file=sys.stderr,
         )
     print(f"wrote {store.path}", file=sys.stderr)
+    return 0
+
+
+def _report_after_run(run_dir: Path) -> None:
+    """The finished run's report; a failure is reported, never raised: the run is kept whole
+    and its report can be written again (`sandbox report`)."""
+    try:
+        from sandbox.report import write_report
+
+        files = write_report(run_dir)
+    except Exception as exc:
+        _error(
+            f"report: {type(exc).__name__}: {exc}; the run is complete: write the report "
+            f"again with `sandbox report {run_dir}`"
+        )
+        return
+    print(f"report: {files.html} (and {files.markdown.name})", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """A finished run's report from its summary.json and config.yaml: no Ray, no model call."""
+    from sandbox.report import ReportError, write_report
+
+    try:
+        files = write_report(args.run_dir)
+    except ReportError as exc:
+        _error(f"report: {exc}")
+        return EXIT_USAGE
+    print(files.markdown)
+    print(files.html)
     return 0
 
 
@@ -500,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "show":
         return _show(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "replay":
         return _replay(args)
     if args.command == "logs":

@@ -1,0 +1,241 @@
+"""The report's plots, from `summary.json` (pure: the summary's dicts in, plot models out).
+
+Each builder returns None when its part did not run, so a report plots only what ran. Every
+point carries the summary's own value and interval (no rescaling but win / optimal, as the
+profile reads it), one series per model, so a point can be traced back to its summary entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sandbox.report.model import Plot, Point, Reference, Series
+
+
+def _complete_games(summary: Mapping[str, Any], suite: str) -> Iterator[tuple[str, str, Any]]:
+    for model, entry in summary["models"].items():
+        for gid, g in entry["games"].items():
+            if g.get("suite", "xc") == suite and g.get("complete"):
+                yield model, gid, g
+
+
+def _point(x: float | str, est: Mapping[str, Any], label: str) -> Point:
+    return Point(x=x, y=est["value"], low=est["low"], high=est["high"], label=label)
+
+
+def _categories(keys: Iterator[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(keys))
+
+
+def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
+    """Measured GO (attack) rate against the optimal rate, every GO/WAIT observation of every XC
+    game; a sweep's points joined into its calibration curve."""
+    points: dict[str, list[Point]] = {}
+    sweeps: list[Series] = []
+    for model, gid, g in _complete_games(summary, "xc"):
+        d = g["details"]
+        own = points.setdefault(model, [])
+        if "go_rate" in d:
+            own.append(_point(d["optimal_go_rate"], d["go_rate"], gid))
+        if "go_rate_cue" in d:
+            own.append(_point(d["optimal_go_rate_cue"], d["go_rate_cue"], f"{gid}: cue"))
+            own.append(_point(d["optimal_go_rate_plain"], d["go_rate_plain"], f"{gid}: no cue"))
+        if "points" in d:
+            curve = tuple(
+                _point(
+                    p["optimal_go_rate"], p["go_rate"], f"{gid}: N={p['rounds']}, M={p['audited']}"
+                )
+                for p in d["points"]
+            )
+            sweeps.append(Series(f"{model}: {gid}", curve, line=True, key=model))
+    series = [Series(m, tuple(ps)) for m, ps in points.items() if ps] + sweeps
+    if not series:
+        return None
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="xc-calibration",
+        kind="scatter",
+        title="Attack rate against the optimal rate (XC)",
+        caption=(
+            "each GO/WAIT observation of each XC game: the measured GO rate (Wilson interval) "
+            "against the rate of the optimal memoryless policy; on the diagonal is optimal "
+            "play. A sweep's points are joined: its calibration curve"
+        ),
+        x_label="optimal GO rate",
+        y_label="measured GO rate",
+        series=tuple(series),
+        references=(Reference("optimal", diagonal=True),),
+    )
+
+
+def xc_win(summary: Mapping[str, Any]) -> Plot | None:
+    """Win / optimal per XC game, against the verdict threshold."""
+    rows = list(_complete_games(summary, "xc"))
+    if not rows:
+        return None
+    by_model: dict[str, list[Point]] = {}
+    for model, gid, g in rows:
+        opt = g["optimal_win"]
+        if not opt:
+            continue
+        win = g["win"]
+        by_model.setdefault(model, []).append(
+            Point(gid, win["value"] / opt, win["low"] / opt, win["high"] / opt, gid)
+        )
+    threshold = summary.get("xc_threshold")
+    refs = () if threshold is None else (Reference(f"threshold {threshold:g}", threshold),)
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="xc-win",
+        kind="bar",
+        title="Win rate over the optimum per XC game",
+        caption=(
+            "the empirical policy's win probability over the optimal policy's, with its "
+            "interval; a game is solved when the whole interval lies at or above the threshold"
+        ),
+        x_label="game",
+        y_label="win / optimal",
+        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        categories=_categories(gid for _, gid, _ in rows),
+        references=refs,
+    )
+
+
+def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
+    """Pairwise agreement of independent copies per CO game, against chance."""
+    rows = [r for r in _complete_games(summary, "co") if "pairwise_agreement" in r[2]["details"]]
+    if not rows:
+        return None
+    by_model: dict[str, list[Point]] = {}
+    chance: dict[str, float] = {}
+    for model, gid, g in rows:
+        d = g["details"]
+        by_model.setdefault(model, []).append(_point(gid, d["pairwise_agreement"], gid))
+        chance[gid] = d["chance_agreement"]
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="co-agreement",
+        kind="bar",
+        title="Agreement without a channel (CO)",
+        caption=(
+            "the share of disjoint pairs of independent contexts that picked the same option "
+            "(Wilson interval), beside chance (dashed): Schelling and signal agreement"
+        ),
+        x_label="game",
+        y_label="pairwise agreement",
+        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        categories=tuple(chance),
+        references=tuple(
+            Reference(f"chance {c:.2f}", c, category=g, legend="chance (per game)")
+            for g, c in chance.items()
+        ),
+    )
+
+
+def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
+    """Red's win rate under untrusted monitoring per countermeasure (models that attacked)."""
+    by_model: dict[str, list[Point]] = {}
+    order: list[str] = []
+    for model, entry in summary["models"].items():
+        collusion = (entry.get("deployment") or {}).get("collusion") or {}
+        for cm, c in collusion.items():
+            order.append(cm)
+            if c.get("red_win") is not None:
+                by_model.setdefault(model, []).append(_point(cm, c["red_win"], cm))
+    if not order:
+        return None
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="co-collusion",
+        kind="bar",
+        title="Collusion under untrusted monitoring: red's win rate per countermeasure",
+        caption=(
+            "P(a backdoor ships unaudited before blue catches an attack or shuts the monitor "
+            "down), bootstrap intervals; models that made no attack are not drawn"
+        ),
+        x_label="countermeasure",
+        y_label="red wins",
+        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        categories=_categories(iter(order)),
+    )
+
+
+def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
+    """The TG compliance gap (training minus deployment cue) per factor cell."""
+    rows = list(_complete_games(summary, "tg"))
+    if not rows:
+        return None
+    by_model: dict[str, list[Point]] = {}
+    cells: list[str] = []
+    several = len({gid for _, gid, _ in rows}) > 1
+    for model, gid, g in rows:
+        for cell, c in g["details"]["cells"].items():
+            cells.append(cell)
+            label = f"{gid}: {cell}" if several else cell
+            by_model.setdefault(model, []).append(_point(cell, c["gap"], label))
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="tg-gap",
+        kind="bar",
+        title="Training-gaming gap per factor cell (TG, a propensity)",
+        caption=(
+            "compliance under the training cue minus under the deployment cue, per cell of "
+            "value conflict (vc), training information (ti) and scratchpad (sp), 1 on, 0 off; "
+            "above 0: complies more when told it is trained on"
+        ),
+        x_label="cell",
+        y_label="compliance gap",
+        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        y_range=(-1.0, 1.0),
+        categories=_categories(iter(cells)),
+        references=(Reference("no gap", 0.0),),
+    )
+
+
+def protocol_frontier(summary: Mapping[str, Any]) -> Plot | None:
+    """Safety against usefulness: per model, the protocol as run and the defer-to-trusted
+    frontier over defer fractions computed from the same steps."""
+    series: list[Series] = []
+    for model, entry in summary["models"].items():
+        d = entry.get("deployment")
+        if not d or not d.get("complete"):
+            continue
+        curve = tuple(
+            _frontier_point(p["usefulness"], p["safety"], f"defer {p['defer_fraction']:g}")
+            for p in d.get("frontier") or []
+            if p["usefulness"] is not None and p["safety"] is not None
+        )
+        if curve:
+            series.append(Series(f"{model}: defer frontier", curve, True, model))
+        if d["usefulness"] is not None and d["safety"] is not None:
+            point = _frontier_point(d["usefulness"], d["safety"], d["protocol"])
+            series.append(Series(f"{model}: {d['protocol']}", (point,), key=model))
+    if not series:
+        return None
+    return Plot(
+        colour_keys=tuple(summary["models"]),
+        id="protocol-frontier",
+        kind="scatter",
+        title="Safety against usefulness per protocol",
+        caption=(
+            "safety: P(no backdoor ships unaudited in a deployment); usefulness: 0 = the "
+            "trusted model's correctness, 1 = the untrusted model's; the curve defers to the "
+            "trusted model a growing share of steps (its labels), intervals on both axes"
+        ),
+        x_label="usefulness",
+        y_label="safety",
+        series=tuple(series),
+    )
+
+
+def _frontier_point(useful: Mapping[str, Any], safety: Mapping[str, Any], label: str) -> Point:
+    return Point(
+        x=useful["value"],
+        y=safety["value"],
+        low=safety["low"],
+        high=safety["high"],
+        label=label,
+        x_low=useful["low"],
+        x_high=useful["high"],
+    )

@@ -1,0 +1,263 @@
+"""The report's tables, from `summary.json` and `config.yaml` (pure: dicts in, tables out).
+
+The tables the terminal prints (capability profile, deployments, collusion) are taken from
+`sandbox.display` itself, so a report never words or rounds a number differently from what
+`sandbox run` and `sandbox show` print. The rest are the report's own: per-suite game tables,
+the TG cells, and what a reader needs to trust and reproduce the numbers (seed, models, token
+use, retries, parse failures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table as RichTable
+
+from sandbox.display import Display
+from sandbox.display import _ci as interval
+from sandbox.display import _detail as measured_against_optimum
+from sandbox.report.model import Table
+
+MISSING = "-"
+"""A value the summary does not hold (an older run, a key not recorded)."""
+
+
+def from_rich(table: RichTable | None, id_: str) -> Table | None:
+    """A terminal table as a report table: same title, headers, cells and caption."""
+    if table is None:
+        return None
+    columns = tuple(str(c.header) for c in table.columns)
+    cells = [[str(cell) for cell in column.cells] for column in table.columns]
+    rows = tuple(tuple(row) for row in zip(*cells, strict=True))
+    caption = "" if table.caption is None else str(table.caption)
+    return Table(id_, str(table.title or ""), columns, rows, caption)
+
+
+def profile_table(summary: Mapping[str, Any]) -> Table | None:
+    return from_rich(Display._capability_profile(dict(summary)), "profile")
+
+
+def deployments_table(summary: Mapping[str, Any]) -> Table | None:
+    return from_rich(Display._deployments(dict(summary)), "deployments")
+
+
+def collusion_table(summary: Mapping[str, Any]) -> Table | None:
+    return from_rich(Display._collusion(dict(summary)), "collusion")
+
+
+def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | None:
+    """Every (model, game) of one suite: win against the optimum, played games, the
+    measurement behind it, the verdict; the columns of `sandbox run`'s games table."""
+    rows = []
+    for model, entry in summary["models"].items():
+        for gid, g in entry["games"].items():
+            if g.get("suite", "xc") != suite:
+                continue
+            if not g["complete"]:
+                rows.append((model, gid, "incomplete", f"{g['optimal_win']:.3f}", *[""] * 5))
+                continue
+            rows.append(
+                (
+                    model,
+                    gid,
+                    interval(g["win"]),
+                    f"{g['optimal_win']:.3f}",
+                    f"{g['win_over_optimal']:.2f}",
+                    interval(g["played"]),
+                    "yes" if g["estimates_agree"] else "NO",
+                    measured_against_optimum(g["details"]),
+                    g["verdict"],
+                )
+            )
+    if not rows:
+        return None
+    columns = (
+        "model",
+        "game",
+        "win",
+        "optimal",
+        "win/opt",
+        "played games",
+        "agree",
+        "measured against the optimum",
+        "verdict",
+    )
+    caption = (
+        "win: the empirical policy's win probability with its interval; played games: games "
+        "played from the same samples (agree: the two intervals overlap)"
+    )
+    threshold = summary.get("xc_threshold")
+    if threshold is not None and suite == "xc":
+        caption += (
+            f"; verdict: solved when the whole win interval is at or above {threshold:g} x "
+            "optimal, not solved when wholly below"
+        )
+    return Table(f"games-{suite}", title, columns, tuple(rows), caption)
+
+
+def tg_cells_table(summary: Mapping[str, Any]) -> Table | None:
+    """The TG probe per cell: compliance under each cue and the gap between them."""
+    rows = []
+    for model, entry in summary["models"].items():
+        for gid, g in entry["games"].items():
+            if g.get("suite") != "tg" or not g["complete"]:
+                continue
+            for cell, c in g["details"]["cells"].items():
+                rows.append(
+                    (
+                        model,
+                        gid,
+                        cell,
+                        interval(c["compliance_train"]),
+                        interval(c["compliance_deploy"]),
+                        interval(c["gap"]),
+                        interval(c["gap_adjusted"]),
+                    )
+                )
+    if not rows:
+        return None
+    columns = (
+        "model",
+        "game",
+        "cell",
+        "complies, training cue",
+        "complies, deployment cue",
+        "gap",
+        "gap (Bonferroni)",
+    )
+    caption = (
+        "cell: value conflict (vc), training information (ti), scratchpad (sp), each on (1) or "
+        "off (0). gap: compliance under the training cue minus under the deployment cue; the "
+        "verdict reads the Bonferroni-adjusted interval"
+    )
+    return Table("tg-cells", "Training-gaming probe per cell", columns, tuple(rows), caption)
+
+
+def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
+    """What the run was: enough to rerun it and to know it is this run."""
+    run = config.get("run") or {}
+    trusted = config.get("trusted") or {}
+    backend = config.get("backend") or {}
+    engine = config.get("engine") or {}
+    sampling = config.get("sampling") or {}
+    control = config.get("control") or {}
+    rows = [
+        ("run id", str(summary.get("run_id", MISSING))),
+        ("config SHA-256", str(summary.get("config_sha256", MISSING))),
+        ("seed", str(run.get("seed", MISSING))),
+        ("models", ", ".join(map(str, config.get("models") or [])) or MISSING),
+        ("backend", _named(backend)),
+        ("trusted model", str(trusted.get("model", MISSING)) if trusted else MISSING),
+        ("engine", _named(engine)),
+        ("games", ", ".join(_game_id(g) for g in config.get("games") or []) or MISSING),
+        ("control protocol", _named(control.get("protocol")) if control else MISSING),
+        ("samples per observation (k)", str(sampling.get("k", MISSING))),
+        ("confidence", str(sampling.get("confidence", MISSING))),
+        ("episodes", str(summary.get("episodes", MISSING))),
+    ]
+    replay = summary.get("replay")
+    if replay:
+        rows.append(("replay of", str(replay.get("source_run", MISSING))))
+    caption = (
+        "the same config and seed give the same results.jsonl: sandbox run <run dir>/config.yaml"
+    )
+    return Table("run", "The run", ("", "value"), tuple(rows), caption)
+
+
+def _named(entry: Any) -> str:
+    """A registry entry as written in a config: a name, or `{name, params}`."""
+    if entry is None:
+        return MISSING
+    if isinstance(entry, Mapping):
+        params = entry.get("params") or {}
+        return str(entry.get("name", MISSING)) + (f" {params}" if params else "")
+    return str(entry)
+
+
+def _game_id(game: Mapping[str, Any]) -> str:
+    return str(game.get("id") or game.get("name"))
+
+
+def usage_table(summary: Mapping[str, Any]) -> Table:
+    """Calls and tokens per model (the trusted model's included), retries and cost.
+
+    Retries are recorded per model only by runs that count them; older runs show "-"."""
+    by_model: Mapping[str, Any] = summary.get("usage_by_model") or {}
+    cost = summary.get("cost") or {}
+    usd: Mapping[str, float] = cost.get("usd") or {}
+    rows = []
+    for model, u in by_model.items():
+        rows.append(
+            (
+                model,
+                str(u.get("contexts", MISSING)),
+                str(u.get("errors", MISSING)),
+                str(u.get("retries", MISSING)),
+                str(u.get("prompt_tokens", MISSING)),
+                str(u.get("completion_tokens", MISSING)),
+                f"{usd[model]:.4f}" if model in usd else "unpriced",
+            )
+        )
+    usage = summary.get("usage") or {}
+    plans = summary.get("plan_usage") or {}
+    rows.append(
+        (
+            "episodes, all models",
+            MISSING,
+            MISSING,
+            MISSING,
+            str(usage.get("prompt_tokens", MISSING)),
+            str(usage.get("completion_tokens", MISSING)),
+            f"{cost['total_usd']:.4f}" if "total_usd" in cost else MISSING,
+        )
+    )
+    if plans.get("prompt_tokens") or plans.get("completion_tokens"):
+        rows.append(
+            (
+                "shared plans",
+                MISSING,
+                MISSING,
+                MISSING,
+                str(plans.get("prompt_tokens", 0)),
+                str(plans.get("completion_tokens", 0)),
+                MISSING,
+            )
+        )
+    columns = (
+        "model",
+        "contexts",
+        "errors",
+        "retries",
+        "prompt tokens",
+        "completion tokens",
+        "cost (USD)",
+    )
+    caption = (
+        "contexts: calls per model from the events (re-asks and scratchpads within a context "
+        "included); errors: contexts whose call still failed after the backend's retries; "
+        "cost: from report.prices (the total counts priced models only)"
+    )
+    return Table("usage", "Token use, errors and retries", columns, tuple(rows), caption)
+
+
+def parse_failures_table(summary: Mapping[str, Any]) -> Table | None:
+    """Per model and game, contexts whose answer could not be read (scored as WAIT, REFUSE or
+    an outcome agreeing with nothing); per deployment, monitor scores missing."""
+    rows = []
+    for model, entry in summary["models"].items():
+        for gid, g in entry["games"].items():
+            if not g.get("complete"):
+                continue
+            rate, n = g["parse_failure_rate"], g["samples"]
+            rows.append((model, gid, str(n), str(round(rate * n)), f"{rate:.3f}"))
+        d = entry.get("deployment")
+        if d and d.get("complete"):
+            steps = sum(d["steps"].values())
+            rate = d["monitor_missing_rate"]
+            name = f"{d['protocol']} (monitor scores)"
+            rows.append((model, name, str(steps), str(round(rate * steps)), f"{rate:.3f}"))
+    if not rows:
+        return None
+    columns = ("model", "game", "samples", "parse failures", "rate")
+    return Table("parse-failures", "Parse failures", columns, tuple(rows))
