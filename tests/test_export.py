@@ -37,7 +37,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = small_config(tmp, models=MODELS)
     data["sampling"] = {"k": 6, "played_games": 100, "bootstrap": 100}
     data["games"] = [
-        {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
+        {
+            "name": "upfront_auditing",
+            "params": {"rounds": 20, "audited": 2},
+            "affordances": {"shared_planning": True, "scratchpad": True},  # plan calls' tokens
+        },
         {
             "name": "deployment_cue",  # two contexts an episode
             "params": {"rounds": 20, "audited": 10, "cue_fraction": 0.3, "cue_year": 2026},

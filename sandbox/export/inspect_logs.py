@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
@@ -48,6 +48,7 @@ from sandbox.events import (
     Record,
     RunFinished,
     RunStarted,
+    Sample,
     StepRecord,
 )
 from sandbox.export.base import FORMATS, ExportError, FinishedRun
@@ -112,7 +113,7 @@ class Trail:
     @classmethod
     def read(cls, run: FinishedRun) -> Trail:
         trail = cls()
-        picks: dict[tuple[str, str, int], list[CoordinationPick]] = defaultdict(list)
+        picks: dict[tuple[str, str, int], dict[str, CoordinationPick]] = defaultdict(dict)
         for event in run.events():
             if isinstance(event, PromptShown):
                 trail.prompts[event.prompt_sha256] = event
@@ -125,16 +126,15 @@ class Trail:
             elif isinstance(event, PlanWritten) and event.context_id:
                 trail.plans[event.context_id] = event
             elif isinstance(event, CoordinationPick):
-                picks[event.model, event.game, event.pair].append(event)
+                picks[event.model, event.game, event.pair][str(event.context_id)] = event
             elif isinstance(event, RunStarted):
                 trail.started = trail.started or event.ts
             elif isinstance(event, RunFinished):
                 trail.finished = event.ts
-        for pair in picks.values():
-            choices = {p.choice for p in pair}
-            for pick in pair:
-                if len(pair) == 2 and pick.context_id:
-                    trail.agreed[pick.context_id] = len(choices) == 1 and None not in choices
+        for pair in picks.values():  # by context id: a redone pick counts once
+            choices = {p.choice for p in pair.values()}
+            for context_id in pair if len(pair) == 2 else ():
+                trail.agreed[context_id] = len(choices) == 1 and None not in choices
         return trail
 
     def transcript(
@@ -200,8 +200,7 @@ def usage_by_model(
     answers taken from its source run (`worker: cache`) cost nothing (as `sandbox.usage`)."""
     totals: dict[str, Usage] = defaultdict(Usage)
     for context_id in dict.fromkeys(context_ids):
-        call: ActionTaken | PlanWritten | None = trail.actions.get(context_id)
-        call = call or trail.plans.get(context_id)
+        call = trail.actions.get(context_id) or trail.plans.get(context_id)
         if call is None or (isinstance(call, ActionTaken) and call.worker == "cache"):
             continue
         totals[inspect_model(run, call.model)] += call.usage
@@ -221,9 +220,8 @@ def eval_log(
     )
 
     samples = [s for r in records for s in samples_of(run, trail, r)]
-    recorded = {r.game for r in records}
-    games = [g for g in [*run.summary["models"][model]["games"], *recorded] if g in recorded]
-    games = list(dict.fromkeys(games))  # in the summary's order
+    order = list(run.summary["models"][model]["games"])  # the deployment's is not there
+    games = sorted({r.game for r in records}, key=lambda g: order.index(g) if g in order else -1)
     config = run.config
     args: dict[str, Any] = {"seed": config.run.seed}
     if suite == CONTROL and config.control is not None:
@@ -280,15 +278,16 @@ def eval_log(
 def samples_of(run: FinishedRun, trail: Trail, record: Record) -> list[EvalSample]:
     if isinstance(record, StepRecord):
         return [step_sample(run, trail, record)]
-    return [context_sample(run, trail, record, i) for i in range(len(record.samples))]
+    return [context_sample(run, trail, record, sample) for sample in record.samples]
 
 
-def context_sample(run: FinishedRun, trail: Trail, record: EpisodeRecord, i: int) -> EvalSample:
+def context_sample(
+    run: FinishedRun, trail: Trail, record: EpisodeRecord, sample: Sample
+) -> EvalSample:
     from inspect_ai.log import EvalSample
     from inspect_ai.model import ModelOutput
     from inspect_ai.scorer import Score
 
-    sample = record.samples[i]
     started, action = trail.contexts.get(sample.context_id), trail.actions.get(sample.context_id)
     shown, exchange = trail.transcript(run, sample.context_id)
     scores = {
@@ -401,9 +400,7 @@ def eval_scores(
     from inspect_ai.log import EvalMetric, EvalScore
 
     rows = run.summary["models"][model]
-    scored = defaultdict(int, {g: 0 for g in games})
-    for sample in samples:
-        scored[sample.metadata["game"]] += 1
+    scored = Counter(sample.metadata["game"] for sample in samples)
     out = []
     for game in games:
         row = rows["deployment"] if suite == CONTROL else rows["games"][game]
