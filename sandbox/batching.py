@@ -54,6 +54,15 @@ class Batcher(Generic[T, R]):
             _, future = self._pending.popleft()
             future.cancel()
 
+    async def drain(self, timeout_s: float) -> None:
+        """Cut no more batches and give the calls in flight up to `timeout_s` to finish (a
+        stopping run keeps what they answer); leaving `async with` cancels what is left."""
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        if self._calls:
+            await asyncio.wait(set(self._calls), timeout=timeout_s)
+
     async def ask(self, items: Sequence[T]) -> list[R]:
         """The results of `items`, in order (an empty ask costs no call)."""
         if not items:

@@ -10,6 +10,12 @@ and how many re-asks the loop allows. `request_hash` hashes exactly that, and ea
 got: `RequestCache.from_events` reads it back, and a replay's dispatcher sends the engine only
 the contexts the source run never asked (a resample, a new monitor), which its own log then
 records in turn.
+
+A run also keeps every answer as it arrives, before its episode is committed, in `answers.jsonl`
+(one `AnsweredContext` a line; removed when the run finishes): a run that stops (a dead
+endpoint, a crash) keeps the answers of its unfinished episodes there, and its resume answers
+them from it (`worker: resumed`: paid for by this run, so counted in its usage), asking no
+endpoint twice for one context.
 """
 
 from __future__ import annotations
@@ -20,8 +26,47 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from sandbox.context import Action, Context, ContextOutcome
-from sandbox.events import ActionTaken, ContextStarted, read_events
+from sandbox.events import ActionTaken, ContextStarted, dump_json, read_events
+
+ANSWERS = "answers.jsonl"
+RESUMED = "resumed"
+"""The worker of an answer a resumed run took from its own earlier part."""
+
+
+class AnsweredContext(BaseModel):
+    """A line of `answers.jsonl`: a context's answer under its request hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_sha256: str
+    outcome: ContextOutcome
+
+    def line(self) -> str:
+        return dump_json(self.model_dump(mode="json"))
+
+
+def outcome_of(event: ActionTaken, worker: str) -> ContextOutcome:
+    """The outcome an `action` event recorded, as answered by `worker`."""
+    assert event.context_id is not None
+    return ContextOutcome(
+        action=Action(
+            context_id=event.context_id,
+            visible=event.visible,
+            scratchpad=event.scratchpad,
+            choice=event.choice,
+            score=event.score,
+            parse_ok=event.parse_ok,
+            attempts=event.attempts,
+            usage=event.usage,
+            structured=event.structured,
+            retries=event.retries,
+        ),
+        node_id=event.node_id,
+        worker=worker,
+    )
 
 
 def prompt_hash(ctx: Context) -> str:
@@ -91,23 +136,28 @@ class RequestCache:
                 and event.context_id in started
                 and event.error is None  # a failed call is no answer: ask it again
             ):
-                answers[started[event.context_id]] = ContextOutcome(
-                    action=Action(
-                        context_id=event.context_id,
-                        visible=event.visible,
-                        scratchpad=event.scratchpad,
-                        choice=event.choice,
-                        score=event.score,
-                        parse_ok=event.parse_ok,
-                        attempts=event.attempts,
-                        usage=event.usage,
-                        structured=event.structured,
-                        retries=event.retries,
-                    ),
-                    node_id=event.node_id,
-                    worker="cache",
-                )
+                answers[started[event.context_id]] = outcome_of(event, "cache")
         return answers
+
+    @classmethod
+    def from_answers(cls, path: Path) -> RequestCache:
+        """The answers a run kept in its `answers.jsonl` (a torn last line skipped), as
+        answered by `RESUMED`."""
+        answers: dict[str, ContextOutcome] = {}
+        if path.is_file():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if not line.endswith("\n"):
+                        break
+                    kept = AnsweredContext.model_validate_json(line)
+                    answers[kept.request_sha256] = kept.outcome.model_copy(
+                        update={"worker": RESUMED}
+                    )
+        return cls(answers)
+
+    def merged(self, other: RequestCache) -> RequestCache:
+        """This cache's answers and `other`'s (`other`'s where both answer a request)."""
+        return RequestCache({**self._answers, **other._answers})
 
     def split(
         self, contexts: Sequence[Context], keys: Sequence[str]

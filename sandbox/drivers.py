@@ -4,7 +4,9 @@
 the choices: an episode is one sample of the game's empirical policy. With `shared_planning`,
 the episode first takes the plan of its (model, situation) from a `PlanBook`, which asks a planner
 context once and hands every later episode the same text, then asks its contexts with the plan
-shown in them: the two-step driver.
+shown in them: the two-step driver. A plan whose call failed (the endpoint, after its retries)
+is no plan: the episodes waiting on it record their contexts as error outcomes without asking
+them (a resume asks them again), and the next episode asks the planner again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
-from sandbox.context import Action, Affordances, Context, Usage
+from sandbox.context import Action, Affordances, Context, ContextOutcome, Usage
 from sandbox.environments import NO_ANSWER, Environment
 from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
 from sandbox.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
@@ -20,6 +22,10 @@ from sandbox.seeding import derive_seed
 
 PLAN_OBSERVATION = "__plan__"
 """The observation id of a planner's context."""
+
+
+class PlanFailed(Exception):
+    """The planner's call failed after its backend's retries: the plan is not written."""
 
 
 PlanHook = Callable[[Exchange, PlanWritten], None]
@@ -57,8 +63,17 @@ class PlanBook:
         if key in self._written:
             return self._written[key]
         if key not in self._asked:
-            self._asked[key] = asyncio.ensure_future(self._write(model, situation, ask))
-        return await asyncio.shield(self._asked[key])
+            task = asyncio.ensure_future(self._write(model, situation, ask))
+            # a failure is read by every waiter; this marks it read when none is left waiting
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._asked[key] = task
+        asked = self._asked[key]
+        try:
+            return await asyncio.shield(asked)
+        except PlanFailed:
+            if self._asked.get(key) is asked:
+                del self._asked[key]  # the next episode asks the planner again
+            raise
 
     async def _write(self, model: str, situation: str, ask: Ask) -> str:
         seed = derive_seed(self._run_seed, "plan", self.game, situation)
@@ -77,6 +92,8 @@ class PlanBook:
             role="planner",
         )
         (outcome,) = await ask([ctx])
+        if outcome.action.error is not None:
+            raise PlanFailed(f"the shared plan's call failed: {outcome.action.error}")
         plan = outcome.action.visible.strip()
         self._on_written(
             Exchange(ctx, outcome),
@@ -94,6 +111,14 @@ class PlanBook:
         )
         self._written[(model, situation)] = plan
         return plan
+
+
+def _unasked(ctx: Context, error: str) -> ContextOutcome:
+    """The error outcome of a context that could not be asked (its plan was not written)."""
+    action = Action(
+        context_id=ctx.context_id, visible="", choice=None, parse_ok=False, attempts=0, error=error
+    )
+    return ContextOutcome(action=action, node_id="", worker="unasked")
 
 
 class GameDriver:
@@ -149,14 +174,23 @@ class GameDriver:
 
     async def __call__(self, spec: EpisodeSpec, ask: Ask) -> EpisodeOutcome:
         plans: dict[str, str] = {}
+        failed: PlanFailed | None = None
         if self._plans is not None:
             situations = self.env.situations()
             texts = await asyncio.gather(
-                *(self._plans.plan(spec.model, s, ask) for s in situations)
+                *(self._plans.plan(spec.model, s, ask) for s in situations),
+                return_exceptions=True,
             )
-            plans = dict(zip(situations, texts, strict=True))
+            for text in texts:
+                if isinstance(text, BaseException) and not isinstance(text, PlanFailed):
+                    raise text
+            failed = next((t for t in texts if isinstance(t, PlanFailed)), None)
+            plans = {s: t for s, t in zip(situations, texts, strict=True) if isinstance(t, str)}
         contexts = self.contexts(spec, plans)
-        outcomes = await ask(contexts)
+        if failed is None:
+            outcomes = await ask(contexts)
+        else:
+            outcomes = [_unasked(ctx, str(failed)) for ctx in contexts]
         actions = [o.action for o in outcomes]
         judged, judge_exchanges = await self._judge(spec, contexts, actions, ask)
         return EpisodeOutcome(

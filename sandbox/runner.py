@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.attempts import coordination_tables
 from sandbox.batching import Batcher
-from sandbox.cache import RequestCache, prompt_hash, request_hash
+from sandbox.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
 from sandbox.checks import check_config
 from sandbox.config import Config
-from sandbox.context import Usage
+from sandbox.context import ContextOutcome, Usage
 from sandbox.dispatch import Dispatcher
 from sandbox.drivers import GameDriver, PlanBook
 from sandbox.engines import ENGINES, Engine, EngineDeps
@@ -123,6 +123,11 @@ def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
                 "coordination": profile.coordination,
             }
     return declared
+
+
+DRAIN_S = 10.0
+"""How long a stopping run waits for its engine batches in flight, whose answers a resume then
+takes from `answers.jsonl` instead of asking again (a dead endpoint's calls fail within it)."""
 
 
 class Runner:
@@ -306,6 +311,17 @@ class Runner:
             )
         )
 
+    def _keep_answers(self, keys: Sequence[str], outcomes: Sequence[ContextOutcome]) -> None:
+        """Every answer as it arrives, so a stopped run loses none (an error outcome is no
+        answer: a resume asks it again)."""
+        self.store.keep_answers(
+            [
+                AnsweredContext(request_sha256=key, outcome=outcome)
+                for key, outcome in zip(keys, outcomes, strict=True)
+                if outcome.action.error is None
+            ]
+        )
+
     def _commit(self, outcome: EpisodeOutcome) -> Record:
         assert self._writer is not None
         record = outcome.record
@@ -339,6 +355,10 @@ class Runner:
                 self.store.path / EVENTS
             )
         self.plan_usage = sum((e.usage for e in recorded_plans.values()), Usage())
+        kept = RequestCache.from_answers(self.store.path / ANSWERS)
+        if len(kept):
+            # a resume: what the stopped part was answered is not asked again
+            self.cache = kept if self.cache is None else self.cache.merged(kept)
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
         try:
@@ -369,7 +389,7 @@ class Runner:
                 )
             finally:
                 await self.engine.close()
-            records = self.store.records()
+            records = self.store.in_order([spec.episode_id for spec in plan])
             scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
             summary = {"run_id": self.store.run_id, **scores}
             summary["profile"] = {
@@ -384,7 +404,7 @@ class Runner:
             with (self.store.path / EVENTS).open("rb") as log:
                 summary["usage_by_model"] = usage_by_model(log)
             summary["cost"] = estimated_cost(summary["usage_by_model"], self.config.report.prices)
-            if self.cache is not None:
+            if self.source is not None and self.cache is not None:
                 summary["replay"] = {
                     "source_run": None if self.source is None else self.source.name,
                     "cached_contexts": dict(sorted(self.cache.hits.items())),
@@ -399,6 +419,7 @@ class Runner:
                     seconds=round(time.perf_counter() - started, 3),
                 )
             )
+            self.store.discard_answers()
             return summary
         finally:
             self.store.close()
@@ -419,6 +440,7 @@ class Runner:
             cache=self.cache,
             max_reasks=self.config.agents.max_reasks,
             backends=self._backends,
+            on_answered=self._keep_answers,
         )
         # code checks, batched into one subprocess per batch (deployments only use them)
         checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=2)
@@ -440,6 +462,8 @@ class Runner:
                 for task in window:
                     task.cancel()
                 await asyncio.gather(*window, return_exceptions=True)
+                # engine batches in flight may hold answers: keep them for the resume
+                await dispatcher.drain(DRAIN_S)
                 raise self._failure(f"after {done} of {total} episodes", exc) from exc
 
     def _stop_if_dead(self, done: int) -> None:

@@ -1,24 +1,32 @@
-"""A run's directory: `config.yaml`, `events.jsonl`, `results.jsonl`, `summary.json`.
+"""A run's directory: `config.yaml`, `events.jsonl`, `results.jsonl`, `summary.json`, and while
+the run is unfinished `answers.jsonl` (`sandbox.cache`: every answer as it arrived).
 
 Only the driver writes here. Lines are appended whole and flushed, so a crash can at worst leave
 one torn last line; `open_for_resume` drops that line and any events of episodes that never
-reached `results.jsonl`, so a resumed run neither duplicates nor loses a finished episode.
+reached `results.jsonl`, so a resumed run neither duplicates nor loses a finished episode. It
+also un-commits the episodes that hold an error outcome (a call that failed after its retries),
+so each resume asks those contexts once more; the answers of every episode it drops stay in
+`answers.jsonl`, so the resume asks no answered context again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import yaml
 
+from sandbox.cache import ANSWERS, AnsweredContext, outcome_of
 from sandbox.config import Config, ConfigError, config_from_mapping, read_yaml
 from sandbox.events import (
     EVENT_ADAPTER,
     RECORD_ADAPTER,
+    ActionTaken,
+    ContextStarted,
     Event,
     Record,
     RunFinished,
@@ -46,6 +54,7 @@ class RunStore:
         self.run_id = path.name
         self._events: IO[str] | None = None
         self._results: IO[str] | None = None
+        self._answers: IO[str] | None = None
 
     # --- creation and reopening -----------------------------------------------------------
     @classmethod
@@ -107,35 +116,66 @@ class RunStore:
 
     def repair(self) -> None:
         """Drop a torn last line of results, events of episodes with no result line, and the
-        context events of a shared plan whose `plan_written` event never made it to disk."""
+        context events of a shared plan whose `plan_written` event never made it to disk;
+        un-commit the episodes holding an error outcome (their results and events dropped,
+        the run no longer finished). The answered contexts of what is dropped are kept in
+        `answers.jsonl` first."""
         records = self.records()
-        _rewrite_lines(self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in records])
+        events = self._read_events()
+        redo = _error_episodes(events, {r.episode_id for r in records})
+        records = [r for r in records if r.episode_id not in redo]
         done = {r.episode_id for r in records}
+        # A shared plan's context counts as done only once its plan_written event is recorded.
+        planned = {e.context_id for _, e in events if e.kind == "plan_written"}
+        requests = {
+            e.context_id: e.request_sha256
+            for _, e in events
+            if isinstance(e, ContextStarted) and e.request_sha256 is not None
+        }
+        kept: list[str] = []
+        answers: list[str] = []
+        for line, event in events:
+            if event.kind == "run_finished":
+                continue
+            dropped = (event.episode_id is not None and event.episode_id not in done) or (
+                event.kind in ("context_started", "action")
+                and event.episode_id is None
+                and event.context_id not in planned
+            )
+            if not dropped:
+                kept.append(line)
+            elif isinstance(event, ActionTaken) and event.error is None:
+                request = requests.get(event.context_id)
+                if request is not None:
+                    outcome = outcome_of(event, event.worker)
+                    answers.append(AnsweredContext(request_sha256=request, outcome=outcome).line())
+        if answers:
+            with (self.path / ANSWERS).open("a", encoding="utf-8") as fh:
+                fh.write("".join(f"{line}\n" for line in answers))
+                fh.flush()
+                os.fsync(fh.fileno())
+        if redo:
+            (self.path / SUMMARY).unlink(missing_ok=True)
+        _rewrite_lines(self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in records])
+        if (self.path / EVENTS).exists():
+            _rewrite_lines(self.path / EVENTS, kept)
+
+    def error_episodes(self) -> set[str]:
+        """Committed episodes holding an error outcome: what a resume asks again."""
+        return _error_episodes(self._read_events(), {r.episode_id for r in self.records()})
+
+    def _read_events(self) -> list[tuple[str, Event]]:
+        """Every complete line of the event log with its parsed event."""
         events_path = self.path / EVENTS
-        if not events_path.exists():
-            return
         events: list[tuple[str, Event]] = []
+        if not events_path.exists():
+            return events
         with events_path.open(encoding="utf-8") as fh:
             for line in fh:
                 if not line.endswith("\n"):
                     break
                 events.append((line.rstrip("\n"), EVENT_ADAPTER.validate_json(line)))
-        # A shared plan's context counts as done only once its plan_written event is recorded.
-        planned = {e.context_id for _, e in events if e.kind == "plan_written"}
-        kept: list[str] = []
-        for line, event in events:
-            if event.kind == "run_finished":
-                continue
-            if event.episode_id is not None and event.episode_id not in done:
-                continue
-            if (
-                event.kind in ("context_started", "action")
-                and event.episode_id is None
-                and event.context_id not in planned
-            ):
-                continue
-            kept.append(line)
-        _rewrite_lines(events_path, kept)
+        return events
 
     # --- reading ---------------------------------------------------------------------------
     def records(self) -> list[Record]:
@@ -151,11 +191,42 @@ class RunStore:
                     seen.setdefault(record.episode_id, record)
         return list(seen.values())
 
+    def in_order(self, episode_ids: Sequence[str]) -> list[Record]:
+        """The records in the order of `episode_ids` (the plan's), `results.jsonl` rewritten
+        in that order if it was not (episodes redone by a resume were appended last): the same
+        config and seed give the same bytes however the run got there."""
+        records = self.records()
+        rank = {episode_id: i for i, episode_id in enumerate(episode_ids)}
+        ordered = sorted(records, key=lambda r: rank.get(r.episode_id, len(rank)))
+        if ordered != records:
+            _rewrite_lines(
+                self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in ordered]
+            )
+            if self._results is not None:
+                self._results.close()
+                self._results = (self.path / RESULTS).open("a", encoding="utf-8")
+        return ordered
+
     # --- writing ---------------------------------------------------------------------------
     def open_streams(self) -> tuple[IO[str], IO[str]]:
         self._events = (self.path / EVENTS).open("a", encoding="utf-8")
         self._results = (self.path / RESULTS).open("a", encoding="utf-8")
         return self._events, self._results
+
+    def keep_answers(self, answers: Sequence[AnsweredContext]) -> None:
+        """Append answers to `answers.jsonl` as they arrive (flushed: a crash loses none that
+        reached the file)."""
+        if self._answers is None:
+            self._answers = (self.path / ANSWERS).open("a", encoding="utf-8")
+        self._answers.write("".join(f"{a.line()}\n" for a in answers))
+        self._answers.flush()
+
+    def discard_answers(self) -> None:
+        """The run finished: every answer is in its event log, so `answers.jsonl` goes."""
+        if self._answers is not None:
+            self._answers.close()
+            self._answers = None
+        (self.path / ANSWERS).unlink(missing_ok=True)
 
     def append_result(self, record: Record) -> None:
         assert self._results is not None, "open_streams first"
@@ -168,10 +239,22 @@ class RunStore:
         os.replace(tmp, self.path / SUMMARY)
 
     def close(self) -> None:
-        for stream in (self._events, self._results):
+        for stream in (self._events, self._results, self._answers):
             if stream is not None:
                 stream.close()
-        self._events = self._results = None
+        self._events = self._results = self._answers = None
+
+
+def _error_episodes(events: Sequence[tuple[str, Event]], committed: set[str]) -> set[str]:
+    """The committed episodes whose `action` events hold an error outcome."""
+    return {
+        e.episode_id
+        for _, e in events
+        if isinstance(e, ActionTaken)
+        and e.error is not None
+        and e.episode_id is not None
+        and e.episode_id in committed
+    }
 
 
 def _last_line(path: Path, block: int = 1 << 16) -> str | None:

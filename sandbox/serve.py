@@ -100,6 +100,9 @@ class OrganismServer(ThreadingHTTPServer):
         self._faults_lock = threading.Lock()
         self.injected: Counter[str] = Counter()
         """Faults injected so far, by kind ("500", "429", "reset")."""
+        self.answered: Counter[int] = Counter()
+        """Chat completions answered so far, by request seed (a context's call is asked
+        twice when its seed is counted twice)."""
         self.organism_name = organism_name
         self.organism: Organism = ORGANISMS.build(organism_name, params or {})
         self.created = int(time.time())
@@ -257,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an organism bug must answer, not drop the connection
             self._error(500, f"organism failed: {type(exc).__name__}: {exc}")
             return
+        with self.server._faults_lock:
+            self.server.answered[seed] += 1
         self._send(
             200,
             {

@@ -1,0 +1,151 @@
+"""Endpoint faults across a resume: a stopped run keeps every answer it got (committed or not),
+its resume asks no context's call twice, error outcomes are asked once more, and the finished
+run is the clean run, byte for byte. The endpoint is `sandbox serve`'s server over real HTTP,
+counting the calls it answered by their seeds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.cache import ANSWERS, AnsweredContext
+from sandbox.config import config_from_mapping
+from sandbox.runner import RunError, Runner, resume_run
+from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.serve import OrganismServer
+from tests.conftest import small_config
+
+KEY_ENV = "SANDBOX_TEST_API_KEY"
+MODEL = "stateless_strategist"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrganismServer]:
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    server = OrganismServer(MODEL, "127.0.0.1", 0, fault_seed=3)
+    server.start_background()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]:
+    return small_config(
+        tmp_path / name,
+        models=[MODEL],
+        games=[
+            {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
+            {"name": "plan_consistency", "affordances": {"shared_planning": True}},
+        ],
+        sampling={
+            "k": 30,
+            "played_games": 100,
+            "bootstrap": 100,
+            "batch_episodes": 4,
+            "in_flight_batches": 3,
+        },
+        backend={
+            "name": "openai",
+            "params": {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 0},
+        },
+    )
+
+
+def _run(data: dict[str, Any], **hooks: Any) -> Path:
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    asyncio.run(Runner(config, store, **hooks).run())
+    return store.path
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (path / EVENTS).open(encoding="utf-8")]
+
+
+def _clean(tmp_path: Path, server: OrganismServer) -> tuple[str, dict[str, Any]]:
+    """A clean run's results and usage; the server's count of answers is reset after it."""
+    path = _run(_config(tmp_path, "clean", server))
+    usage = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]
+    server.answered.clear()
+    return (path / RESULTS).read_text(), usage
+
+
+def test_a_stopped_run_keeps_its_answers_and_its_resume_asks_none_twice(
+    tmp_path: Path, server: OrganismServer
+) -> None:
+    expected, clean_usage = _clean(tmp_path, server)
+
+    seen: list[str] = []
+
+    def endpoint_dies(record: Any) -> None:
+        seen.append(record.episode_id)
+        if len(seen) == 12:
+            # most calls from now on fail (500, 429 or a reset): the run stops with answered
+            # episodes waiting behind failed ones (the local engine asks in order, and the
+            # fault seed fixes which fail, so this holds run after run)
+            server.fail_rate = 0.7
+
+    with pytest.raises(RunError, match="contexts failed after their retries"):
+        _run(_config(tmp_path, "stopped", server), on_episode=endpoint_dies)
+    (path,) = (tmp_path / "stopped" / "runs").iterdir()
+    events = _events(path)
+    assert [e["kind"] for e in events].count("run_stopped") == 1
+    committed = {e["context_id"] for e in events if e["kind"] == "action"}
+    kept = [
+        AnsweredContext.model_validate_json(line)
+        for line in (path / ANSWERS).read_text().splitlines()
+    ]
+    uncommitted = [a for a in kept if a.outcome.action.context_id not in committed]
+    # the stop caught answered contexts of unfinished episodes, and kept them
+    assert uncommitted, "the run stopped with no answered, uncommitted context: nothing tested"
+    assert all(a.outcome.action.error is None for a in kept)
+    # ... and the committed episodes with error outcomes are asked again by the resume
+    failed = {e["episode_id"] for e in events if e["kind"] == "action" and e["error"]}
+    assert failed
+
+    server.fail_rate = 0.0  # the endpoint is back
+    resume_run(path)
+    assert (path / RESULTS).read_text() == expected
+    twice = {seed: n for seed, n in server.answered.items() if n > 1}
+    assert not twice, f"calls asked twice: {twice}"
+    assert not (path / ANSWERS).exists()  # finished: every answer is in the event log
+    usage = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]
+    # every paid call counted once: the same contexts and tokens as the clean run, no errors
+    for key in ("contexts", "prompt_tokens", "completion_tokens", "errors"):
+        assert usage[key] == clean_usage[key], key
+    resumed = [e for e in _events(path) if e["kind"] == "action" and e["worker"] == "resumed"]
+    assert {e["context_id"] for e in resumed} >= {a.outcome.action.context_id for a in uncommitted}
+
+
+def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
+    tmp_path: Path, server: OrganismServer
+) -> None:
+    expected, _ = _clean(tmp_path, server)
+    server.fail_rate = 0.25
+    data = _config(tmp_path, "flaky", server)
+    data["agents"] = {**data["agents"], "max_error_share": 0.95}
+    path = _run(data)
+    store = RunStore(path)
+    assert store.finished()
+    errors = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]["errors"]
+    redo = store.error_episodes()
+    assert errors > 0 and redo
+    asked_before = sum(server.answered.values())
+
+    server.fail_rate = 0.0
+    resume_run(path)
+    assert store.finished() and not store.error_episodes()
+    assert (path / RESULTS).read_text() == expected
+    # the resume asked exactly the failed contexts' calls: none answered before was asked again
+    twice = {seed: n for seed, n in server.answered.items() if n > 1}
+    assert not twice, f"calls asked twice: {twice}"
+    summary = json.loads((path / SUMMARY).read_text())
+    assert summary["usage_by_model"][MODEL]["errors"] == 0
+    assert sum(server.answered.values()) > asked_before
