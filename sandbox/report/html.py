@@ -30,12 +30,20 @@ pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 12px; }
 """
 
 
+VERDICTS = {
+    "yes": "yes",
+    "solved": "yes",
+    "no": "no",
+    "not solved": "no",
+    "inconclusive": "inconclusive",
+}
+"""Verdicts as the terminal words them (the games' and the profile's), by their style."""
+
+
 def _verdict_class(text: str) -> str:
-    """Profile cells start with their verdict: "yes: ...", "no: ...", "inconclusive: ..."."""
-    for verdict in ("yes", "no", "inconclusive"):
-        if text == verdict or text.startswith(f"{verdict}:"):
-            return f' class="verdict-{verdict}"'
-    return ""
+    """A verdict cell ("solved", "not solved") or a profile cell led by one ("yes: ...")."""
+    verdict = VERDICTS.get(text) or VERDICTS.get(text.split(":")[0])
+    return f' class="verdict-{verdict}"' if verdict else ""
 
 
 def table(t: Table) -> str:
