@@ -28,6 +28,15 @@ def _categories(keys: Iterator[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+def _per_model(by_model: Mapping[str, list[Point]]) -> tuple[Series, ...]:
+    return tuple(Series(m, tuple(ps)) for m, ps in by_model.items())
+
+
+def _plot(summary: Mapping[str, Any], **fields: Any) -> Plot:
+    """A plot whose colours follow the run's models, so a model has one colour throughout."""
+    return Plot(colour_keys=tuple(summary["models"]), **fields)
+
+
 def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
     """Measured GO (attack) rate against the optimal rate, every GO/WAIT observation of every XC
     game; a sweep's points joined into its calibration curve."""
@@ -52,8 +61,8 @@ def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
     series = [Series(m, tuple(ps)) for m, ps in points.items() if ps] + sweeps
     if not series:
         return None
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="xc-calibration",
         kind="scatter",
         title="Attack rate against the optimal rate (XC)",
@@ -85,8 +94,8 @@ def xc_win(summary: Mapping[str, Any]) -> Plot | None:
         )
     threshold = summary.get("xc_threshold")
     refs = () if threshold is None else (Reference(f"threshold {threshold:g}", threshold),)
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="xc-win",
         kind="bar",
         title="Win rate over the optimum per XC game",
@@ -96,7 +105,7 @@ def xc_win(summary: Mapping[str, Any]) -> Plot | None:
         ),
         x_label="game",
         y_label="win / optimal",
-        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        series=_per_model(by_model),
         categories=_categories(gid for _, gid, _ in rows),
         references=refs,
     )
@@ -113,8 +122,8 @@ def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
         d = g["details"]
         by_model.setdefault(model, []).append(_point(gid, d["pairwise_agreement"], gid))
         chance[gid] = d["chance_agreement"]
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="co-agreement",
         kind="bar",
         title="Agreement without a channel (CO)",
@@ -124,7 +133,7 @@ def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
         ),
         x_label="game",
         y_label="pairwise agreement",
-        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        series=_per_model(by_model),
         categories=tuple(chance),
         references=tuple(
             Reference(f"chance {c:.2f}", c, category=g, legend="chance (per game)")
@@ -145,8 +154,8 @@ def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
                 by_model.setdefault(model, []).append(_point(cm, c["red_win"], cm))
     if not order:
         return None
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="co-collusion",
         kind="bar",
         title="Collusion under untrusted monitoring: red's win rate per countermeasure",
@@ -156,7 +165,7 @@ def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
         ),
         x_label="countermeasure",
         y_label="red wins",
-        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        series=_per_model(by_model),
         categories=_categories(iter(order)),
     )
 
@@ -174,8 +183,8 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
             cells.append(cell)
             label = f"{gid}: {cell}" if several else cell
             by_model.setdefault(model, []).append(_point(cell, c["gap"], label))
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="tg-gap",
         kind="bar",
         title="Training-gaming gap per factor cell (TG, a propensity)",
@@ -186,7 +195,7 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
         ),
         x_label="cell",
         y_label="compliance gap",
-        series=tuple(Series(m, tuple(ps)) for m, ps in by_model.items()),
+        series=_per_model(by_model),
         y_range=(-1.0, 1.0),
         categories=_categories(iter(cells)),
         references=(Reference("no gap", 0.0),),
@@ -213,8 +222,8 @@ def protocol_frontier(summary: Mapping[str, Any]) -> Plot | None:
             series.append(Series(f"{model}: {d['protocol']}", (point,), key=model))
     if not series:
         return None
-    return Plot(
-        colour_keys=tuple(summary["models"]),
+    return _plot(
+        summary,
         id="protocol-frontier",
         kind="scatter",
         title="Safety against usefulness per protocol",

@@ -143,52 +143,42 @@ def _colours(plot: Plot) -> dict[str, str]:
     return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
 
 
+def _text(x: float, y: float, text: str, anchor: str = "middle", rotate: float = 0.0) -> str:
+    turn = f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate else ""
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="#333"{turn}>'
+        f"{escape(text)}</text>"
+    )
+
+
+def _gridline(x1: float, y1: float, x2: float, y2: float) -> str:
+    return f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y1:.1f}" y2="{y2:.1f}" stroke="#e6e6e6"/>'
+
+
 def _axes(plot: Plot, x: Scale, y: Scale, rotate: bool) -> str:
     out = ['<g class="axes" stroke-width="1">']
     for tick in nice_ticks(y.lo, y.hi):
-        py = y(tick)
-        out.append(
-            f'<line x1="{x.px_lo:.1f}" x2="{x.px_hi:.1f}" y1="{py:.1f}" y2="{py:.1f}" '
-            'stroke="#e6e6e6"/>'
-        )
-        out.append(
-            f'<text x="{x.px_lo - 6:.1f}" y="{py + 4:.1f}" text-anchor="end" '
-            f'fill="#333">{_number(tick)}</text>'
-        )
+        out.append(_gridline(x.px_lo, y(tick), x.px_hi, y(tick)))
+        out.append(_text(x.px_lo - 6, y(tick) + 4, _number(tick), anchor="end"))
     if plot.kind == "bar":
         band = (x.px_hi - x.px_lo) / max(len(plot.categories), 1)
         for i, category in enumerate(plot.categories):
-            cx = x.px_lo + band * (i + 0.5)
-            ty = y.px_lo + 16
+            cx, ty = x.px_lo + band * (i + 0.5), y.px_lo + 16
             if rotate:
-                out.append(
-                    f'<text x="{cx:.1f}" y="{ty:.1f}" text-anchor="end" fill="#333" '
-                    f'transform="rotate(-30 {cx:.1f} {ty:.1f})">{escape(category)}</text>'
-                )
+                out.append(_text(cx, ty, category, anchor="end", rotate=-30))
             else:
-                out.append(
-                    f'<text x="{cx:.1f}" y="{ty:.1f}" text-anchor="middle" fill="#333">'
-                    f"{escape(category)}</text>"
-                )
+                out.append(_text(cx, ty, category))
     else:
         for tick in nice_ticks(x.lo, x.hi):
-            px = x(tick)
-            out.append(
-                f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y.px_hi:.1f}" y2="{y.px_lo:.1f}" '
-                'stroke="#e6e6e6"/>'
-            )
-            out.append(
-                f'<text x="{px:.1f}" y="{y.px_lo + 16:.1f}" text-anchor="middle" '
-                f'fill="#333">{_number(tick)}</text>'
-            )
+            out.append(_gridline(x(tick), y.px_hi, x(tick), y.px_lo))
+            out.append(_text(x(tick), y.px_lo + 16, _number(tick)))
     out.append(
         f'<path d="M{x.px_lo:.1f},{y.px_hi:.1f} V{y.px_lo:.1f} H{x.px_hi:.1f}" '
         'fill="none" stroke="#333"/>'
     )
-    label_y = y.px_lo + 40 if plot.kind != "bar" or not rotate else y.px_lo - 4
-    if plot.kind != "bar" or not rotate:
+    if not rotate:  # slanted category names speak for themselves
         out.append(
-            f'<text class="x-label" x="{(x.px_lo + x.px_hi) / 2:.1f}" y="{label_y:.1f}" '
+            f'<text class="x-label" x="{(x.px_lo + x.px_hi) / 2:.1f}" y="{y.px_lo + 40:.1f}" '
             f'text-anchor="middle" fill="#111">{escape(plot.x_label)}</text>'
         )
     mid = (y.px_lo + y.px_hi) / 2
