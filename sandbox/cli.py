@@ -139,7 +139,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.resume is not None:
             store, config = RunStore.open(args.resume)
-            if store.finished():
+            redo = store.error_episodes()  # asked once more by each resume
+            if store.finished() and not redo:
                 print(
                     f"run {store.run_id} is complete; nothing to do "
                     f"(its tables: sandbox show {store.path})",
@@ -147,6 +148,8 @@ def _run(args: argparse.Namespace) -> int:
                 )
                 return 0
             check_config(config)
+            if redo:
+                print(f"asking the error outcomes of {len(redo)} episodes again", file=sys.stderr)
             store.repair()
             replaying = _replay_of(store)
         else:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.cache import ANSWERS, AnsweredContext
+from sandbox.cli import main
 from sandbox.config import config_from_mapping
 from sandbox.runner import RunError, Runner, resume_run
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
@@ -125,7 +126,7 @@ def test_a_stopped_run_keeps_its_answers_and_its_resume_asks_none_twice(
 
 
 def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
-    tmp_path: Path, server: OrganismServer
+    tmp_path: Path, server: OrganismServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     expected, _ = _clean(tmp_path, server)
     server.fail_rate = 0.25
@@ -140,7 +141,8 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     asked_before = sum(server.answered.values())
 
     server.fail_rate = 0.0
-    resume_run(path)
+    assert main(["run", "--resume", str(path), "--quiet"]) == 0
+    assert f"asking the error outcomes of {len(redo)} episodes again" in capsys.readouterr().err
     assert store.finished() and not store.error_episodes()
     assert (path / RESULTS).read_text() == expected
     # the resume asked exactly the failed contexts' calls: none answered before was asked again
