@@ -10,6 +10,7 @@ are read from each run's `summary.json` here, independently of the report's code
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -430,7 +431,24 @@ def _chromium(*args: str) -> str:
     return proc.stdout
 
 
-def test_chromium_renders_every_plot_and_table(full_run: Path) -> None:
+def _page_requests(page: Path, netlog: Path) -> tuple[str, list[str]]:
+    """The DOM Chromium built from `page`, and the URLs the page itself asked the network for:
+    requests started on behalf of a file:// page (Chromium's own background requests, updates
+    and the like, belong to no page and are left out)."""
+    dom = _chromium("--dump-dom", f"--log-net-log={netlog}", page.as_uri())
+    log = json.loads(netlog.read_text(encoding="utf-8"))
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    urls = [
+        str(e["params"]["url"])
+        for e in log["events"]
+        if e["type"] == start
+        and str(e.get("params", {}).get("network_isolation_key", "")).startswith("file://")
+        and not str(e["params"]["url"]).startswith("file:")
+    ]
+    return dom, urls
+
+
+def test_chromium_renders_every_plot_and_table(full_run: Path, tmp_path: Path) -> None:
     files = write_report(full_run)
     summary, report = _report(full_run)
     page = files.html.read_text(encoding="utf-8")
@@ -439,7 +457,14 @@ def test_chromium_renders_every_plot_and_table(full_run: Path) -> None:
     assert "@import" not in page and "url(" not in page
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
-    dom = _chromium("--dump-dom", files.html.as_uri())
+    dom, requests = _page_requests(files.html, tmp_path / "report.netlog.json")
+    assert requests == []
+    # the check sees a page's request: an image from the network is caught
+    fetching = tmp_path / "fetching.html"
+    fetching.write_text('<p>x</p><img src="http://example.invalid/x.png">', encoding="utf-8")
+    assert _page_requests(fetching, tmp_path / "fetching.netlog.json")[1] == [
+        "http://example.invalid/x.png"
+    ]
     figures = dict(re.findall(r'<figure data-plot="([^"]+)">(.*?)</figure>', dom, re.S))
     assert set(figures) == ALL_PLOTS
     for plot_id, plot in report.plots().items():
