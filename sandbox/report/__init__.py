@@ -8,6 +8,7 @@ Ray, no model call), so any finished run can be reported again.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,16 @@ from sandbox.report.build import build_report
 from sandbox.report.model import Plot, Report, Table
 from sandbox.runstore import CONFIG, SUMMARY
 
-__all__ = ["ReportError", "ReportFiles", "build_report", "read_run", "write_report"]
-__all__ += ["Plot", "Report", "Table"]
-
+__all__ = [
+    "Plot",
+    "Report",
+    "ReportError",
+    "ReportFiles",
+    "Table",
+    "build_report",
+    "read_run",
+    "write_report",
+]
 
 MARKDOWN, HTML = "report.md", "report.html"
 
@@ -39,8 +47,6 @@ class ReportFiles:
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     """A finished run's summary, parsed config and config text; ReportError if it has none."""
-    import json
-
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir} does not exist or is not a directory")
     summary_path, config_path = run_dir / SUMMARY, run_dir / CONFIG

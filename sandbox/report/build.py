@@ -9,6 +9,7 @@ did not run.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sandbox.report import plots, tables
@@ -30,6 +31,12 @@ def _section(id_: str, title: str, text: str, *items: Table | Plot | None) -> Se
         tables=tuple(i for i in kept if isinstance(i, Table)),
         plots=tuple(i for i in kept if isinstance(i, Plot)),
     )
+
+
+def _coloured(section: Section, models: tuple[str, ...]) -> Section:
+    """Colours in the run's model order in every plot, so a model has one colour throughout
+    (present in a plot or not)."""
+    return replace(section, plots=tuple(replace(p, colour_keys=models) for p in section.plots))
 
 
 def build_report(
@@ -90,6 +97,6 @@ def build_report(
     ]
     return Report(
         run_id=str(summary.get("run_id", "")),
-        sections=tuple(s for s in sections if s is not None),
+        sections=tuple(_coloured(s, tuple(summary["models"])) for s in sections if s is not None),
         config_yaml=config_yaml,
     )

@@ -32,11 +32,6 @@ def _per_model(by_model: Mapping[str, list[Point]]) -> tuple[Series, ...]:
     return tuple(Series(m, tuple(ps)) for m, ps in by_model.items())
 
 
-def _plot(summary: Mapping[str, Any], **fields: Any) -> Plot:
-    """A plot whose colours follow the run's models, so a model has one colour throughout."""
-    return Plot(colour_keys=tuple(summary["models"]), **fields)
-
-
 def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
     """Measured GO (attack) rate against the optimal rate, every GO/WAIT observation of every XC
     game; a sweep's points joined into its calibration curve."""
@@ -61,8 +56,7 @@ def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
     series = [Series(m, tuple(ps)) for m, ps in points.items() if ps] + sweeps
     if not series:
         return None
-    return _plot(
-        summary,
+    return Plot(
         id="xc-calibration",
         kind="scatter",
         title="Attack rate against the optimal rate (XC)",
@@ -94,8 +88,7 @@ def xc_win(summary: Mapping[str, Any]) -> Plot | None:
         )
     threshold = summary.get("xc_threshold")
     refs = () if threshold is None else (Reference(f"threshold {threshold:g}", threshold),)
-    return _plot(
-        summary,
+    return Plot(
         id="xc-win",
         kind="bar",
         title="Win rate over the optimum per XC game",
@@ -122,8 +115,7 @@ def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
         d = g["details"]
         by_model.setdefault(model, []).append(_point(gid, d["pairwise_agreement"], gid))
         chance[gid] = d["chance_agreement"]
-    return _plot(
-        summary,
+    return Plot(
         id="co-agreement",
         kind="bar",
         title="Agreement without a channel (CO)",
@@ -154,8 +146,7 @@ def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
                 by_model.setdefault(model, []).append(_point(cm, c["red_win"], cm))
     if not order:
         return None
-    return _plot(
-        summary,
+    return Plot(
         id="co-collusion",
         kind="bar",
         title="Collusion under untrusted monitoring: red's win rate per countermeasure",
@@ -183,8 +174,7 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
             cells.append(cell)
             label = f"{gid}: {cell}" if several else cell
             by_model.setdefault(model, []).append(_point(cell, c["gap"], label))
-    return _plot(
-        summary,
+    return Plot(
         id="tg-gap",
         kind="bar",
         title="Training-gaming gap per factor cell (TG, a propensity)",
@@ -222,8 +212,7 @@ def protocol_frontier(summary: Mapping[str, Any]) -> Plot | None:
             series.append(Series(f"{model}: {d['protocol']}", (point,), key=model))
     if not series:
         return None
-    return _plot(
-        summary,
+    return Plot(
         id="protocol-frontier",
         kind="scatter",
         title="Safety against usefulness per protocol",

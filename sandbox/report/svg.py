@@ -21,8 +21,11 @@ LEGEND_WIDTH = 300
 HEIGHT = 340
 MARGIN = {"left": 64, "top": 18, "right": 16, "bottom": 52}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
+FONT_SIZE = 12
 CHAR_WIDTH = 0.58
 """An average glyph's width in ems, to lay labels out without measuring text."""
+ROW = 18
+"""A legend entry's height."""
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#999933")
 """Okabe and Ito's colour-blind-safe colours (yellow left out: unreadable on white)."""
@@ -51,13 +54,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.floor(lo / step + 1e-9) * step
-    ticks: list[float] = []
-    tick = first
-    while tick < hi + step * 1e-9 or not ticks or ticks[-1] < hi - step * 1e-9:
-        ticks.append(round(tick, 12))
-        tick += step
-    return ticks
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
 
 
 def _number(value: float) -> str:
@@ -89,23 +87,23 @@ def _span(plot: Plot, axis: str) -> tuple[float, float]:
     return ticks[0], ticks[-1]
 
 
-def _label_rotation(plot: Plot, band: float) -> bool:
-    longest = max((len(c) for c in plot.categories), default=0)
-    return longest * 11 * CHAR_WIDTH > band * 0.95
+def _text_width(chars: int) -> float:
+    return chars * FONT_SIZE * CHAR_WIDTH
 
 
 def render(plot: Plot) -> str:
-    """The plot as an `<svg>` element (its own XML namespace, no external reference)."""
-    rotate = False
-    if plot.kind == "bar" and plot.categories:
-        plot_width = WIDTH - LEGEND_WIDTH - MARGIN["left"] - MARGIN["right"]
-        rotate = _label_rotation(plot, plot_width / len(plot.categories))
-    longest = max((len(c) for c in plot.categories), default=0)
-    extra = int(longest * 11 * CHAR_WIDTH * 0.5) if rotate else 0
-    height = HEIGHT + extra
+    """The plot as an `<svg>` element (its own XML namespace, no external reference).
+
+    Category names too long for their band are slanted (the plot grows by their drop), and a
+    long legend makes the plot taller rather than run off it."""
     left, top = MARGIN["left"], MARGIN["top"]
     right = WIDTH - LEGEND_WIDTH - MARGIN["right"]
-    bottom = height - MARGIN["bottom"] - extra
+    longest = _text_width(max((len(c) for c in plot.categories), default=0))
+    rotate = plot.kind == "bar" and longest > 0.95 * (right - left) / max(len(plot.categories), 1)
+    drop = int(longest * 0.5) if rotate else 0  # sin 30 degrees
+    legend_rows = len(plot.series) + len(_distinct_references(plot.references))
+    height = max(HEIGHT + drop, int(top + ROW * legend_rows + 12))
+    bottom = height - MARGIN["bottom"] - drop
     y_lo, y_hi = _span(plot, "y")
     y = Scale(y_lo, y_hi, bottom, top)
     if plot.kind == "bar":
@@ -117,7 +115,7 @@ def render(plot: Plot) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" role="img" font-family="{escape(FONT)}" '
-        f'font-size="12" data-plot="{escape(plot.id)}">',
+        f'font-size="{FONT_SIZE}" data-plot="{escape(plot.id)}">',
         f"<title>{escape(plot.title)}</title>",
         _axes(plot, x, y, rotate),
         f'<g class="plot-area" data-kind="{plot.kind}" '
@@ -314,45 +312,45 @@ def _bars(plot: Plot, s: Series, index: int, colour: str, x: Scale, y: Scale) ->
     return "\n".join(out)
 
 
+def _swatch(plot: Plot, series: Series | None, colour: str, x0: float, row: float) -> str:
+    """A legend entry's mark: a bar's block, a curve's line, a point's ring, a dashed line
+    for a reference (`series` None)."""
+    mid = row - 4
+    if series is None:
+        return (
+            f'<line x1="{x0}" x2="{x0 + 16}" y1="{mid}" y2="{mid}" stroke="{colour}" '
+            'stroke-dasharray="5 4"/>'
+        )
+    if plot.kind == "bar":
+        return f'<rect x="{x0}" y="{row - 9}" width="14" height="10" fill="{colour}"/>'
+    if series.line:
+        return (
+            f'<line x1="{x0}" x2="{x0 + 16}" y1="{mid}" y2="{mid}" stroke="{colour}" '
+            f'stroke-width="1.6"/><circle cx="{x0 + 8}" cy="{mid}" r="3" fill="{colour}"/>'
+        )
+    return (
+        f'<circle cx="{x0 + 8}" cy="{mid}" r="4.5" fill="white" stroke="{colour}" '
+        'stroke-width="1.8"/>'
+    )
+
+
 def _legend(plot: Plot, colours: dict[str, str], top: float) -> str:
     x0 = WIDTH - LEGEND_WIDTH + 8
+    max_chars = int((LEGEND_WIDTH - 34) / (FONT_SIZE * CHAR_WIDTH))
+    entries: list[tuple[str, Series | None, str]] = [
+        (s.name, s, colours[s.colour_key]) for s in plot.series
+    ]
+    entries += [(r, None, REFERENCE_COLOUR) for r in _distinct_references(plot.references)]
     out = ['<g class="legend">']
-    row = top + 6
-    max_chars = int((LEGEND_WIDTH - 34) / (12 * CHAR_WIDTH))
-    entries: list[tuple[str, str]] = []
-    for s in plot.series:
-        colour = colours[s.colour_key]
-        if plot.kind == "bar":
-            swatch = f'<rect x="{x0}" y="{row - 9}" width="14" height="10" fill="{colour}"/>'
-        elif s.line:
-            swatch = (
-                f'<line x1="{x0}" x2="{x0 + 16}" y1="{row - 4}" y2="{row - 4}" '
-                f'stroke="{colour}" stroke-width="1.6"/>'
-                f'<circle cx="{x0 + 8}" cy="{row - 4}" r="3" fill="{colour}"/>'
-            )
-        else:
-            swatch = (
-                f'<circle cx="{x0 + 8}" cy="{row - 4}" r="4.5" fill="white" '
-                f'stroke="{colour}" stroke-width="1.8"/>'
-            )
-        entries.append((swatch, s.name))
-        row += 18
-    for ref in _distinct_references(plot.references):
-        swatch = (
-            f'<line x1="{x0}" x2="{x0 + 16}" y1="{row - 4}" y2="{row - 4}" '
-            f'stroke="{REFERENCE_COLOUR}" stroke-dasharray="5 4"/>'
-        )
-        entries.append((swatch, ref))
-        row += 18
-    row = top + 6
-    for swatch, name in entries:
+    for i, (name, series, colour) in enumerate(entries):
+        row = top + 6 + ROW * i
         shown = name if len(name) <= max_chars else name[: max_chars - 1] + "\u2026"
         out.append(
-            f'<g class="legend-entry" data-name="{escape(name)}">{swatch}'
+            f'<g class="legend-entry" data-name="{escape(name)}">'
+            f"{_swatch(plot, series, colour, x0, row)}"
             f'<text x="{x0 + 22}" y="{row}" fill="#111">{escape(shown)}'
             f"<title>{escape(name)}</title></text></g>"
         )
-        row += 18
     out.append("</g>")
     return "\n".join(out)
 
