@@ -30,7 +30,7 @@ OVERRIDES = [
     "control.steps=60",
     "control.deployments=2000",
 ]
-WINDOW = "1280,2400"
+WINDOW = "1280,2290"
 
 
 def run(out_dir: Path) -> Path:
