@@ -15,6 +15,11 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def _caption(text: str) -> str:
+    """A caption in italics (an asterisk in it, as in p*, escaped)."""
+    return "*" + _cell(text).replace("*", "\\*") + "*"
+
+
 def _rows(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     out = ["| " + " | ".join(_cell(c) for c in columns) + " |"]
     out.append("|" + "---|" * len(columns))
@@ -25,7 +30,7 @@ def _rows(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
 def table(t: Table) -> list[str]:
     out = [f"### {t.title}", "", *_rows(t.columns, t.rows), ""]
     if t.caption:
-        out += [f"*{_cell(t.caption)}*", ""]
+        out += [_caption(t.caption), ""]
     return out
 
 
@@ -35,18 +40,22 @@ def _number(value: float | str | None) -> str:
     return value if isinstance(value, str) else f"{value:.3f}"
 
 
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+
+
 def plot(p: Plot) -> list[str]:
+    x_intervals = any(pt.x_low is not None for s in p.series for pt in s.points)
     rows = []
     for s in p.series:
         for point in s.points:
-            interval = (
-                "-"
-                if point.low is None or point.high is None
-                else f"[{point.low:.3f}, {point.high:.3f}]"
-            )
-            rows.append((s.name, point.label, _number(point.x), _number(point.y), interval))
-    columns = ("series", "point", p.x_label, p.y_label, "interval")
-    out = [f"### {p.title}", "", f"*Plotted in report.html. {_cell(p.caption)}*", ""]
+            row = [s.name, point.label, _number(point.x)]
+            if x_intervals:
+                row.append(_interval(point.x_low, point.x_high))
+            rows.append((*row, _number(point.y), _interval(point.low, point.high)))
+    columns = ("series", "point", p.x_label, *([f"{p.x_label} interval"] if x_intervals else []))
+    columns += (p.y_label, "interval")
+    out = [f"### {p.title}", "", _caption(f"Plotted in report.html: {p.caption}"), ""]
     out += [*_rows(columns, rows), ""]
     refs = [r.label for r in p.references if not r.diagonal]
     if refs:
