@@ -380,6 +380,17 @@ def test_sandbox_run_writes_the_report_and_says_where(xc_run: tuple[Path, str]) 
     assert (path / "report.md").is_file() and (path / "report.html").is_file()
 
 
+def test_a_replay_gets_its_own_report(
+    xc_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = xc_run[0]
+    assert cli.main(["replay", str(source), "--quiet"]) == 0
+    (replay,) = [p for p in source.parent.iterdir() if p != source]
+    assert f"report: {replay / 'report.html'}" in capsys.readouterr().err
+    run = dict(build_report(*read_run(replay)[:2]).tables()["run"].rows)
+    assert run["replay of"] == source.name
+
+
 def test_sandbox_report_writes_both_files(
     xc_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
