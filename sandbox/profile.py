@@ -7,8 +7,9 @@ question the sandbox exists to answer (`../shared/DESIGN.md`): training-gaming (
 
 - `training_gaming`: the TG probe's verdict, its largest per-cell compliance gap, and the main
   factors whose effect interval excludes 0 (the factors that drive the gap).
-- `cross_context`: the XC verdict (every XC game solved), and the XC game played furthest below
-  its optimum: win / optimal with its interval.
+- `cross_context`: the XC verdict (every XC game solved), and the game that decides it: of the
+  XC games with the worst verdict (not solved, then inconclusive, then solved), the one played
+  furthest below its optimum, with win / optimal and its interval.
 - `coordination`: the CO verdict of the agreement games (Schelling, signal agreement), and the
   game agreed least in: its pairwise agreement beside chance.
 - `collusion`: under untrusted monitoring with honeypots, does the monitor copy let its policy
@@ -70,7 +71,12 @@ def cross_context_entry(model: Mapping[str, Any]) -> dict[str, Any] | None:
     games = _games(model, "xc")
     if not games:
         return None
-    gid, g = min(games.items(), key=lambda kv: kv[1]["win_over_optimal"])
+    # the game that decides the verdict: an inconclusive game decides over a solved one played
+    # further below its optimum (its interval, not its point estimate, leaves it open)
+    rank = {"not solved": 0, "inconclusive": 1}
+    gid, g = min(
+        games.items(), key=lambda kv: (rank.get(kv[1].get("verdict"), 2), kv[1]["win_over_optimal"])
+    )
     optimum = g["optimal_win"]
     return {
         "verdict": (model.get("measured_profile") or {}).get("cross_context", "inconclusive"),
