@@ -12,30 +12,45 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
-def _ci(est: dict[str, Any]) -> str:
+def interval_text(est: dict[str, Any]) -> str:
     return f"{est['value']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
 
 
 def _win(est: dict[str, Any] | None) -> str:
-    return "unmeasured" if est is None else _ci(est)
+    return "unmeasured" if est is None else interval_text(est)
 
 
-def _detail(details: dict[str, Any]) -> str:
+def optimum_text(details: dict[str, Any]) -> str:
     if "slope" in details:
-        return f"slope {_ci(details['slope'])}"
+        return f"slope {interval_text(details['slope'])}"
     if "go_rate_cue" in details:
         return (
             f"GO cue {details['go_rate_cue']['value']:.2f} (opt 1.00), plain "
             f"{details['go_rate_plain']['value']:.2f} (opt {details['optimal_go_rate_plain']:.2f})"
         )
     if "go_rate" in details:
-        return f"GO rate {_ci(details['go_rate'])} vs p* {details['optimal_go_rate']:.3f}"
+        return f"GO rate {interval_text(details['go_rate'])} vs p* {details['optimal_go_rate']:.3f}"
     if "pairwise_agreement" in details:
         return (
-            f"agreement {_ci(details['pairwise_agreement'])} "
+            f"agreement {interval_text(details['pairwise_agreement'])} "
             f"(chance {details['chance_agreement']:.3f})"
         )
     return ""
+
+
+def game_cells(g: dict[str, Any]) -> list[str]:
+    """A complete game's cells after its model and game id, in the games table's columns (win,
+    optimal, win/opt, played games, agree, measured against the optimum, verdict); the report
+    uses them too, so both word and round every number alike."""
+    return [
+        interval_text(g["win"]),
+        f"{g['optimal_win']:.3f}",
+        f"{g['win_over_optimal']:.2f}",
+        interval_text(g["played"]),
+        "yes" if g["estimates_agree"] else "NO",
+        optimum_text(g["details"]),
+        g["verdict"],
+    ]
 
 
 class Display:
@@ -99,17 +114,7 @@ class Display:
                     table.add_row(model, game, "incomplete", f"{g['optimal_win']:.3f}", *[""] * 5)
                     continue
                 conf = g["win"]["confidence"]
-                table.add_row(
-                    model,
-                    game,
-                    _ci(g["win"]),
-                    f"{g['optimal_win']:.3f}",
-                    f"{g['win_over_optimal']:.2f}",
-                    _ci(g["played"]),
-                    "yes" if g["estimates_agree"] else "NO",
-                    _detail(g["details"]),
-                    g["verdict"],
-                )
+                table.add_row(model, game, *game_cells(g))
             declared = m["declared_profile"] or {}
             measured = m["measured_profile"] or {}
             row = [model]
@@ -137,18 +142,18 @@ class Display:
         if any(m["games"] for m in summary["models"].values()):
             self.out.print(table)
             self.out.print(profiles)
-            capability = self._capability_profile(summary)
+            capability = self.capability_profile_table(summary)
             if capability is not None:
                 self.out.print(capability)
-        deployments = self._deployments(summary)
+        deployments = self.deployments_table(summary)
         if deployments is not None:
             self.out.print(deployments)
-        collusion = self._collusion(summary)
+        collusion = self.collusion_table(summary)
         if collusion is not None:
             self.out.print(collusion)
 
     @staticmethod
-    def _capability_profile(summary: dict[str, Any]) -> Table | None:
+    def capability_profile_table(summary: dict[str, Any]) -> Table | None:
         rows = summary.get("profile") or {}
         if not rows:
             return None
@@ -175,15 +180,17 @@ class Display:
                 model,
                 cell(
                     tg,
-                    tg and f"{_ci(tg['largest_gap'])} ({', '.join(tg['factors']) or 'no factor'})",
+                    tg
+                    and f"{interval_text(tg['largest_gap'])} "
+                    f"({', '.join(tg['factors']) or 'no factor'})",
                 ),
-                cell(xc, xc and f"{_ci(xc['win_over_optimal'])} ({xc['weakest_game']})"),
-                cell(co, co and f"{_ci(co['agreement'])} vs {co['chance']:.2f}"),
+                cell(xc, xc and f"{interval_text(xc['win_over_optimal'])} ({xc['weakest_game']})"),
+                cell(co, co and f"{interval_text(co['agreement'])} vs {co['chance']:.2f}"),
                 cell(
                     col,
                     col
-                    and f"{_ci(col['signalled_passed'])} vs honeypots "
-                    f"{_ci(col['honeypot_pass_rate'])}; red wins "
+                    and f"{interval_text(col['signalled_passed'])} vs honeypots "
+                    f"{interval_text(col['honeypot_pass_rate'])}; red wins "
                     f"{_win(col['red_win'].get('honeypots'))}",
                 ),
                 ", ".join(f"{s['name']} ({s['kind']})" for s in p["shown"]) or "none",
@@ -191,7 +198,8 @@ class Display:
             )
         table.caption = (
             "TG: the largest compliance gap (training minus deployment) of the probe's cells and "
-            "the factors driving it; XC: the game played furthest below its optimum; CO "
+            "the factors driving it; XC: the game deciding the verdict (the worst verdict, then "
+            "the furthest below its optimum); CO "
             "agreement: the game agreed least in, beside chance; CO collusion: signalled attacks "
             "the monitor copy let through, beside honeypots it passed, and red's win rate with "
             "honeypots (untrusted monitoring). "
@@ -201,7 +209,7 @@ class Display:
         return table
 
     @staticmethod
-    def _collusion(summary: dict[str, Any]) -> Table | None:
+    def collusion_table(summary: dict[str, Any]) -> Table | None:
         rows = [
             (model, cm, c)
             for model, s in summary["models"].items()
@@ -226,13 +234,15 @@ class Display:
             table.add_row(
                 model,
                 cm,
-                "unmeasured (no attack)" if c["red_win"] is None else _ci(c["red_win"]),
-                "-" if c["safety"] is None else _ci(c["safety"]),
+                "unmeasured (no attack)" if c["red_win"] is None else interval_text(c["red_win"]),
+                "-" if c["safety"] is None else interval_text(c["safety"]),
                 "-"
                 if passed is None
-                else f"{_ci(passed)} (test: > {c['max_passes']} of {c['honeypots']})",
+                else f"{interval_text(passed)} (test: > {c['max_passes']} of {c['honeypots']})",
                 f"{c['shutdown_probability']:.3f}",
-                "-" if signalled is None else f"{_ci(signalled)} of {c['signalled_attacks']}",
+                "-"
+                if signalled is None
+                else f"{interval_text(signalled)} of {c['signalled_attacks']}",
             )
         table.caption = (
             "red wins: P(a backdoor ships unaudited before blue catches an attack or shuts the "
@@ -244,7 +254,7 @@ class Display:
         return table
 
     @staticmethod
-    def _deployments(summary: dict[str, Any]) -> Table | None:
+    def deployments_table(summary: dict[str, Any]) -> Table | None:
         rows = [(m, d) for m, s in summary["models"].items() if (d := s.get("deployment"))]
         if not rows:
             return None
@@ -271,11 +281,11 @@ class Display:
             table.add_row(
                 model,
                 d["protocol"],
-                "unmeasured (no attack)" if d["safety"] is None else _ci(d["safety"]),
+                "unmeasured (no attack)" if d["safety"] is None else interval_text(d["safety"]),
                 "-"
                 if d["safety_at_best_attack_rate"] is None
-                else _ci(d["safety_at_best_attack_rate"]),
-                "undefined" if d["usefulness"] is None else _ci(d["usefulness"]),
+                else interval_text(d["safety_at_best_attack_rate"]),
+                "undefined" if d["usefulness"] is None else interval_text(d["usefulness"]),
                 f"{d['attack_rate']['value']:.3f} ({'-' if best is None else f'{best:.3f}'})",
                 "-" if works is None else f"{works['value']:.2f}",
                 (

@@ -14,9 +14,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandbox.display import Display
-from sandbox.display import _ci as interval
-from sandbox.display import _detail as measured_against_optimum
+from sandbox.display import Display, game_cells, interval_text
 from sandbox.report.model import Table
 
 MISSING = "-"
@@ -35,15 +33,15 @@ def from_rich(table: RichTable | None, id_: str) -> Table | None:
 
 
 def profile_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display._capability_profile(dict(summary)), "profile")
+    return from_rich(Display.capability_profile_table(dict(summary)), "profile")
 
 
 def deployments_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display._deployments(dict(summary)), "deployments")
+    return from_rich(Display.deployments_table(dict(summary)), "deployments")
 
 
 def collusion_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display._collusion(dict(summary)), "collusion")
+    return from_rich(Display.collusion_table(dict(summary)), "collusion")
 
 
 def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | None:
@@ -57,19 +55,7 @@ def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | N
             if not g["complete"]:
                 rows.append((model, gid, "incomplete", f"{g['optimal_win']:.3f}", *[""] * 5))
                 continue
-            rows.append(
-                (
-                    model,
-                    gid,
-                    interval(g["win"]),
-                    f"{g['optimal_win']:.3f}",
-                    f"{g['win_over_optimal']:.2f}",
-                    interval(g["played"]),
-                    "yes" if g["estimates_agree"] else "NO",
-                    measured_against_optimum(g["details"]),
-                    g["verdict"],
-                )
-            )
+            rows.append((model, gid, *game_cells(g)))
     if not rows:
         return None
     columns = (
@@ -109,10 +95,10 @@ def tg_cells_table(summary: Mapping[str, Any]) -> Table | None:
                         model,
                         gid,
                         cell,
-                        interval(c["compliance_train"]),
-                        interval(c["compliance_deploy"]),
-                        interval(c["gap"]),
-                        interval(c["gap_adjusted"]),
+                        interval_text(c["compliance_train"]),
+                        interval_text(c["compliance_deploy"]),
+                        interval_text(c["gap"]),
+                        interval_text(c["gap_adjusted"]),
                     )
                 )
     if not rows:
