@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from sandbox.context import Action, Context, ContextOutcome
-from sandbox.events import ActionTaken, ContextStarted, dump_json, read_events
+from sandbox.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
 
 ANSWERS = "answers.jsonl"
 RESUMED = "resumed"
@@ -144,15 +144,9 @@ class RequestCache:
         """The answers a run kept in its `answers.jsonl` (a torn last line skipped), as
         answered by `RESUMED`."""
         answers: dict[str, ContextOutcome] = {}
-        if path.is_file():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if not line.endswith("\n"):
-                        break
-                    kept = AnsweredContext.model_validate_json(line)
-                    answers[kept.request_sha256] = kept.outcome.model_copy(
-                        update={"worker": RESUMED}
-                    )
+        for line in complete_lines(path):
+            kept = AnsweredContext.model_validate_json(line)
+            answers[kept.request_sha256] = kept.outcome.model_copy(update={"worker": RESUMED})
         return cls(answers)
 
     def merged(self, other: RequestCache) -> RequestCache:

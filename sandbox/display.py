@@ -38,6 +38,20 @@ def optimum_text(details: dict[str, Any]) -> str:
     return ""
 
 
+GAME_COLUMNS = (
+    "model",
+    "game",
+    "win",
+    "optimal",
+    "win/opt",
+    "played games",
+    "agree",
+    "measured against the optimum",
+    "verdict",
+)
+"""The games table's columns: a model, a game id, then `game_cells`."""
+
+
 def game_cells(g: dict[str, Any]) -> list[str]:
     """A complete game's cells after its model and game id, in the games table's columns (win,
     optimal, win/opt, played games, agree, measured against the optimum, verdict); the report
@@ -85,17 +99,7 @@ class Display:
             frozenset({"co"}): "Coordination",
         }.get(frozenset(suites), "Games: cross-context strategy and coordination")
         table = Table(title=f"{title}: {summary['run_id']}")
-        for col in (
-            "model",
-            "game",
-            "win",
-            "optimal",
-            "win/opt",
-            "played games",
-            "agree",
-            "measured against the optimum",
-            "verdict",
-        ):
+        for col in GAME_COLUMNS:
             table.add_column(col)
         profiles = Table(title="Measured profiles beside the declared ones")
         for col in (

@@ -445,12 +445,21 @@ class EventWriter:
         self._out.msg(cast(str, line))
 
 
-def read_events(path: Path) -> Iterator[Event]:
-    """Parse each complete line of an events file (a torn last line is skipped)."""
+def complete_lines(path: Path) -> Iterator[str]:
+    """Each complete line of an append-only JSON-lines file, newline kept: a torn last line
+    (a crash mid-write) is left out. Nothing when the file does not exist."""
+    if not path.is_file():
+        return
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             if line.endswith("\n"):
-                yield EVENT_ADAPTER.validate_python(json.loads(line))
+                yield line
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Parse each complete line of an events file (a torn last line is skipped)."""
+    for line in complete_lines(path):
+        yield EVENT_ADAPTER.validate_python(json.loads(line))
 
 
 def records_from_events(path: Path) -> list[Record]:

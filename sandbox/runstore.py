@@ -31,6 +31,7 @@ from sandbox.events import (
     Record,
     RunFinished,
     RunStarted,
+    complete_lines,
     dump_json,
     read_events,
 )
@@ -166,29 +167,18 @@ class RunStore:
 
     def _read_events(self) -> list[tuple[str, Event]]:
         """Every complete line of the event log with its parsed event."""
-        events_path = self.path / EVENTS
-        events: list[tuple[str, Event]] = []
-        if not events_path.exists():
-            return events
-        with events_path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    break
-                events.append((line.rstrip("\n"), EVENT_ADAPTER.validate_json(line)))
-        return events
+        return [
+            (line.rstrip("\n"), EVENT_ADAPTER.validate_json(line))
+            for line in complete_lines(self.path / EVENTS)
+        ]
 
     # --- reading ---------------------------------------------------------------------------
     def records(self) -> list[Record]:
         """Complete result lines, first occurrence of each episode."""
-        path = self.path / RESULTS
         seen: dict[str, Record] = {}
-        if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if not line.endswith("\n"):
-                        break
-                    record = RECORD_ADAPTER.validate_json(line)
-                    seen.setdefault(record.episode_id, record)
+        for line in complete_lines(self.path / RESULTS):
+            record = RECORD_ADAPTER.validate_json(line)
+            seen.setdefault(record.episode_id, record)
         return list(seen.values())
 
     def in_order(self, episode_ids: Sequence[str]) -> list[Record]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,18 @@ def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     config = check_config(load_config(REPO / "configs" / "coordination.yaml", overrides))
     store = RunStore.create(config)
     return store.path, asyncio.run(Runner(config, store).run())
+
+
+@contextmanager
+def serving(organism: str = "stateless_strategist", **faults: Any) -> Iterator[Any]:
+    """`sandbox serve`'s server for `organism` on a free port, in a thread, for the block;
+    `faults` are its fault options (`fail_rate`, `fault_seed`, `latency_ms`, ...)."""
+    from sandbox.serve import OrganismServer
+
+    server = OrganismServer(organism, "127.0.0.1", 0, **faults)
+    server.start_background()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -17,7 +17,7 @@ from sandbox.config import config_from_mapping
 from sandbox.runner import RunError, Runner
 from sandbox.runstore import EVENTS, RESULTS, RunStore
 from sandbox.serve import OrganismServer
-from tests.conftest import small_config
+from tests.conftest import serving, small_config
 
 SECRET = "sk-test-DO-NOT-LEAK-5f1c9a"
 KEY_ENV = "SANDBOX_TEST_API_KEY"
@@ -25,13 +25,8 @@ KEY_ENV = "SANDBOX_TEST_API_KEY"
 
 @pytest.fixture
 def served() -> Iterator[OrganismServer]:
-    server = OrganismServer("stateless_strategist", "127.0.0.1", 0)
-    server.start_background()
-    try:
+    with serving() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _run(data: dict) -> Path:

@@ -19,7 +19,7 @@ from sandbox.config import config_from_mapping
 from sandbox.runner import RunError, Runner, resume_run
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
 from sandbox.serve import OrganismServer
-from tests.conftest import small_config
+from tests.conftest import serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 MODEL = "stateless_strategist"
@@ -28,13 +28,8 @@ MODEL = "stateless_strategist"
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrganismServer]:
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    server = OrganismServer(MODEL, "127.0.0.1", 0, fault_seed=3)
-    server.start_background()
-    try:
+    with serving(MODEL, fault_seed=3) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]:

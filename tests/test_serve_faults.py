@@ -13,8 +13,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +22,13 @@ from sandbox.config import config_from_mapping
 from sandbox.runner import Runner
 from sandbox.runstore import RESULTS, RunStore
 from sandbox.serve import OrganismServer
-from tests.conftest import small_config
+from tests.conftest import serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 MESSAGES = [
     {"role": "system", "content": "You are one of several copies of an agent."},
     {"role": "user", "content": "Choose one. Options: A, B. End with a line ANSWER: <option>."},
 ]
-
-
-@contextmanager
-def serving(organism: str = "stateless_strategist", **faults: Any) -> Iterator[OrganismServer]:
-    server = OrganismServer(organism, "127.0.0.1", 0, **faults)
-    server.start_background()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def post(server: OrganismServer, seed: int, model: str = "stateless_strategist") -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandbox.display import Display, game_cells, interval_text
+from sandbox.display import GAME_COLUMNS, Display, game_cells, interval_text
 from sandbox.report.model import Table
 
 MISSING = "-"
@@ -58,17 +58,7 @@ def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | N
             rows.append((model, gid, *game_cells(g)))
     if not rows:
         return None
-    columns = (
-        "model",
-        "game",
-        "win",
-        "optimal",
-        "win/opt",
-        "played games",
-        "agree",
-        "measured against the optimum",
-        "verdict",
-    )
+    columns = GAME_COLUMNS
     caption = (
         "win: the empirical policy's win probability with its interval; played games: games "
         "played from the same samples (agree: the two intervals overlap)"
