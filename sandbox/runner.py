@@ -406,7 +406,7 @@ class Runner:
             summary["cost"] = estimated_cost(summary["usage_by_model"], self.config.report.prices)
             if self.source is not None and self.cache is not None:
                 summary["replay"] = {
-                    "source_run": None if self.source is None else self.source.name,
+                    "source_run": self.source.name,
                     "cached_contexts": dict(sorted(self.cache.hits.items())),
                     "new_contexts": dict(sorted(self.cache.misses.items())),
                 }
