@@ -5,6 +5,13 @@ it as an actor (`num_cpus=0`); the local engine uses it in-process. One instance
 logical copies (agent ids are data on each context), so copies cost no processes, and every
 model of a run (the untrusted models under test, the trusted model): each context goes to the
 backend of the model it names.
+
+A model whose backend bounds its calls in flight (`max_concurrency`) has at most twice that many
+of its contexts in the agent loop at once, the rest waiting to start: one context in each call
+slot and one ready to take a slot the moment it frees. A batch gathered all at once would
+otherwise start every context's graph before the first answer is read (a burst of loop work
+that holds up the answers) and keep every graph's state alive to be rescanned by the garbage
+collector; bounded, a batch runs at the backend's pace (bench/throughput.py).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from sandbox.context import Context, ContextOutcome
 
 ModelBackends = Mapping[str, tuple[str, Mapping[str, Any]]]
 """model name -> (registered backend name, its params): which backend answers each model."""
+
+ADMITTED_PER_CALL_SLOT = 2
+"""Contexts of a model in the agent loop at once, per call its backend has in flight."""
 
 
 def configure_worker_logging() -> None:
@@ -48,6 +58,7 @@ class AgentCopy:
             for model, (name, params) in models.items()
         }
         self._backends: dict[str, Backend] = {}
+        self._admitted: dict[str, asyncio.Semaphore | None] = {}
         self._loop = AgentLoop(self._backend_for, max_reasks)
         self.node_id = node_id
         self.worker = worker
@@ -61,8 +72,26 @@ class AgentCopy:
             self._backends[model] = BACKENDS.build(name, params, model=model)
         return self._backends[model]
 
+    def _admission(self, model: str) -> asyncio.Semaphore | None:
+        """The bound on `model`'s contexts in the loop at once; None where its backend sets no
+        bound on its calls (or no backend serves it: the loop reports that)."""
+        if model not in self._admitted:
+            params = self._specs[model][1] if model in self._specs else None
+            calls = getattr(params, "max_concurrency", None)
+            self._admitted[model] = (
+                asyncio.Semaphore(ADMITTED_PER_CALL_SLOT * calls)
+                if isinstance(calls, int)
+                else None
+            )
+        return self._admitted[model]
+
     async def run_one(self, context: Context) -> ContextOutcome:
-        action = await self._loop.run(context)
+        admission = self._admission(context.model)
+        if admission is None:
+            action = await self._loop.run(context)
+        else:
+            async with admission:
+                action = await self._loop.run(context)
         return ContextOutcome(action=action, node_id=self.node_id, worker=self.worker)
 
     async def run_batch(self, contexts: Sequence[Context]) -> list[ContextOutcome]:

@@ -127,7 +127,10 @@ class AgentLoop:
         """One context to one action. Malformed output never raises: it is a parse failure; a
         backend that still fails after its own retries is the context's error outcome."""
         try:
-            final: LoopState = await self._graph.ainvoke({"context": context})
+            # v2: the final values alone (v1 also streams every step's updates, to find
+            # interrupts, which this graph has none of)
+            output = await self._graph.ainvoke({"context": context}, version="v2")
+            final: LoopState = output.value
         except BackendError as exc:
             return Action(
                 context_id=context.context_id,
