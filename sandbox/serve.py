@@ -213,13 +213,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route GET {self.path}")
 
     def do_POST(self) -> None:
+        # the body is read before anything is answered: on a kept-alive connection, a body left
+        # unread would be taken for the next request
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            # where this body ends is unknown: the connection closes after the answer
+            self._error(400, "bad Content-Length", headers={"Connection": "close"})
+            return
+        raw = self.rfile.read(length)
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route POST {self.path}")
             return
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, json.JSONDecodeError) as exc:
+            body = json.loads(raw or b"{}")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
             self._error(400, f"request body is not JSON: {exc}")
             return
         if not isinstance(body, dict):

@@ -273,3 +273,48 @@ async def test_a_copy_keeps_twice_the_call_slots_of_contexts_in_its_loop() -> No
     assert [o.action.context_id for o in outcomes] == [f"c{i}" for i in range(30)]
     assert all(o.action.error is None for o in outcomes)
     assert server.connections <= slots
+
+
+# --- sandbox serve keeps a connection usable after any answer ------------------------------
+
+
+def test_serve_answers_on_one_connection_after_a_refused_request() -> None:
+    """A refused request's body is read before the answer: left unread, it would be taken for
+    the next request on the kept-alive connection."""
+    import http.client
+
+    chat = {"model": "honest", "messages": [{"role": "user", "content": "hi"}], "seed": 1}
+    with counting() as server:
+        host, port = server.server_address[:2]
+        connection = http.client.HTTPConnection(str(host), port, timeout=10)
+        try:
+            for path, body, status in [
+                ("/v1/nope", {"x": 1}, 404),
+                ("/v1/chat/completions", chat, 200),
+                ("/v1/chat/completions", {**chat, "model": "other"}, 404),
+                ("/v1/chat/completions", chat, 200),
+            ]:
+                connection.request("POST", path, body=json.dumps(body))
+                answer = connection.getresponse()
+                answer.read()
+                assert answer.status == status, path
+        finally:
+            connection.close()
+        assert server.connections == 1
+
+
+def test_serve_closes_a_connection_whose_body_it_cannot_find() -> None:
+    import http.client
+
+    with counting() as server:
+        host, port = server.server_address[:2]
+        connection = http.client.HTTPConnection(str(host), port, timeout=10)
+        try:
+            connection.putrequest("POST", "/v1/chat/completions")
+            connection.putheader("Content-Length", "many")
+            connection.endheaders()
+            answer = connection.getresponse()
+            assert answer.status == 400
+            assert answer.getheader("Connection") == "close"
+        finally:
+            connection.close()
