@@ -3,6 +3,10 @@
 The API key is read from the environment variable the config *names* (`api_key_env`); the value is
 never stored in the config, in events, or under `runs/`.
 
+Calls go through the SDK's client (its auth, headers, timeouts and errors), posted as
+`chat.completions.create` posts them and read back from the reply's JSON, over a keep-alive pool
+with a connection for each call in flight (`max_concurrency`).
+
 Structured output (`structured_output`): a call that answers a choice or a score carries its JSON
 schema (`CompletionParams.answer_schema`), and the endpoint can be asked to keep to it, which
 small models need to produce a readable answer at all. Endpoints differ in how they take it:
@@ -135,7 +139,7 @@ class OpenAIBackend:
         object). Posted through the SDK's client as `chat.completions.create` would post it
         (the same path, body, headers, auth and errors) but without its per-call costs: the
         request's walk over the params' typed dicts and the response's model construction,
-        together about a third of the client's CPU per call (bench/throughput.py)."""
+        0.6 of the 1.4 ms of CPU a call took (bench/throughput.py)."""
         temperature = (
             self.params.temperature if self.params.temperature is not None else params.temperature
         )
