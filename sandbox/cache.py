@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sandbox.context import Action, Context, ContextOutcome
 from sandbox.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
@@ -142,12 +142,20 @@ class RequestCache:
     @classmethod
     def from_answers(cls, path: Path) -> RequestCache:
         """The answers a run kept in its `answers.jsonl` (a torn last line skipped), as
-        answered by `RESUMED`."""
+        answered by `RESUMED`. A line that does not read as an answer (a damaged file) is
+        skipped: the file only spares calls, so its context is asked again."""
         answers: dict[str, ContextOutcome] = {}
         for line in complete_lines(path):
-            kept = AnsweredContext.model_validate_json(line)
+            try:
+                kept = AnsweredContext.model_validate_json(line)
+            except ValidationError:
+                continue
             answers[kept.request_sha256] = kept.outcome.model_copy(update={"worker": RESUMED})
         return cls(answers)
+
+    def get(self, request_sha256: str) -> ContextOutcome | None:
+        """The recorded answer to a request, if any (no hit or miss counted)."""
+        return self._answers.get(request_sha256)
 
     def merged(self, other: RequestCache) -> RequestCache:
         """This cache's answers and `other`'s (`other`'s where both answer a request)."""

@@ -146,3 +146,31 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     summary = json.loads((path / SUMMARY).read_text())
     assert summary["usage_by_model"][MODEL]["errors"] == 0
     assert sum(server.answered.values()) > asked_before
+
+
+def test_kept_answers_survive_a_damaged_file(tmp_path: Path) -> None:
+    """A torn last line (a crash mid-write) and a damaged line are skipped: those contexts are
+    asked again; every whole answer is reused, as answered by the resumed run."""
+    from sandbox.cache import RESUMED, RequestCache
+    from sandbox.context import Action, ContextOutcome
+
+    def answer(key: str, choice: str) -> str:
+        action = Action(
+            context_id=f"c-{key}", visible=choice, choice=choice, parse_ok=True, attempts=1
+        )
+        outcome = ContextOutcome(action=action, node_id="n", worker="actor-0")
+        return AnsweredContext(request_sha256=key, outcome=outcome).line()
+
+    path = tmp_path / ANSWERS
+    path.write_text(
+        f"{answer('a', 'GO')}\n{{not json\n{answer('b', 'WAIT')}\n{answer('c', 'GO')[:-9]}",
+        encoding="utf-8",
+    )
+    cache = RequestCache.from_answers(path)
+    assert len(cache) == 2 and cache.get("c") is None
+    found = {k: cache.get(k) for k in ("a", "b")}
+    assert {k: (o.action.choice, o.worker) for k, o in found.items() if o} == {
+        "a": ("GO", RESUMED),
+        "b": ("WAIT", RESUMED),
+    }
+    assert len(RequestCache.from_answers(tmp_path / "missing.jsonl")) == 0
