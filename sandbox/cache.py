@@ -28,12 +28,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sandbox.context import Action, Context, ContextOutcome
+from sandbox.context import CACHED, RESUMED, Action, Context, ContextOutcome
 from sandbox.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
 
 ANSWERS = "answers.jsonl"
-RESUMED = "resumed"
-"""The worker of an answer a resumed run took from its own earlier part."""
+
 
 
 class AnsweredContext(BaseModel):
@@ -136,7 +135,7 @@ class RequestCache:
                 and event.context_id in started
                 and event.error is None  # a failed call is no answer: ask it again
             ):
-                answers[started[event.context_id]] = outcome_of(event, "cache")
+                answers[started[event.context_id]] = outcome_of(event, CACHED)
         return answers
 
     @classmethod

@@ -168,6 +168,14 @@ class Action(BaseModel):
     failures; None when the backend answered."""
 
 
+CACHED = "cache"
+"""The `worker` of an answer a replay took from its source run's log: no call was made."""
+RESUMED = "resumed"
+"""The `worker` of an answer a resumed run took from its own earlier part (a call it paid for)."""
+UNASKED = "unasked"
+"""The `worker` of an error outcome recorded without asking the context (its plan failed)."""
+
+
 class ContextOutcome(BaseModel):
     """An action plus where it was produced (for the event log, never for scoring)."""
 

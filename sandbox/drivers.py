@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
-from sandbox.context import Action, Affordances, Context, ContextOutcome, Usage
+from sandbox.context import UNASKED, Action, Affordances, Context, ContextOutcome, Usage
 from sandbox.environments import NO_ANSWER, Environment
 from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
 from sandbox.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
@@ -47,7 +47,10 @@ class PlanBook:
         run_id: str,
         recorded: dict[tuple[str, str], PlanWritten],
         on_written: PlanHook,
+        on_failed: Callable[[Exchange], None] = lambda exchange: None,
     ) -> None:
+        """`on_written` records a plan written; `on_failed` a planner call that failed (its
+        exchange: the call, its error and retries)."""
         self.game = game
         self._env = env
         self._affordances = affordances
@@ -57,6 +60,7 @@ class PlanBook:
         self._written = {key: event.plan for key, event in recorded.items()}
         self._asked: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._on_written = on_written
+        self._on_failed = on_failed
 
     async def plan(self, model: str, situation: str, ask: Ask) -> str:
         key = (model, situation)
@@ -93,6 +97,7 @@ class PlanBook:
         )
         (outcome,) = await ask([ctx])
         if outcome.action.error is not None:
+            self._on_failed(Exchange(ctx, outcome))
             raise PlanFailed(f"the shared plan's call failed: {outcome.action.error}")
         plan = outcome.action.visible.strip()
         self._on_written(
@@ -118,7 +123,7 @@ def _unasked(ctx: Context, error: str) -> ContextOutcome:
     action = Action(
         context_id=ctx.context_id, visible="", choice=None, parse_ok=False, attempts=0, error=error
     )
-    return ContextOutcome(action=action, node_id="", worker="unasked")
+    return ContextOutcome(action=action, node_id="", worker=UNASKED)
 
 
 class GameDriver:

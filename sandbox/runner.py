@@ -23,7 +23,7 @@ from sandbox.batching import Batcher
 from sandbox.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
 from sandbox.checks import check_config
 from sandbox.config import Config
-from sandbox.context import ContextOutcome, Usage
+from sandbox.context import UNASKED, ContextOutcome, Usage
 from sandbox.dispatch import Dispatcher
 from sandbox.drivers import GameDriver, PlanBook
 from sandbox.engines import ENGINES, Engine, EngineDeps
@@ -188,6 +188,7 @@ class Runner:
                         if gid == game.game_id
                     },
                     on_written=self._plan_written,
+                    on_failed=self._plan_failed,
                 )
             out[game.game_id] = GameDriver(
                 game.game_id,
@@ -251,6 +252,22 @@ class Runner:
         self._emit_exchange(exchange, episode_id=None)
         self._writer.emit(event)
         self.plan_usage = self.plan_usage + event.usage
+
+    def _plan_failed(self, exchange: Exchange) -> None:
+        """A planner call that failed after its retries: logged (a resume drops it with the
+        other plan contexts that wrote no plan) and counted toward a dead endpoint."""
+        self._emit_exchange(exchange, episode_id=None)
+        self._count_outcome(exchange.outcome)
+
+    def _count_outcome(self, outcome: ContextOutcome) -> None:
+        """Count a call's outcome toward `_stop_if_dead`'s window (contexts never asked, whose
+        plan failed, are not calls: their planner's failure counted once)."""
+        if outcome.worker == UNASKED:
+            return
+        error = outcome.action.error
+        self._recent_errors.append(error is not None)
+        if error is not None:
+            self._last_error = error
 
     def _emit_exchange(self, exchange: Exchange, episode_id: str | None) -> None:
         assert self._writer is not None
@@ -327,10 +344,7 @@ class Runner:
         record = outcome.record
         for exchange in outcome.exchanges:
             self._emit_exchange(exchange, record.episode_id)
-            error = exchange.outcome.action.error
-            self._recent_errors.append(error is not None)
-            if error is not None:
-                self._last_error = error
+            self._count_outcome(exchange.outcome)
         for event in outcome.events:
             self._writer.emit(event)
         self._writer.emit(

@@ -22,6 +22,7 @@ import yaml
 
 from sandbox.cache import ANSWERS, AnsweredContext, outcome_of
 from sandbox.config import Config, ConfigError, config_from_mapping, read_yaml
+from sandbox.context import CACHED, UNASKED
 from sandbox.events import (
     EVENT_ADAPTER,
     RECORD_ADAPTER,
@@ -145,7 +146,11 @@ class RunStore:
             )
             if not dropped:
                 kept.append(line)
-            elif isinstance(event, ActionTaken) and event.error is None:
+            elif (
+                isinstance(event, ActionTaken)
+                and event.error is None
+                and event.worker not in (CACHED, UNASKED)  # a replay's source answers it again
+            ):
                 request = requests.get(event.context_id)
                 if request is not None:
                     outcome = outcome_of(event, event.worker)

@@ -7,8 +7,9 @@ with its model and its token usage, so the tally covers the untrusted models, th
 is counted once, by its id: an action repeated in the log (an episode redone after a crash or
 for an error outcome) by its last record, and a shared plan's context, which has both an
 `action` and a `plan_written` event, once; a replay's answers taken from its source run's log
-(`worker: cache`) cost nothing and are not counted. `retries` counts the backend's retries of
-the calls (endpoint faults ridden out, or not: an error outcome's too).
+(`worker: cache`) cost nothing and are not counted, nor are contexts never asked (`worker:
+unasked`: the error outcomes of episodes whose shared plan failed). `retries` counts the
+backend's retries of the calls (endpoint faults ridden out, or not: an error outcome's too).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from sandbox.context import CACHED, UNASKED
 
 _NEEDLES = (
     b'"kind": "action"',
@@ -29,6 +32,7 @@ def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
     """Per model: contexts (and plans), those that ended as error outcomes (the backend failed
     after its retries), the backend's retries, prompt and completion tokens."""
     seen: dict[str, tuple[str, int, int, bool, int]] = {}
+    uncalled: set[str] = set()  # contexts answered with no call: a replay's, or never asked
     for line in lines:
         if not any(n in line for n in _NEEDLES):
             continue
@@ -38,13 +42,14 @@ def usage_by_model(lines: Iterable[bytes]) -> dict[str, dict[str, int]]:
             continue
         if not isinstance(event, dict) or event.get("kind") not in ("action", "plan_written"):
             continue
-        if event.get("worker") == "cache":
-            continue  # a replay's answer from its source run's log: no call was made
-        usage = event.get("usage") or {}
         key = str(event.get("context_id"))
+        if event.get("worker") in (CACHED, UNASKED):
+            uncalled.add(key)  # a replay's answer from its source's log, or a context not asked
+            continue
+        if event.get("kind") == "plan_written" and (key in seen or key in uncalled):
+            continue  # the plan's own action event holds the same call (or none was made)
+        usage = event.get("usage") or {}
         retries = int(event.get("retries", 0))
-        if event.get("kind") == "plan_written" and key in seen:
-            continue  # the plan's own action event holds the same call, and its retries
         seen[key] = (
             str(event.get("model")),
             int(usage.get("prompt_tokens", 0)),

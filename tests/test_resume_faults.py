@@ -174,3 +174,57 @@ def test_kept_answers_survive_a_damaged_file(tmp_path: Path) -> None:
         "b": ("WAIT", RESUMED),
     }
     assert len(RequestCache.from_answers(tmp_path / "missing.jsonl")) == 0
+
+
+class _FailsFirst(OrganismServer):
+    """Answers 500 to its first `n` chat completions, then serves normally."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(MODEL, "127.0.0.1", 0)
+        self.left = n
+
+    def draw_fault(self) -> str | None:
+        with self._faults_lock:
+            if self.left > 0:
+                self.left -= 1
+                self.injected["500"] += 1
+                return "500"
+        return None
+
+
+def test_a_failed_shared_plan_is_no_plan_and_its_episodes_are_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner's call fails once: the episodes waiting on it record error outcomes without
+    asking (no call, so no usage), the failure itself is logged and counted, the next episode
+    asks the planner again, and a resume redoes the unasked episodes to the clean run's bytes."""
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    server = _FailsFirst(1)
+    server.start_background()
+    try:
+        data = _config(tmp_path, "plan", server)
+        data["games"] = [{"name": "plan_consistency", "affordances": {"shared_planning": True}}]
+        data["agents"] = {**data["agents"], "max_error_share": 0.99}
+        path = _run(data)
+        events = _events(path)
+        planner = [e for e in events if e["kind"] == "action" and e["episode_id"] is None]
+        assert [bool(e["error"]) for e in planner] == [True, False]  # failed, then asked again
+        unasked = [e for e in events if e["kind"] == "action" and e["worker"] == "unasked"]
+        assert unasked and all("shared plan" in e["error"] for e in unasked)
+        usage = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]
+        # a context counts once, by its last record: the planner's ended answered, and the
+        # unasked contexts made no call
+        assert usage["errors"] == 0
+        assert usage["contexts"] == sum(server.answered.values())
+
+        server.answered.clear()
+        assert main(["run", "--resume", str(path), "--quiet"]) == 0
+        assert sum(server.answered.values()) == len(unasked)  # those alone, now asked
+        resumed = (path / RESULTS).read_text()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with serving(MODEL) as clean_server:
+        data = _config(tmp_path, "clean-plan", clean_server)
+        data["games"] = [{"name": "plan_consistency", "affordances": {"shared_planning": True}}]
+        assert resumed == (_run(data) / RESULTS).read_text()

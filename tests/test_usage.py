@@ -54,6 +54,20 @@ def test_usage_is_tallied_per_model_once_per_context() -> None:
         b'{"kind": "plan_written", "context_id": "p2", "model": "small", '
         b'"usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
     )
+    # a replay's plan from its source's log: neither its action nor its plan_written was paid
+    lines.append(
+        b'{"kind": "action", "context_id": "p3", "model": "small", "worker": "cache", '
+        b'"usage": {"prompt_tokens": 50, "completion_tokens": 5}}\n'
+    )
+    lines.append(
+        b'{"kind": "plan_written", "context_id": "p3", "model": "small", '
+        b'"usage": {"prompt_tokens": 50, "completion_tokens": 5}}\n'
+    )
+    # a context never asked (its episode's plan failed): no call
+    lines.append(
+        b'{"kind": "action", "context_id": "c7", "model": "small", "worker": "unasked", '
+        b'"error": "plan failed", "usage": {"prompt_tokens": 0, "completion_tokens": 0}}\n'
+    )
     assert usage_by_model(lines) == {
         "big": {
             "contexts": 3,
