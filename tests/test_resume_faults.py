@@ -228,3 +228,21 @@ def test_a_failed_shared_plan_is_no_plan_and_its_episodes_are_asked_again(
         data = _config(tmp_path, "clean-plan", clean_server)
         data["games"] = [{"name": "plan_consistency", "affordances": {"shared_planning": True}}]
         assert resumed == (_run(data) / RESULTS).read_text()
+
+
+def test_a_resumed_replay_counts_no_answer_of_its_source_as_paid(tmp_path: Path) -> None:
+    """A replay answers from its source's log (no call, no usage); stopped and resumed, it
+    still answers those from the source, not as calls of its own."""
+    data = small_config(tmp_path, models=[MODEL], sampling={"k": 20, "batch_episodes": 4})
+    source = _run(data)
+    assert main(["replay", str(source), "--quiet"]) == 0
+    (replay,) = [p for p in source.parent.iterdir() if p != source]
+    before = json.loads((replay / SUMMARY).read_text())
+    assert before["usage_by_model"] == {}
+    lines = (replay / RESULTS).read_text().splitlines(keepends=True)
+    (replay / RESULTS).write_text("".join(lines[:-5]))  # as if it stopped 5 episodes short
+    (replay / SUMMARY).unlink()
+    assert main(["run", "--resume", str(replay), "--quiet"]) == 0
+    after = json.loads((replay / SUMMARY).read_text())
+    assert after["usage_by_model"] == {} and after["cost"]["unpriced"] == []
+    assert (replay / RESULTS).read_text() == (source / RESULTS).read_text()
