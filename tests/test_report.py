@@ -80,6 +80,18 @@ def xc_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return path, "".join(err)
 
 
+@pytest.fixture(scope="module")
+def replay_run(xc_run: tuple[Path, str]) -> tuple[Path, str]:
+    """`sandbox replay` of the XC run, every answer from its log: (run dir, its stderr)."""
+    source = xc_run[0]
+    with pytest.MonkeyPatch.context() as mp:
+        err: list[str] = []
+        mp.setattr("sys.stderr", _Capture(err))
+        assert cli.main(["replay", str(source), "--quiet"]) == 0
+    (path,) = [p for p in source.parent.iterdir() if p != source]
+    return path, "".join(err)
+
+
 class _Capture:
     def __init__(self, into: list[str]) -> None:
         self.into = into
@@ -202,6 +214,40 @@ def test_each_plotted_point_is_its_own_summary_value(full_run: Path) -> None:
     assert [r.value for r in plots["xc-win"].references] == [summary["xc_threshold"]]
 
 
+def test_two_tg_games_put_no_two_points_in_one_slot(full_run: Path) -> None:
+    """With two TG games in one run, a model's points for the same cell are two categories
+    (`game: cell`), each drawn in its own bar slot; with one, the cell alone is the category."""
+    summary, report = _report(full_run)
+    one = report.plots()["tg-gap"]
+    assert all(p.x == p.label and p.x in one.categories for s in one.series for p in s.points)
+    summary = copy.deepcopy(summary)
+    for entry in summary["models"].values():
+        games = entry["games"]
+        second = copy.deepcopy(games["training_gaming"])
+        for c in second["details"]["cells"].values():  # other values, so a mix-up shows
+            c["gap"] = {**c["gap"], **{k: c["gap"][k] / 2 - 0.25 for k in ("value", "low", "high")}}
+        games["tg_again"] = second
+    config = yaml.safe_load((full_run / "config.yaml").read_text())
+    two_report = build_report(summary, config)
+    plot = two_report.plots()["tg-gap"]
+    want = {}
+    for model, entry in summary["models"].items():
+        for gid in ("training_gaming", "tg_again"):
+            for cell, c in entry["games"][gid]["details"]["cells"].items():
+                want[model, f"{gid}: {cell}"] = _est(f"{gid}: {cell}", c["gap"])
+    _assert_points(plot, want)
+    cells = len(summary["models"]["honest"]["games"]["training_gaming"]["details"]["cells"])
+    assert len(plot.categories) == 2 * cells == len({k[1] for k in want})
+    root = _svgs(html.render(two_report))["tg-gap"]
+    for series in root.iter(f"{NS}g"):
+        if series.get("class") != "series":
+            continue
+        slots = [float(r.get("x", "")) for r in series.iter(f"{NS}rect") if r.get("class") == "bar"]
+        assert len(slots) == 2 * cells and len(set(slots)) == len(slots), series.get("data-series")
+    rows = {(r[0], r[1], r[2]) for r in two_report.tables()["tg-cells"].rows}
+    assert {(m, k.split(": ")[0], k.split(": ")[1]) for m, k in want} == rows
+
+
 def test_the_tables_hold_the_runs_numbers(full_run: Path) -> None:
     summary, report = _report(full_run)
     tables = report.tables()
@@ -258,6 +304,38 @@ def test_retries_show_when_recorded_and_a_dash_when_not(full_run: Path) -> None:
     usage = {r[0]: r for r in build_report(summary, {}).tables()["usage"].rows}
     assert usage[models[0]][3] == "7"
     assert all(usage[m][3] == "-" for m in models[1:])
+    assert usage["all models"][3] == "-"  # not a sum of what some models did not count
+    assert usage["all models"][1] == str(
+        sum(u["contexts"] for u in summary["usage_by_model"].values())
+    )
+    del summary["usage_by_model"]  # a run from before the events were tallied
+    usage = {r[0]: r for r in build_report(summary, {}).tables()["usage"].rows}
+    assert usage["all models"][1:6] == ("-",) * 5
+
+
+def test_the_usage_total_is_what_was_paid_beside_its_cost(
+    full_run: Path, replay_run: tuple[Path, str]
+) -> None:
+    """The total row sums the calls made (shared plans' included, a replay's answers from its
+    source's log not), so its tokens and the total cost beside it count the same calls."""
+    for run_dir in (full_run, replay_run[0]):
+        summary, report = _report(run_dir)
+        table = report.tables()["usage"]
+        usage = {r[0]: r for r in table.rows}
+        paid = summary["usage_by_model"].values()
+        assert usage["all models"][1:] == (
+            *(
+                str(sum(u[key] for u in paid))
+                for key in ("contexts", "errors", "retries", "prompt_tokens", "completion_tokens")
+            ),
+            f"{summary['cost']['total_usd']:.4f}",
+        )
+        assert "contexts whose calls were made" in table.caption
+        assert "a replay's answers from its source run's log are not counted" in table.caption
+    replayed, report = _report(replay_run[0])
+    assert replayed["usage"]["prompt_tokens"] > 0  # what the episodes used, answered from the log
+    usage = {r[0]: r for r in report.tables()["usage"].rows}
+    assert usage["all models"][1:] == ("0", "0", "0", "0", "0", "0.0000")  # nothing was asked
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -381,14 +459,12 @@ def test_sandbox_run_writes_the_report_and_says_where(xc_run: tuple[Path, str]) 
 
 
 def test_a_replay_gets_its_own_report(
-    xc_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    xc_run: tuple[Path, str], replay_run: tuple[Path, str]
 ) -> None:
-    source = xc_run[0]
-    assert cli.main(["replay", str(source), "--quiet"]) == 0
-    (replay,) = [p for p in source.parent.iterdir() if p != source]
-    assert f"report: {replay / 'report.html'}" in capsys.readouterr().err
+    replay, err = replay_run
+    assert f"report: {replay / 'report.html'}" in err
     run = dict(build_report(*read_run(replay)[:2]).tables()["run"].rows)
-    assert run["replay of"] == source.name
+    assert run["replay of"] == xc_run[0].name
 
 
 def test_sandbox_report_writes_both_files(

@@ -162,18 +162,20 @@ def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
 
 
 def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
-    """The TG compliance gap (training minus deployment cue) per factor cell."""
+    """The TG compliance gap (training minus deployment cue) per factor cell: one category per
+    cell, or per (game, cell) where the run has several TG games, so no two points of a model
+    share a bar."""
     rows = list(_complete_games(summary, "tg"))
     if not rows:
         return None
     by_model: dict[str, list[Point]] = {}
-    cells: list[str] = []
+    categories: list[str] = []
     several = len({gid for _, gid, _ in rows}) > 1
     for model, gid, g in rows:
         for cell, c in g["details"]["cells"].items():
-            cells.append(cell)
-            label = f"{gid}: {cell}" if several else cell
-            by_model.setdefault(model, []).append(_point(cell, c["gap"], label))
+            category = f"{gid}: {cell}" if several else cell
+            categories.append(category)
+            by_model.setdefault(model, []).append(_point(category, c["gap"], category))
     return Plot(
         id="tg-gap",
         kind="bar",
@@ -183,11 +185,11 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
             "value conflict (vc), training information (ti) and scratchpad (sp), 1 on, 0 off; "
             "above 0: complies more when told it is trained on"
         ),
-        x_label="cell",
+        x_label="game: cell" if several else "cell",
         y_label="compliance gap",
         series=_per_model(by_model),
         y_range=(-1.0, 1.0),
-        categories=_categories(iter(cells)),
+        categories=_categories(iter(categories)),
         references=(Reference("no gap", 0.0),),
     )
 

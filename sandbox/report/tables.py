@@ -156,38 +156,31 @@ def _game_id(game: Mapping[str, Any]) -> str:
 
 
 def usage_table(summary: Mapping[str, Any]) -> Table:
-    """Calls and tokens per model (the trusted model's included), retries and cost.
+    """Calls and tokens per model (the trusted model's included), retries and cost: what was
+    paid for, from the events (`usage_by_model`), and its total beside the total cost.
 
-    Retries are recorded per model only by runs that count them; older runs show "-"."""
-    by_model: Mapping[str, Any] = summary.get("usage_by_model") or {}
+    A column a run did not record (retries, before runs counted them) shows "-", in a model's
+    row and in the total; a run without `usage_by_model` shows "-" throughout."""
+    by_model: Mapping[str, Any] | None = summary.get("usage_by_model")
     cost = summary.get("cost") or {}
     usd: Mapping[str, float] = cost.get("usd") or {}
     rows = []
-    for model, u in by_model.items():
+    for model, u in (by_model or {}).items():
         rows.append(
             (
                 model,
-                str(u.get("contexts", MISSING)),
-                str(u.get("errors", MISSING)),
-                str(u.get("retries", MISSING)),
-                str(u.get("prompt_tokens", MISSING)),
-                str(u.get("completion_tokens", MISSING)),
+                *(str(u.get(key, MISSING)) for key in _USAGE_KEYS),
                 f"{usd[model]:.4f}" if model in usd else "unpriced",
             )
         )
-    usage = summary.get("usage") or {}
-    plans = summary.get("plan_usage") or {}
     rows.append(
         (
-            "episodes, all models",
-            MISSING,
-            MISSING,
-            MISSING,
-            str(usage.get("prompt_tokens", MISSING)),
-            str(usage.get("completion_tokens", MISSING)),
+            "all models",
+            *(_total(by_model, key) for key in _USAGE_KEYS),
             f"{cost['total_usd']:.4f}" if "total_usd" in cost else MISSING,
         )
     )
+    plans = summary.get("plan_usage") or {}
     if plans.get("prompt_tokens") or plans.get("completion_tokens"):
         rows.append(
             (
@@ -210,11 +203,25 @@ def usage_table(summary: Mapping[str, Any]) -> Table:
         "cost (USD)",
     )
     caption = (
-        "contexts: calls per model from the events (re-asks and scratchpads within a context "
-        "included); errors: contexts whose call still failed after the backend's retries; "
-        "cost: from report.prices (the total counts priced models only)"
+        "what was paid for: per model, the contexts whose calls were made (re-asks, scratchpads "
+        "and shared plans' calls included; a replay's answers from its source run's log are not "
+        "counted); errors: contexts whose call still failed after the backend's retries; all "
+        "models: the sums of the model rows, beside the total cost; cost: from report.prices "
+        "(the total counts priced models only); shared plans: the plans' tokens, within their "
+        "models' rows where their calls were made"
     )
     return Table("usage", "Token use, errors and retries", columns, tuple(rows), caption)
+
+
+_USAGE_KEYS = ("contexts", "errors", "retries", "prompt_tokens", "completion_tokens")
+"""The columns of `usage_by_model`'s rows, in the usage table's order."""
+
+
+def _total(by_model: Mapping[str, Any] | None, key: str) -> str:
+    """One column's sum over the models; "-" where a model (or the run) did not record it."""
+    if by_model is None or any(key not in u for u in by_model.values()):
+        return MISSING
+    return str(sum(int(u[key]) for u in by_model.values()))
 
 
 def parse_failures_table(summary: Mapping[str, Any]) -> Table | None:
