@@ -215,13 +215,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         # the body is read before anything is answered: on a kept-alive connection, a body left
         # unread would be taken for the next request
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            # where this body ends is unknown: the connection closes after the answer
-            self._error(400, "bad Content-Length", headers={"Connection": "close"})
+        declared = self.headers.get("Content-Length", "0").strip()
+        if not declared.isascii() or not declared.isdigit():
+            # not a length in digits ("many", "-1", "+5", "1_000"): where this body ends is
+            # unknown (and `rfile.read(-1)` would wait for the client to close), so the answer
+            # is sent at once and the connection closes after it
+            self._error(400, f"bad Content-Length: {declared!r}", headers={"Connection": "close"})
             return
-        raw = self.rfile.read(length)
+        raw = self.rfile.read(int(declared))
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route POST {self.path}")
             return

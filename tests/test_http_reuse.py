@@ -318,3 +318,26 @@ def test_serve_closes_a_connection_whose_body_it_cannot_find() -> None:
             assert answer.getheader("Connection") == "close"
         finally:
             connection.close()
+
+
+@pytest.mark.parametrize("declared", ["-1", "-0", "+5", "1_0", "0x10", " ", "5.0"])
+def test_serve_answers_a_bad_content_length_at_once_and_closes(declared: str) -> None:
+    """A length that is not digits (a negative one: `rfile.read(-1)` would wait for the client
+    to close) is answered 400 at once, the connection closed: read to its end within the
+    socket's timeout while the client keeps its side open."""
+    import socket
+
+    with counting() as server:
+        host, port = server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=5) as client:
+            client.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Length: " + declared.encode() + b"\r\n\r\n{}"
+            )
+            answer = b""
+            while chunk := client.recv(4096):  # ends only when the server closes
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400") or head.startswith(b"HTTP/1.1 400"), head
+    assert b"Connection: close" in head
+    assert "Content-Length" in json.loads(body)["error"]["message"]
