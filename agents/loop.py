@@ -72,7 +72,15 @@ class AgentLoop:
             seed=derive_seed(ctx.seed, calls),
             answer_schema=answer_schema(ctx.answer) if answering else None,
         )
-        completion = await self._backend_for(ctx.model).complete(messages, params)
+        try:
+            completion = await self._backend_for(ctx.model).complete(messages, params)
+        except BackendError as exc:
+            # the context's error outcome keeps what its earlier calls used and retried
+            raise BackendError(
+                str(exc),
+                retries=state.get("retries", 0) + exc.retries,
+                usage=state.get("usage", Usage()) + exc.usage,
+            ) from None
         usage = state.get("usage", Usage()) + completion.usage
         update: LoopState = {
             "calls": calls + 1,
@@ -139,7 +147,8 @@ class AgentLoop:
                 parse_ok=False,
                 attempts=0,
                 error=str(exc)[:500],
-                retries=getattr(exc, "retries", 0),
+                retries=exc.retries,
+                usage=exc.usage,
             )
         answer = final.get("answer")
         choice = (

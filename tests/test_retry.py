@@ -68,6 +68,10 @@ def test_a_bad_policy_is_refused() -> None:
 # --- over HTTP, through the SDK -------------------------------------------------------------
 
 
+NOT_JSON = 299
+"""A scripted reply: 200 with a body that is not JSON (a proxy's error page)."""
+
+
 class _Script(ThreadingHTTPServer):
     """Answers each chat completion with the next scripted (status, headers), then 200s."""
 
@@ -89,6 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.arrivals.append(time.monotonic())
             status, headers = self.server.script.pop(0) if self.server.script else (200, {})
+        if status == NOT_JSON:
+            data = b"<html>upstream hiccup</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if status == 200:
             body: dict[str, Any] = {
                 "id": "x",
@@ -126,15 +138,21 @@ def scripted(script: list[tuple[int, dict[str, str]]]) -> Iterator[_Script]:
         server.server_close()
 
 
-async def _complete(server: _Script, **params: Any) -> tuple[Any, float]:
+def _backend(server: _Script, **params: Any) -> OpenAIBackend:
     host, port = server.server_address[:2]
-    backend = OpenAIBackend(
+    return OpenAIBackend(
         OpenAIParams(base_url=f"http://{host!s}:{port}/v1", api_key_env=KEY_ENV, **params), "m"
     )
+
+
+async def _complete(
+    server: _Script, schema: dict[str, Any] | None = None, **params: Any
+) -> tuple[Any, float]:
+    backend = _backend(server, **params)
     started = time.monotonic()
     try:
         result: Any = await backend.complete(
-            [Message(role="user", content="hi")], CompletionParams(seed=1)
+            [Message(role="user", content="hi")], CompletionParams(seed=1, answer_schema=schema)
         )
     except BackendError as exc:
         result = exc
@@ -199,3 +217,59 @@ def test_a_backend_error_keeps_its_retries_across_pickling() -> None:
 
     error = pickle.loads(pickle.dumps(BackendError("boom", retries=4)))
     assert isinstance(error, BackendError) and error.retries == 4 and str(error) == "boom"
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"enum": ["A", "B"]}}}
+
+
+@pytest.mark.parametrize(
+    ("script", "form", "retries"),
+    [
+        ([], "json_schema", 0),
+        # passing faults while probing: the form is still decided by the endpoint, not the fault
+        ([(429, {"Retry-After": "0"})], "json_schema", 1),
+        ([(500, {}), (500, {})], "json_schema", 2),
+        # three 500s in a row refuse a form, as llama.cpp refuses json_schema
+        ([(500, {})] * 3, "json_object", 2),
+        ([(400, {}), (503, {"Retry-After": "0"})], "json_object", 1),
+        ([(400, {}), (422, {})], None, 0),  # no form taken: plain text
+    ],
+)
+async def test_auto_probes_forms_through_passing_faults(
+    script: list[tuple[int, dict[str, str]]], form: str | None, retries: int
+) -> None:
+    with scripted(script) as server:
+        completion, _ = await _complete(
+            server, SCHEMA, structured_output="auto", retry_backoff_s=0.01
+        )
+    assert not isinstance(completion, BackendError), completion
+    assert (completion.structured, completion.retries) == (form, retries)
+
+
+async def test_a_body_that_is_not_json_is_a_fault_retried() -> None:
+    with scripted([(NOT_JSON, {})]) as server:
+        completion, _ = await _complete(server, retry_backoff_s=0.01)
+    assert completion.text == "ANSWER: A" and completion.retries == 1
+    with scripted([(NOT_JSON, {})] * 3) as server:
+        error, _ = await _complete(server, retry_backoff_s=0.01, max_retries=1)
+    assert isinstance(error, BackendError) and error.retries == 1
+
+
+async def test_an_error_outcome_keeps_its_earlier_calls_usage_and_retries() -> None:
+    """A context whose scratchpad call was answered (after a retry) and whose answer call
+    then failed: its error outcome still counts the tokens and retries it paid for."""
+    from agents.loop import AgentLoop
+    from sandbox.context import Affordances
+    from tests.test_agent_loop import _context
+
+    script = [(503, {"Retry-After": "0"}), (200, {}), *[(500, {})] * 3]
+    with scripted(script) as server:
+        backend = _backend(server, max_retries=2, retry_backoff_s=0.01)
+        try:
+            loop = AgentLoop(lambda model: backend)
+            action = await loop.run(_context("m", Affordances(scratchpad=True)))
+        finally:
+            await backend.aclose()
+    assert action.error is not None and "after 2 retries" in action.error
+    assert (action.usage.prompt_tokens, action.usage.completion_tokens) == (3, 2)
+    assert action.retries == 1 + 2

@@ -39,15 +39,16 @@ class Completion(BaseModel):
 
 class BackendError(RuntimeError):
     """A backend could not produce a completion (after its own retries, counted in
-    `retries`)."""
+    `retries`); `usage` is what the context's earlier calls used (the agent loop sets it)."""
 
-    def __init__(self, message: str, retries: int = 0) -> None:
+    def __init__(self, message: str, retries: int = 0, usage: Usage | None = None) -> None:
         super().__init__(message)
         self.retries = retries
+        self.usage = usage or Usage()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # keeps `retries` when the error crosses a process boundary (a Ray actor's exception)
-        return (type(self), (str(self), self.retries))
+        # keeps `retries` and `usage` when the error crosses a process boundary (an actor's)
+        return (type(self), (str(self), self.retries, self.usage))
 
 
 @runtime_checkable

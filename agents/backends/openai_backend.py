@@ -26,6 +26,7 @@ carries how many retries it took (a failure, its `BackendError`), so a run count
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from collections.abc import Sequence
@@ -76,8 +77,8 @@ _CREATE_OPTIONS: Any = {"security": {"bearer_auth": True}}
 StructuredForm = Literal["json_schema", "json_object"]
 FORMS: tuple[StructuredForm, ...] = ("json_schema", "json_object")
 PROBE_TRIES = 3
-"""Times a form is asked while it meets 500s: llama.cpp refuses a form with a 500, which an
-injected or passing server fault also is; three 500s in a row are taken as a refusal."""
+"""500s in a row that refuse a form: llama.cpp refuses a form with a 500, which an injected or
+passing server fault also is (each retried after the policy's backoff, and counted)."""
 
 
 def response_format(form: StructuredForm, schema: dict[str, Any]) -> dict[str, Any]:
@@ -161,19 +162,20 @@ class OpenAIBackend:
         self, messages: Sequence[Message], params: CompletionParams, **extra: Any
     ) -> tuple[dict[str, Any], int]:
         """`_create` with the retry policy: (response, retries taken). A call that still fails
-        raises a `BackendError` carrying its retries."""
+        raises a `BackendError` carrying its retries. A reply whose body is not JSON is a
+        server fault like a 5xx."""
         retry = 0
         while True:
             try:
                 return await self._create(messages, params, **extra), retry
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, ValueError) as exc:
                 wait = self._wait_before_retry(exc, retry)
                 if wait is None:
                     raise self._error(exc, retry) from None
             await asyncio.sleep(wait)
             retry += 1
 
-    def _wait_before_retry(self, exc: openai.OpenAIError, retry: int) -> float | None:
+    def _wait_before_retry(self, exc: Exception, retry: int) -> float | None:
         """Seconds to wait before retrying after `exc`, or None: not retryable, or retries
         spent, or the server asks for too long a wait."""
         if retry >= self._retry.max_retries:
@@ -182,13 +184,13 @@ class OpenAIBackend:
             if exc.status_code not in RETRYABLE_STATUS:
                 return None
             after = retry_after_seconds(dict(exc.response.headers))
-        elif isinstance(exc, openai.APIConnectionError):  # timeouts included
+        elif isinstance(exc, openai.APIConnectionError | ValueError):  # timeouts; a torn body
             after = None
         else:
             return None
         return self._retry.delay(retry, after, self._jitter.random())
 
-    def _error(self, exc: openai.OpenAIError, retries: int) -> BackendError:
+    def _error(self, exc: Exception, retries: int) -> BackendError:
         where = self.params.base_url or "the default OpenAI endpoint"
         return BackendError(
             f"openai backend: model {self.model!r} at {where} failed after {retries} "
@@ -198,31 +200,40 @@ class OpenAIBackend:
 
     async def _probe(
         self, messages: Sequence[Message], params: CompletionParams
-    ) -> dict[str, Any] | None:
-        """`auto`: this call in each structured form, without the retry policy, until one is
-        accepted; the form kept for every later call (None: plain text). Returns the accepted
-        response, or None when no form was (the caller then asks in plain text). A form met
-        with 500s is asked up to `PROBE_TRIES` times (a passing fault is no refusal); a rate
-        limit, timeout or lost connection decides nothing: the next call probes again."""
+    ) -> tuple[dict[str, Any] | None, int]:
+        """`auto`: this call in each structured form until one is accepted; the form kept for
+        every later call (None: plain text). Returns (the accepted response or None when no
+        form was, retries taken); with None the caller asks in plain text. A 400 or 422 refuses
+        a form; so do `PROBE_TRIES` 500s in a row (llama.cpp refuses a form with a 500, which a
+        passing fault also is). Any other fault is retried under the retry policy, as any call
+        is, so a fault never changes the form a call is asked in."""
         assert params.answer_schema is not None
+        retries = 0
         for form in FORMS:
-            for _ in range(PROBE_TRIES):
+            failures = 0
+            while True:
                 try:
                     response = await self._create(
                         messages,
                         params,
                         response_format=response_format(form, params.answer_schema),
                     )
-                except openai.InternalServerError:
-                    continue  # refused, or a passing fault: ask this form again
                 except (openai.BadRequestError, openai.UnprocessableEntityError):
                     break  # this form is refused
-                except openai.OpenAIError:
-                    return None  # a passing fault, not an answer about forms: probe again later
+                except (openai.OpenAIError, ValueError) as exc:
+                    failures += isinstance(exc, openai.InternalServerError)
+                    if failures >= PROBE_TRIES:
+                        break  # a 500 each time: refused
+                    wait = self._wait_before_retry(exc, retries)
+                    if wait is None:
+                        raise self._error(exc, retries) from None
+                    await asyncio.sleep(wait)
+                    retries += 1
+                    continue
                 self._form, self._probed = form, True
-                return response
+                return response, retries
         self._probed = True
-        return None
+        return None, retries
 
     async def complete(self, messages: Sequence[Message], params: CompletionParams) -> Completion:
         schema = params.answer_schema
@@ -232,13 +243,14 @@ class OpenAIBackend:
             if schema is not None and not self._probed:
                 async with self._probe_lock:
                     if not self._probed:
-                        response = await self._probe(messages, params)
+                        response, retries = await self._probe(messages, params)
             form = self._form if schema is not None else None
             if response is None:
                 extra = {}
                 if form is not None and schema is not None:
                     extra["response_format"] = response_format(form, schema)
-                response, retries = await self._create_retrying(messages, params, **extra)
+                response, more = await self._create_retrying(messages, params, **extra)
+                retries += more
         return self._completion(response, form, retries)
 
     def _completion(
@@ -259,8 +271,8 @@ class OpenAIBackend:
         return Completion(
             text=content if isinstance(content, str) else "",
             usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens") or 0,
-                completion_tokens=usage.get("completion_tokens") or 0,
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
             ),
             model=response.get("model") or self.model,
             structured=form,
@@ -269,6 +281,15 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _count(value: Any) -> int:
+    """A token count as the endpoint reported it; 0 where it reported none it could mean."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not math.isfinite(value) or value < 0:
+        return 0
+    return int(value)
 
 
 @BACKENDS.register("openai", OpenAIParams)
