@@ -129,16 +129,19 @@ def _error(message: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from sandbox.checks import check_config
-    from sandbox.runstore import RunDirError, RunStore
+    from sandbox.runstore import FINISHED, RunDirError, RunStore
 
     if args.resume is not None:
         if args.config is not None or args.overrides:
             args.usage_error("--resume takes no config or overrides: the run's own is used")
     elif args.config is None:
         args.usage_error("give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR")
+    reopened = False  # a finished run reopened to ask its error outcomes again
     try:
         if args.resume is not None:
             store, config = RunStore.open(args.resume)
+            if (store.path / FINISHED).is_dir():
+                store.restore_finished()  # an earlier reopening never ended: start from there
             redo = store.error_episodes()  # asked once more by each resume
             if store.finished() and not redo:
                 print(
@@ -150,6 +153,9 @@ def _run(args: argparse.Namespace) -> int:
             check_config(config)
             if redo:
                 print(f"asking the error outcomes of {len(redo)} episodes again", file=sys.stderr)
+            if store.finished():
+                store.keep_finished()
+                reopened = True
             store.repair()
             replaying = _replay_of(store)
         else:
@@ -162,7 +168,17 @@ def _run(args: argparse.Namespace) -> int:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
 
-    return _execute(config, store, quiet=args.quiet, **replaying)
+    code = _execute(config, store, quiet=args.quiet, **replaying)
+    if reopened and store is not None:
+        if code == 0:
+            store.drop_finished()
+        else:
+            store.restore_finished()
+            _error(
+                f"{store.path} is the finished run it was (its error outcomes as before; the "
+                "answers this attempt got are kept for the next --resume)"
+            )
+    return code
 
 
 def _replay_of(store: RunStore) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ from sandbox.events import (
 )
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
+FINISHED = ".finished"
+"""Where a finished run's files wait while its error outcomes are asked again."""
 
 
 class RunDirError(ValueError):
@@ -165,6 +168,31 @@ class RunStore:
         _rewrite_lines(self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in records])
         if (self.path / EVENTS).exists():
             _rewrite_lines(self.path / EVENTS, kept)
+
+    def keep_finished(self) -> None:
+        """Before a finished run is reopened (to ask its error outcomes again): its results,
+        events and summary are kept aside as they are (hard links: no copy; `repair` replaces
+        the files rather than writing into them), for `restore_finished` if the attempt fails."""
+        kept = self.path / FINISHED
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir()
+        for name in (RESULTS, EVENTS, SUMMARY):
+            try:
+                os.link(self.path / name, kept / name)
+            except OSError:
+                shutil.copy2(self.path / name, kept / name)
+
+    def restore_finished(self) -> None:
+        """The attempt failed: the run is the finished run it was (its answers from the
+        attempt stay in `answers.jsonl` for the next)."""
+        kept = self.path / FINISHED
+        self.close()
+        for name in (RESULTS, EVENTS, SUMMARY):
+            os.replace(kept / name, self.path / name)
+        kept.rmdir()
+
+    def drop_finished(self) -> None:
+        shutil.rmtree(self.path / FINISHED, ignore_errors=True)
 
     def error_episodes(self) -> set[str]:
         """Committed episodes holding an error outcome: what a resume asks again."""

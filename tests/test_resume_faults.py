@@ -39,6 +39,8 @@ def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]
         games=[
             {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
             {"name": "plan_consistency", "affordances": {"shared_planning": True}},
+            # two contexts an episode: one can fail while the other is answered
+            {"name": "deployment_cue"},
         ],
         sampling={
             "k": 30,
@@ -126,7 +128,8 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     expected, _ = _clean(tmp_path, server)
     server.fail_rate = 0.25
     data = _config(tmp_path, "flaky", server)
-    data["agents"] = {**data["agents"], "max_error_share": 0.95}
+    # a run that stops when 5 contexts in a row fail (a dead endpoint), not at 25%
+    data["agents"] = {**data["agents"], "max_error_share": 1.0, "error_window": 5}
     path = _run(data)
     store = RunStore(path)
     assert store.finished()
@@ -134,6 +137,24 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     redo = store.error_episodes()
     assert errors > 0 and redo
     asked_before = sum(server.answered.values())
+
+    # a partly failed episode: its answered context is reused, not asked again
+    events = _events(path)
+    failed = {e["context_id"] for e in events if e["kind"] == "action" and e["error"]}
+    partly = {
+        e["episode_id"]
+        for e in events
+        if e["kind"] == "action" and e["episode_id"] in redo and e["context_id"] not in failed
+    }
+    assert partly, "no episode with an answered context beside a failed one: nothing tested"
+
+    # the endpoint is still down: the attempt fails and the finished run stays as it was
+    finished = {n: (path / n).read_bytes() for n in (RESULTS, SUMMARY, EVENTS)}
+    server.fail_rate = 1.0
+    assert main(["run", "--resume", str(path), "--quiet"]) == 1
+    assert "is the finished run it was" in capsys.readouterr().err
+    assert {n: (path / n).read_bytes() for n in finished} == finished
+    assert store.finished() and store.error_episodes() == redo
 
     server.fail_rate = 0.0
     assert main(["run", "--resume", str(path), "--quiet"]) == 0
