@@ -2,8 +2,9 @@
 
 A backend owns its retries (the SDK's are off) so that a run can count them, per call and per
 model, and so that the wait is ours to state: a server's `Retry-After` (or `retry-after-ms`) is
-honoured as given, `0` included (the SDK treats `0` as absent and backs off anyway), spread by up
-to `RetryPolicy.after_jitter` of itself so that calls told the same thing do not return together;
+honoured as given, `0` included (the SDK treats `0` as absent and backs off anyway: `0` here is
+at once), a longer wait spread by up to `RetryPolicy.after_jitter` of itself so that calls told
+the same thing do not return together;
 without one, the wait backs off exponentially with jitter. A server asking for more than
 `max_after_s` is not waited for: the call fails at once (a quota reset hours away is a dead
 endpoint for this run, better reported than slept through).
