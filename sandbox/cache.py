@@ -34,7 +34,6 @@ from sandbox.events import ActionTaken, ContextStarted, complete_lines, dump_jso
 ANSWERS = "answers.jsonl"
 
 
-
 class AnsweredContext(BaseModel):
     """A line of `answers.jsonl`: a context's answer under its request hash."""
 
