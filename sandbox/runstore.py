@@ -187,9 +187,11 @@ class RunStore:
         attempt stay in `answers.jsonl` for the next)."""
         kept = self.path / FINISHED
         self.close()
-        for name in (RESULTS, EVENTS, SUMMARY):
-            os.replace(kept / name, self.path / name)
-        kept.rmdir()
+        if all((kept / name).is_file() for name in (RESULTS, EVENTS, SUMMARY)):
+            for name in (RESULTS, EVENTS, SUMMARY):
+                os.replace(kept / name, self.path / name)
+        # else: kept aside only in part (stopped while keeping), so the run was never reopened
+        shutil.rmtree(kept, ignore_errors=True)
 
     def drop_finished(self) -> None:
         shutil.rmtree(self.path / FINISHED, ignore_errors=True)
