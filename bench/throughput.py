@@ -88,10 +88,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.backends import BACKENDS
 from agents.backends.base import CompletionParams
 from agents.copy import AgentCopy
+from bench.overhead import rendered_contexts  # the runner's own rendering, as overhead uses
 from sandbox.config import Config, config_from_mapping
-from sandbox.context import Context, ContextOutcome
-from sandbox.drivers import GameDriver
-from sandbox.runner import Runner, episode_plan
+from sandbox.context import Context
+from sandbox.runner import Runner
 from sandbox.runstore import RunStore
 
 ORGANISM = "honest"
@@ -121,31 +121,6 @@ def bench_config(contexts: int, base_url: str, concurrency: int, output_dir: Pat
             "games": [GAME],
         }
     )
-
-
-class _NoEngine:
-    """Stands in where a runner only renders contexts."""
-
-    async def start(self) -> None:
-        return None
-
-    async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
-        raise RuntimeError("this runner only renders contexts")
-
-    async def close(self) -> None:
-        return None
-
-
-def rendered_contexts(config: Config) -> list[Context]:
-    """The contexts a run of `config` sends, rendered by the runner itself."""
-    runner = Runner(config, RunStore(config.run.output_dir / "unused"), engine=_NoEngine())
-    drivers = runner.drivers({})
-    contexts = []
-    for spec in episode_plan(config):
-        driver = drivers[spec.game]
-        assert isinstance(driver, GameDriver)
-        contexts.extend(driver.contexts(spec, {}))
-    return contexts
 
 
 # --- the server ---------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socketserver
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -80,16 +82,23 @@ def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return store.path, asyncio.run(Runner(config, store).run())
 
 
-@contextmanager
-def serving(organism: str = "stateless_strategist", **faults: Any) -> Iterator[Any]:
-    """`sandbox serve`'s server for `organism` on a free port, in a thread, for the block;
-    `faults` are its fault options (`fail_rate`, `fault_seed`, `latency_ms`, ...)."""
-    from sandbox.serve import OrganismServer
+S = TypeVar("S", bound=socketserver.BaseServer)
 
-    server = OrganismServer(organism, "127.0.0.1", 0, **faults)
-    server.start_background()
+
+@contextmanager
+def running(server: S) -> Iterator[S]:
+    """`server` serving in a thread for the block, shut down and closed after it."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serving(organism: str = "stateless_strategist", **faults: Any) -> Any:
+    """`sandbox serve`'s server for `organism` on a free port, in a thread, for the block;
+    `faults` are its fault options (`fail_rate`, `fault_seed`, `latency_ms`, ...)."""
+    from sandbox.serve import OrganismServer
+
+    return running(OrganismServer(organism, "127.0.0.1", 0, **faults))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +18,7 @@ from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
 from agents.copy import ADMITTED_PER_CALL_SLOT, AgentCopy
 from sandbox.context import ChoiceAnswer, Context, Message
 from sandbox.serve import OrganismServer
+from tests.conftest import running
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 MESSAGES = [Message(role="system", content="be brief"), Message(role="user", content="hi")]
@@ -43,15 +43,8 @@ class _Counting(OrganismServer):
         super().process_request(request, client_address)
 
 
-@contextmanager
-def counting(latency_ms: float = 0.0) -> Iterator[_Counting]:
-    server = _Counting(latency_ms)
-    server.start_background()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def counting(latency_ms: float = 0.0) -> AbstractContextManager[_Counting]:
+    return running(_Counting(latency_ms))
 
 
 def _backend(base_url: str, **params: Any) -> OpenAIBackend:
@@ -121,15 +114,8 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@contextmanager
-def recording(reply: Any) -> Iterator[_Recording]:
-    server = _Recording(reply)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def recording(reply: Any) -> AbstractContextManager[_Recording]:
+    return running(_Recording(reply))
 
 
 def _url(server: _Recording) -> str:

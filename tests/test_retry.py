@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +16,7 @@ from agents.backends.base import BackendError, CompletionParams
 from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
 from agents.backends.retry import RetryPolicy, retry_after_seconds
 from sandbox.context import Message
+from tests.conftest import running
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 
@@ -127,15 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@contextmanager
-def scripted(script: list[tuple[int, dict[str, str]]]) -> Iterator[_Script]:
-    server = _Script(script)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def scripted(script: list[tuple[int, dict[str, str]]]) -> AbstractContextManager[_Script]:
+    return running(_Script(script))
 
 
 def _backend(server: _Script, **params: Any) -> OpenAIBackend:
