@@ -15,13 +15,15 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sandbox.context import Affordances
+from sandbox.prompts import DEFAULT_DIR as PROMPTS_DIR
 from sandbox.registry import did_you_mean
 
 
@@ -48,10 +50,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_CONTEXTS = 1_000_000
+"""The default bound on a run's planned contexts (`run.max_contexts`): sized for a real budget, a
+million contexts of about 1,000 tokens is a billion tokens, hundreds to thousands of dollars
+against a hosted model; the shipped configs plan at most a few tens of thousands."""
+
+
 class RunSection(_Section):
     name: str = Field("sandbox", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of the run id")
     seed: int = Field(0, description="same config and seed, same results")
     output_dir: Path = Field(Path("runs"), description="runs are written to <output_dir>/<run_id>/")
+    max_contexts: int = Field(
+        MAX_CONTEXTS,
+        ge=1,
+        description="a run planning more contexts than this is refused before it starts",
+    )
 
 
 class Named(_Section):
@@ -99,7 +112,9 @@ class GameSection(_Section):
         None, description="switches set here override the top-level ones"
     )
     templates: dict[str, Path] = Field(
-        default_factory=dict, description="template name -> file replacing the packaged one"
+        default_factory=dict,
+        description="template name -> file replacing the packaged one (relative to the config's "
+        "directory, and inside it or the package's prompts)",
     )
     k: int | None = Field(
         None, ge=1, description="samples of each observation for this game (default sampling.k)"
@@ -163,6 +178,16 @@ class ControlSection(_Section):
         return data
 
 
+class SettingsSection(_Section):
+    """How the task settings of a deployment run the policy's work."""
+
+    isolation: Literal["bwrap", "none"] = Field(
+        "bwrap",
+        description="code checks run in a bubblewrap sandbox (`bwrap`), or unsandboxed (`none`: "
+        "only where bwrap cannot start, e.g. macOS or no user namespaces; recorded in the run)",
+    )
+
+
 class Config(_Section):
     run: RunSection = Field(default_factory=RunSection)
     models: list[str] = Field(
@@ -182,6 +207,7 @@ class Config(_Section):
     games: list[GameSection] = Field(default_factory=list)
     control: ControlSection | None = Field(None, description="a deployment under a protocol")
     report: ReportSection = Field(default_factory=ReportSection)
+    settings: SettingsSection = Field(default_factory=SettingsSection)
 
     @model_validator(mode="before")
     @classmethod
@@ -251,6 +277,10 @@ class Config(_Section):
         for key in ("error_window", "max_error_share"):
             if data["agents"].get(key) == getattr(defaults, key):
                 data["agents"].pop(key, None)
+        if data["run"].get("max_contexts") == MAX_CONTEXTS:
+            data["run"].pop("max_contexts")
+        if data["settings"] == SettingsSection().model_dump(mode="json"):
+            data.pop("settings")
         return data
 
     def digest(self) -> str:
@@ -275,7 +305,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if any(not p for p in parts):
         raise ConfigError(key, "empty segment in key path")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_bounded(raw) if raw.strip() else ""
+    except _AliasBomb as exc:
+        raise ConfigError(key, f"value {raw[:40]!r}...: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(key, f"value {raw!r} is not valid YAML: {exc}") from None
     return parts, value
@@ -311,15 +343,46 @@ def _index(items: list[Any], part: str, where: str) -> int:
     return int(part)
 
 
-def config_from_mapping(data: Mapping[str, Any], overrides: Iterable[str] = ()) -> Config:
+def config_from_mapping(
+    data: Mapping[str, Any], overrides: Iterable[str] = (), *, template_root: Path | None = None
+) -> Config:
+    """Validate `data` with `overrides` applied. With `template_root` (the directory of a config
+    a user gave), every template path resolves against it and must lie inside it or the
+    package's prompts (`confined_templates`); without, the paths are taken as recorded (a run's
+    own config.yaml, already confined when the run started)."""
     raw: dict[str, Any] = json.loads(json.dumps(dict(data), default=str))
     for text in overrides:
         parts, value = parse_override(text)
         apply_override(raw, parts, value)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc) from None
+    if template_root is not None:
+        confined_templates(config, template_root)
+    return config
+
+
+def confined_templates(config: Config, root: Path) -> Config:
+    """Resolve every game's template paths against `root` (symlinks and `..` included) into
+    absolute paths, in place; raise `ConfigError` for one outside `root` and the package's
+    prompts. A template is shown to the models and, with the openai backend, sent to an
+    endpoint: a shared config must not be able to name `/etc/shadow` or `~/.ssh/id_rsa` as one."""
+    root = root.resolve()
+    prompts = Path(str(resources.files("sandbox").joinpath(PROMPTS_DIR))).resolve()
+    for index, game in enumerate(config.games):
+        resolved = {}
+        for name, given in game.templates.items():
+            path = (root / given.expanduser()).resolve()  # an absolute `given` replaces root
+            if not (path.is_relative_to(root) or path.is_relative_to(prompts)):
+                raise ConfigError(
+                    f"games.{index}.templates.{name}",
+                    f"{given} resolves to {path}, outside the config's directory {root} and the "
+                    "package's prompts: a template must be a file in one of them",
+                )
+            resolved[name] = path
+        config.games[index] = game.model_copy(update={"templates": resolved})
+    return config
 
 
 def validation_error(exc: ValidationError) -> ConfigError:
@@ -372,7 +435,9 @@ def _section_type(annotation: Any) -> Any:
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    """Read YAML at `path`, apply overrides, validate. Raises ConfigError, never a traceback."""
+    """Read YAML at `path`, apply overrides, validate; template paths resolve against the
+    config's directory and must stay inside it (or the package's prompts). Raises ConfigError,
+    never a traceback."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -381,13 +446,86 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     data = read_yaml(text, path)
     if not isinstance(data, dict):
         raise ConfigError("", f"{path} must hold a mapping at the top level")
-    return config_from_mapping(data, overrides)
+    return config_from_mapping(data, overrides, template_root=path.parent)
+
+
+MAX_YAML_NODES = 100_000
+"""The most nodes a config may hold once its aliases are expanded. Aliases let a few lines stand
+for exponentially many nodes (nine levels of nine aliases: 387 million), which validation would
+then walk for hours; a real config has hundreds."""
+
+
+class _AliasBomb(yaml.YAMLError):
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.problem = message
+        self.problem_mark = mark
+        self.context = None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that counts the nodes its aliases stand for, and stops at an alias that
+    takes the expanded document past `MAX_YAML_NODES`, or that refers to a node still being
+    composed (a recursive structure, which no config needs and JSON cannot hold). Sizes are
+    memoised per node (sizes are Python ints, so 9^9 costs nothing to count)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
+        self._open_anchors: list[str] = []  # anchored nodes being composed, outermost first
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if not isinstance(event, yaml.AliasEvent):
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                self._open_anchors.append(anchor)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                if anchor is not None:
+                    self._open_anchors.pop()
+            self._expanded += 1
+            return node
+        mark = event.start_mark
+        if event.anchor in self._open_anchors:
+            raise _AliasBomb(f"alias *{event.anchor} refers to a node that contains it", mark)
+        node = super().compose_node(parent, index)
+        self._expanded += self._size(node)
+        if self._expanded > MAX_YAML_NODES:
+            raise _AliasBomb(
+                f"aliases expand past {MAX_YAML_NODES:,} nodes (a YAML alias bomb?)", mark
+            )
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        """Nodes under `node` with its aliases expanded; memoised, so each node costs once (a
+        composed node is complete and acyclic: `compose_node` refused recursive aliases)."""
+        key = id(node)
+        if key not in self._sizes:
+            total = 1
+            if isinstance(node, yaml.SequenceNode):
+                total += sum(self._size(item) for item in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                total += sum(self._size(k) + self._size(v) for k, v in node.value)
+            self._sizes[key] = total
+        return self._sizes[key]
+
+
+def _load_bounded(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_yaml(text: str, path: Path) -> Any:
-    """Parse YAML; a syntax error is one line naming the file, line and column."""
+    """Parse YAML; a syntax error, or aliases expanding past `MAX_YAML_NODES`, is one line
+    naming the file, line and column."""
     try:
-        return yaml.safe_load(text)
+        return _load_bounded(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)

@@ -164,3 +164,132 @@ def test_the_license_is_an_spdx_expression() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["license"] == "Apache-2.0"
+
+
+# --- input a shared config or a command line could use to hang or leak ---------------------------
+
+
+def _nested_aliases(levels: int) -> str:
+    """YAML whose aliases expand to 9**levels strings ("a billion laughs")."""
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    data = small_config(tmp_path)
+    text = (
+        yaml.safe_dump(data)
+        + "bomb:\n"
+        + "".join(f"  {line}\n" for line in _nested_aliases(9).splitlines())
+    )
+    (tmp_path / "c.yaml").write_text(text)
+    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    # the alias that crossed 100,000 nodes: l0..l4 hold 74,732 expanded nodes, and l5's first
+    # alias adds l4's 66,430 (line: the config's lines, "bomb:", then l0 .. l5; column 12)
+    where = len(yaml.safe_dump(data).splitlines()) + 1 + 6
+    assert proc.stderr.startswith(f"sandbox: error: bad config: c.yaml:{where}:12: ")
+    assert "aliases expand past 100,000 nodes" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_aliases_a_config_really_uses_still_load(tmp_path: Path) -> None:
+    """Aliases are YAML a config may use (a shared block): only the bound refuses, and it counts
+    expanded nodes, not aliases: 9**5 = 59,049 strings load (then the schema judges them)."""
+    from sandbox.config import ConfigError, load_config
+
+    data = small_config(tmp_path)
+    data["sampling"] = "*s"
+    text = "defaults: &s {k: 3, bootstrap: 100}\n" + yaml.safe_dump(data).replace("'*s'", "*s")
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="defaults: unknown key"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text(text.replace("defaults:", "report: {}\n_unused:", 1))
+    (tmp_path / "d.yaml").write_text(_nested_aliases(5) + yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="l4: unknown key"):  # read in full, refused by schema
+        load_config(tmp_path / "d.yaml")
+    data["sampling"] = {"k": 3, "bootstrap": 100}
+    shared = "games:\n- &g {name: plan_consistency}\n- {name: plan_consistency, id: again}\n"
+    rest = yaml.safe_dump({k: v for k, v in data.items() if k != "games"})
+    (tmp_path / "e.yaml").write_text(rest + shared)
+    assert [g.game_id for g in load_config(tmp_path / "e.yaml").games] == [
+        "plan_consistency",
+        "again",
+    ]
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)) + "x: &a [1, *a]\n")
+    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "alias *a refers to a node that contains it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_alias_bomb_in_an_override_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)))
+    value = "{" + ", ".join(_nested_aliases(9).splitlines()) + "}"
+    proc = _cli("run", "c.yaml", f"games.0.params={value}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "games.0.params: value" in proc.stderr and "aliases expand past" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_past_max_contexts_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)))
+    proc = _cli("run", "c.yaml", "sampling.k=1000000000000", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "run.max_contexts" in proc.stderr and "sampling.k" in proc.stderr
+    # the count is the plan's: 3 models x 2 games x k (one observation each)
+    assert "at least 6,000,000,000,000 contexts" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    # raising the bound is the way through, so the count is not a false alarm at the bound
+    from sandbox.checks import check_config, planned_contexts
+    from sandbox.config import ConfigError
+
+    data = small_config(tmp_path, models=["honest", "random"])
+    data["games"][1]["k"] = 5  # a game's own k counts, not sampling.k
+    config = config_from_mapping(data, ["sampling.k=25"])
+    assert planned_contexts(config) == 2 * (25 + 5)
+    check_config(config_from_mapping(data, ["sampling.k=25", "run.max_contexts=60"]))
+    with pytest.raises(ConfigError, match="at least 60 contexts"):
+        check_config(config_from_mapping(data, ["sampling.k=25", "run.max_contexts=59"]))
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["/etc/passwd", "../outside.txt", "link.txt", "~/.bashrc"],
+    ids=["absolute", "dotdot", "symlink-out", "home"],
+)
+def test_a_template_outside_the_config_directory_is_refused(tmp_path: Path, given: str) -> None:
+    (tmp_path / "outside.txt").write_text("secret")
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "link.txt").symlink_to(tmp_path / "outside.txt")
+    data = small_config(tmp_path)
+    (configs / "c.yaml").write_text(yaml.safe_dump(data))
+    override = f"games.0.templates={{upfront_auditing.rules: {given}}}"
+    proc = _cli("run", "configs/c.yaml", override, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "games.0.templates.upfront_auditing.rules" in proc.stderr
+    assert "outside the config's directory" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_template_beside_the_config_resolves_against_its_directory(tmp_path: Path) -> None:
+    """A relative template path is the config's neighbour, wherever the command runs from; the
+    run records it absolute, so a resume reads the same file."""
+    from sandbox.config import load_config
+
+    configs = tmp_path / "configs"
+    (configs / "prompts").mkdir(parents=True)
+    (configs / "prompts" / "rules.txt").write_text("rules")
+    data = small_config(tmp_path)
+    data["games"][0]["templates"] = {"upfront_auditing.rules": "prompts/rules.txt"}
+    (configs / "c.yaml").write_text(yaml.safe_dump(data))
+    config = load_config(configs / "c.yaml")
+    path = config.games[0].templates["upfront_auditing.rules"]
+    assert path == (configs / "prompts" / "rules.txt").resolve()
+    assert config_from_mapping(config.resolved()).digest() == config.digest()
