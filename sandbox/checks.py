@@ -65,3 +65,85 @@ def _check_budget(config: Config) -> None:
             f"({config.run.max_contexts:,}); they grow with {', '.join(keys)} (raise "
             "run.max_contexts if the budget is meant)",
         )
+
+
+def _check_named(
+    path: str, name: str, params: Mapping[str, Any], registry: Registry[Any]
+) -> BaseModel:
+    """The entry's validated params; errors at `path` (unknown name) or `path.params.<key>`."""
+    try:
+        return registry.validate_params(name, params)
+    except RegistryError as exc:
+        if exc.param is None:
+            raise ConfigError(path, str(exc)) from None
+        raise ConfigError(
+            ".".join(p for p in (path, "params", exc.param) if p), exc.reason
+        ) from None
+
+
+def _check_backend(path: str, backend: Named, models: Sequence[tuple[str, str]]) -> None:
+    """The backend and its params; its API key's variable is set; a scripted backend's models
+    are organisms."""
+    from agents.backends import BACKENDS
+    from agents.organisms import ORGANISMS
+
+    params = _check_named(path, backend.name, backend.params, BACKENDS)
+    key_env = getattr(params, "api_key_env", None)
+    if isinstance(key_env, str) and key_env not in os.environ:
+        raise ConfigError(
+            f"{path}.params.api_key_env",
+            f"environment variable {key_env!r} is not set (it must hold the API key; "
+            f"name another variable with {path}.params.api_key_env)",
+        )
+    if backend.name == "scripted":
+        for where, model in models:
+            if model not in ORGANISMS:
+                raise ConfigError(where, f"no organism {model!r}; {did_you_mean(model, ORGANISMS)}")
+
+
+def _check_games(config: Config) -> None:
+    """Each game is registered with valid params, and its template overrides name templates
+    it has and files that exist."""
+    from sandbox.environments import ENVIRONMENTS
+    from sandbox.prompts import PromptLibrary
+
+    for i, game in enumerate(config.games):
+        _check_named(f"games.{i}", game.name, game.params, ENVIRONMENTS)
+        env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
+        judged = getattr(getattr(env, "params", None), "reasoning", None) == "judge"
+        if judged and config.trusted is None:
+            raise ConfigError(
+                f"games.{i}.params.reasoning",
+                "a judge is the run's trusted model: set trusted.model (and its backend)",
+            )
+        for name, file in game.templates.items():
+            where = f"games.{i}.templates.{name}"
+            if name not in env.template_names():
+                raise ConfigError(
+                    where, f"no such template; known: {', '.join(env.template_names())}"
+                )
+            if not file.is_file():
+                raise ConfigError(where, f"no such file: {file}")
+
+
+def _check_control(config: Config) -> None:
+    """The protocol and monitor are registered with valid params, and a trusted model is
+    configured."""
+    from control.monitors import MONITORS
+    from control.protocols import PROTOCOLS
+
+    control = config.control
+    assert control is not None
+    _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
+    _check_named("control.monitor", control.monitor.name, control.monitor.params, MONITORS)
+    params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+    monitor_check = getattr(params, "monitor_problem", None)
+    if callable(monitor_check):
+        problem = monitor_check(control.monitor.name, control.monitor.params)
+        if problem is not None:
+            raise ConfigError("control.monitor", problem)
+    if config.trusted is None:
+        # the trusted model monitors, edits or replaces, and sets the usefulness scale's zero
+        raise ConfigError(
+            "trusted", "a control deployment needs a trusted model: set trusted.model"
+        )
