@@ -456,7 +456,7 @@ then walk for hours; a real config has hundreds."""
 
 
 class _AliasBomb(yaml.YAMLError):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: Any) -> None:
         super().__init__(message)
         self.problem = message
         self.problem_mark = mark
@@ -492,6 +492,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if event.anchor in self._open_anchors:
             raise _AliasBomb(f"alias *{event.anchor} refers to a node that contains it", mark)
         node = super().compose_node(parent, index)
+        assert node is not None, "an alias always names a composed node"
         self._expanded += self._size(node)
         if self._expanded > MAX_YAML_NODES:
             raise _AliasBomb(
