@@ -105,6 +105,7 @@ gVisor).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -124,6 +125,9 @@ if __name__ != "__main__":
     # The driver's side alone: the checker process runs this file as a script and needs no
     # asyncio, whose import would double the cost of forking each sample (and add ~40 ms a start).
     import asyncio
+
+    from sandbox.settings import isolation as sandboxing
+    from sandbox.settings.isolation import ISOLATIONS, Isolation
 
 __all__ = ["CheckResult", "CodeCheck", "Limits", "Status", "TestCase", "check_code"]
 
@@ -202,11 +206,18 @@ _OPEN_FILES = 64  # RLIMIT_NOFILE of a sample
 _DETAIL_CHARS = 240
 
 
-async def check_code(checks: Sequence[CodeCheck], limits: Limits = Limits()) -> list[CheckResult]:
+async def check_code(
+    checks: Sequence[CodeCheck], limits: Limits = Limits(), *, isolation: Isolation = "bwrap"
+) -> list[CheckResult]:
     """Check every submission; the results are in the order of `checks`, one per check.
+    `isolation`: "bwrap" runs the checker inside an OS sandbox (`sandbox.settings.isolation`);
+    "none" runs it as the driver's user, confined by rlimits and the audit hook alone.
 
     Raises ValueError, before running anything, when a test's arguments or a trigger are not
-    JSON; RuntimeError when the checker process cannot start at all (not a sample's doing)."""
+    JSON or `isolation` is unknown; RuntimeError when the checker process cannot start at all
+    (not a sample's doing: for "bwrap", `isolation_problem` says why)."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
     checks = list(checks)
     if not checks:
         return []
@@ -223,7 +234,7 @@ async def check_code(checks: Sequence[CodeCheck], limits: Limits = Limits()) -> 
         if c.trigger is not None
     }
     expected = [[_expected(t.expected) for t in c.tests] for c in checks]
-    async with _slots(), _Checker(limits) as checker:
+    async with _slots(), _Checker(limits, isolation) as checker:
         reports = [await checker.run(job) for job in jobs]
         results = [
             _grade(c, r, e, limits) for c, r, e in zip(checks, reports, expected, strict=True)
@@ -535,8 +546,9 @@ def _slots() -> asyncio.Semaphore:
 class _Checker:
     """One batch's checker process, restarted when it dies or stalls, and its scratch directory."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, isolation: Isolation) -> None:
         self._limits = limits
+        self._isolation = isolation
         self._proc: asyncio.subprocess.Process | None = None
         self._scratch = ""
         self._starts = 0
@@ -580,31 +592,32 @@ class _Checker:
 
     async def _start(self) -> None:
         self._starts += 1
-        home = os.path.join(self._scratch, f"checker{self._starts}")
-        await asyncio.to_thread(os.mkdir, home, 0o700)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "HOME": home,
-            "TMPDIR": home,
-        }
+        where = os.path.join(self._scratch, f"checker{self._starts}")  # fresh for each start
+        await asyncio.to_thread(os.mkdir, where, 0o700)
         # Not -I: it implies -E, which would ignore PYTHONHASHSEED. The environment is ours in
         # full, so -s -S -P -B give the rest of what -I would: no user or site packages, no
         # script directory on sys.path, no bytecode written.
+        flags = ("-s", "-S", "-P", "-B")
+        if self._isolation == "bwrap":
+            home = sandboxing.WORKDIR
+            await asyncio.to_thread(sandboxing.prepare_scratch, where)
+            # the sandbox has none of the project's files: the checker's source goes in as -c
+            command = [sandboxing.base_python(), *flags, "-c", _checker_source(), "--checker"]
+            argv = sandboxing.confined_command(command, where, _checker_env(home), chdir=home)
+            env: dict[str, str] = {}
+            cwd = "/"
+        else:
+            home = where
+            argv = [sys.executable, *flags, os.path.abspath(__file__), "--checker"]
+            env = _checker_env(home)
+            cwd = home
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-s",
-            "-S",
-            "-P",
-            "-B",
-            os.path.abspath(__file__),
-            "--checker",
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            cwd=home,
+            cwd=cwd,
             start_new_session=True,
             limit=6 * self._limits.output_bytes + (1 << 16),
         )
@@ -616,6 +629,7 @@ class _Checker:
             "cpu_s": limits.cpu_s,
             "memory_mb": limits.memory_mb,
             "output_bytes": limits.output_bytes,
+            "sandboxed": self._isolation == "bwrap",
         }
         try:
             proc.stdin.write(json.dumps(config).encode() + b"\n")
@@ -645,6 +659,23 @@ class _Checker:
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         last = err.decode(errors="replace").strip().splitlines()[-1:]
         return f"{how}; {last[0]}" if last else how
+
+
+def _checker_env(home: str) -> dict[str, str]:
+    """The checker's whole environment (nothing of the driver's: no API key)."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "HOME": home,
+        "TMPDIR": home,
+    }
+
+
+@functools.cache
+def _checker_source() -> str:
+    with open(__file__, encoding="utf-8") as source:
+        return source.read()
 
 
 # --- the checker process (runs this file as a script) ------------------------------------------
@@ -705,6 +736,7 @@ def _checker_main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    os.environ.pop("PWD", None)  # bwrap's; the samples see only the variables the driver set
     config = json.loads(jobs.readline())
     # what a sample may read besides its own directory: the standard library (computed once)
     config["stdlib"] = sorted({os.path.realpath(path) for path in sys.path if path})
