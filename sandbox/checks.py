@@ -33,6 +33,7 @@ def check_config(config: Config) -> Config:
     _check_games(config)
     if config.control is not None:
         _check_control(config)
+        _check_isolation(config)
     _check_budget(config)
     return config
 
@@ -64,6 +65,20 @@ def _check_budget(config: Config) -> None:
             f"the run plans at least {planned:,} contexts, more than run.max_contexts "
             f"({config.run.max_contexts:,}); they grow with {', '.join(keys)} (raise "
             "run.max_contexts if the budget is meant)",
+        )
+
+
+def _check_isolation(config: Config) -> None:
+    """A deployment runs the policies' code: its sandbox must start on this machine, unless the
+    config opts out with `settings.isolation: none`."""
+    from sandbox.settings.isolation import isolation_problem
+
+    problem = isolation_problem(config.settings.isolation)
+    if problem is not None:
+        raise ConfigError(
+            "settings.isolation",
+            f"{problem}. A deployment runs model-written code; to run it unsandboxed on this "
+            "machine, set settings.isolation: none (recorded in the run and its report)",
         )
 
 

