@@ -203,6 +203,7 @@ _GRACE_S = 5.0
 _START_S = 30.0  # for a new checker process to say it is ready
 _FILE_BYTES = 1 << 20  # RLIMIT_FSIZE of a sample
 _OPEN_FILES = 64  # RLIMIT_NOFILE of a sample
+_PROCESSES = 32  # RLIMIT_NPROC of a sample in the sandbox: its user's tasks there, threads too
 _DETAIL_CHARS = 240
 
 
@@ -559,7 +560,7 @@ class _Checker:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self._stop()
+            await self._stop(graceful=True)
         finally:
             await asyncio.to_thread(shutil.rmtree, self._scratch, True)
 
@@ -585,10 +586,13 @@ class _Checker:
             return _Report([], {"kind": "checker_died", "why": f"the checker process died: {why}"})
         try:
             answer = json.loads(line)
-            return _Report([str(x) for x in answer["lines"]], dict(answer["end"]))
+            report = _Report([str(x) for x in answer["lines"]], dict(answer["end"]))
         except (ValueError, TypeError, KeyError) as exc:
             await self._stop()
             return _Report([], {"kind": "checker_died", "why": f"the checker failed: {exc}"})
+        if answer.get("restart"):  # the checker could not clean up after this sample
+            await self._stop()
+        return report
 
     async def _start(self) -> None:
         self._starts += 1
@@ -641,12 +645,19 @@ class _Checker:
             why = await self._stop()
             raise RuntimeError(f"the code checker process did not start: {why}")
 
-    async def _stop(self) -> str:
+    async def _stop(self, *, graceful: bool = False) -> str:
         """Kill the checker's process group (its samples and anything they left) and reap it;
-        says how it ended, with the last line it wrote to stderr."""
+        says how it ended, with the last line it wrote to stderr. `graceful`: first close its
+        stdin and give it `_GRACE_S` to exit, so that when this returns a sandboxed checker's
+        PID namespace is gone (its init exits only after the kernel has reaped every process
+        in it), not merely being torn down."""
         proc, self._proc = self._proc, None
         if proc is None:
             return ""
+        if graceful and proc.stdin is not None:
+            proc.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), timeout=_GRACE_S)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         if proc.stdin is not None:
@@ -740,14 +751,124 @@ def _checker_main() -> None:
     config = json.loads(jobs.readline())
     # what a sample may read besides its own directory: the standard library (computed once)
     config["stdlib"] = sorted({os.path.realpath(path) for path in sys.path if path})
+    sweeper = _Sweeper(os.getcwd()) if config.get("sandboxed") else None
     _write_all(answers, b'"ready"\n')
     home = os.getcwd()
     for count, line in enumerate(jobs, start=1):
+        scratch = os.path.join(home, f"s{count}")
         try:
-            answer = _run_sample(json.loads(line), config, os.path.join(home, f"s{count}"))
+            answer = _run_sample(json.loads(line), config, scratch)
         except Exception as exc:  # the checker itself failed on this sample: report, go on
             answer = {"lines": [], "end": {"kind": "checker_error", "why": f"checker: {exc!r}"}}
+        if sweeper is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            try:
+                sweeper.sweep()
+            except Exception as exc:  # something of this sample's may remain: start afresh
+                answer["restart"] = f"{exc!r}"
         _write_all(answers, json.dumps(answer).encode() + b"\n")
+        if "restart" in answer:
+            return
+
+
+class _Sweeper:
+    """In the sandbox (where the checker is PID 1 of its own PID, IPC and user namespaces, see
+    `sandbox.settings.isolation`): what keeps the samples of a batch from seeing each other.
+
+    At start the checker makes itself non-dumpable (a sample of the same uid then cannot
+    ptrace it or write its /proc/<pid>/mem to forge the next sample's results) and joins a
+    fresh anonymous session keyring (not the driver's). After each sample, `sweep` SIGKILLs
+    every other process in the namespace and reaps them all, then empties the writable
+    directory, removes every System V IPC object and POSIX message queue, and clears the
+    keyrings: the next sample finds nothing the last one left. Raises when something remains
+    (the driver then starts a new sandbox for the rest of the batch)."""
+
+    _PR_SET_DUMPABLE = 4
+    _KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 355, "s390x": 280}
+    _KEYCTL_JOIN_SESSION_KEYRING, _KEYCTL_CLEAR = 1, 7
+    _SESSION, _USER, _USER_SESSION = -3, -4, -5
+    _IPC_RMID = 0
+
+    def __init__(self, home: str) -> None:
+        if os.getpid() != 1:  # kill(-1) below would reach every process of this user
+            raise RuntimeError("a sandboxed checker must be PID 1 of its PID namespace")
+        import ctypes
+
+        self._home = home
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        if self._libc.prctl(self._PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
+        self._keyctl = self._KEYCTL.get(os.uname().machine)
+        if self._keyctl is not None:
+            self._libc.syscall(self._keyctl, self._KEYCTL_JOIN_SESSION_KEYRING, None)
+
+    def sweep(self) -> None:
+        self._kill_all()
+        self._empty(self._home)
+        self._remove_ipc()
+        if self._keyctl is not None:
+            for ring in (self._SESSION, self._USER, self._USER_SESSION):
+                self._libc.syscall(self._keyctl, self._KEYCTL_CLEAR, ring)
+
+    def _kill_all(self) -> None:
+        """SIGKILL all but PID 1 and reap them: every orphan is PID 1's child, so once
+        `waitpid` has no child left and kill(-1) finds no process, none remains."""
+        for _ in range(100):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+        raise RuntimeError("processes survived SIGKILL")
+
+    @staticmethod
+    def _empty(home: str) -> None:
+        def unlock(function: Any, path: str, _: Any) -> None:  # a sample's chmod 000
+            parent = os.path.dirname(path)
+            os.chmod(parent, 0o700)
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)
+            function(path)
+
+        for name in os.listdir(home):
+            path = os.path.join(home, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+                shutil.rmtree(path, onerror=unlock)
+            else:
+                os.unlink(path)
+        if os.listdir(home):
+            raise RuntimeError(f"{home} could not be emptied")
+
+    def _remove_ipc(self) -> None:
+        libc, rmid = self._libc, self._IPC_RMID
+        removers: dict[str, Callable[[int], int]] = {
+            "shm": lambda ident: libc.shmctl(ident, rmid, None),
+            "msg": lambda ident: libc.msgctl(ident, rmid, None),
+            "sem": lambda ident: libc.semctl(ident, 0, rmid),
+        }
+        for kind, remove in removers.items():
+            for ident in self._ipc_ids(kind):
+                remove(ident)
+            if self._ipc_ids(kind):
+                raise RuntimeError(f"System V {kind} objects survived IPC_RMID")
+        if os.path.isdir("/dev/mqueue"):
+            for name in os.listdir("/dev/mqueue"):
+                os.unlink(os.path.join("/dev/mqueue", name))
+
+    @staticmethod
+    def _ipc_ids(kind: str) -> list[int]:
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
+        except FileNotFoundError:
+            return []
+        return [int(row.split()[1]) for row in rows if row.split()]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -757,23 +878,21 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _run_sample(job: dict[str, Any], config: dict[str, Any], scratch: str) -> dict[str, Any]:
+    """Fork the sample process and collect its results (the caller removes `scratch`)."""
     os.mkdir(scratch, 0o700)
     read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-        if pid == 0:  # the sample process: never returns into the checker's loop
-            try:
-                os.close(read_end)
-                _sample(job, config, scratch, write_end)
-            finally:
-                os._exit(70)
-        os.close(write_end)
+    pid = os.fork()
+    if pid == 0:  # the sample process: never returns into the checker's loop
         try:
-            return _collect(pid, read_end, config)
-        finally:
             os.close(read_end)
+            _sample(job, config, scratch, write_end)
+        finally:
+            os._exit(70)
+    os.close(write_end)
+    try:
+        return _collect(pid, read_end, config)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        os.close(read_end)
 
 
 def _collect(pid: int, fd: int, config: dict[str, Any]) -> dict[str, Any]:
@@ -850,11 +969,15 @@ def _sample(job: dict[str, Any], config: dict[str, Any], scratch: str, result_fd
     resource.setrlimit(resource.RLIMIT_FSIZE, (_FILE_BYTES, _FILE_BYTES))
     resource.setrlimit(resource.RLIMIT_NOFILE, (_OPEN_FILES, _OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if config.get("sandboxed"):  # enforced there: the sandbox's uid is never root
+        resource.setrlimit(resource.RLIMIT_NPROC, (_PROCESSES, _PROCESSES))
     emit = _emitter(3)
     calls: list[list[Any]] = job["calls"]
     function = str(job["function"])
     code = str(job["code"])
     del job
+    for name in [name for name in sys.modules if name.startswith(_BLOCKED_IMPORTS)]:
+        del sys.modules[name]  # the sandboxed checker's ctypes: its import must meet the hook
     _install_audit_hook(scratch, tuple(config["stdlib"]))
 
     namespace: dict[str, Any] = {"__name__": "__submission__", "__builtins__": builtins}

@@ -179,6 +179,8 @@ def confined_command(
         "/proc",
         "--dev",
         "/dev",
+        "--mqueue",  # so the checker can list (and remove) a sample's POSIX message queues
+        "/dev/mqueue",
         "--remount-ro",
         "/dev",
         "--remount-ro",
