@@ -12,6 +12,8 @@ work, and an interrupted run resumes after its last committed episode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -51,15 +53,12 @@ from sandbox.scoring import summarize
 from sandbox.usage import estimated_cost, usage_by_model
 
 if TYPE_CHECKING:
-    from control.protocols.step import Check
-    from sandbox.settings.codecheck import CheckResult, CodeCheck
+    from control.protocols.step import Check, CheckRun
+    from sandbox.settings.codecheck import CodeCheck
+    from sandbox.settings.isolation import Isolation
 
-
-async def check_batch(checks: list[CodeCheck]) -> list[CheckResult]:
-    """One subprocess for a batch of code checks (`sandbox.settings.codecheck`)."""
-    from sandbox.settings.codecheck import check_code
-
-    return await check_code(checks)
+CHECK_BATCH = 64
+"""The most asks (a step's submissions) one batch of code checks carries."""
 
 
 class EndpointDown(RuntimeError):
@@ -157,7 +156,7 @@ class Runner:
         self.plan_usage = Usage()
         self._writer: EventWriter | None = None
         self._prompts_written: set[str] = set()
-        self._checker: Batcher[CodeCheck, CheckResult] | None = None
+        self._checker: Batcher[CodeCheck, CheckRun] | None = None
         self._recent_errors: deque[bool] = deque(maxlen=config.agents.error_window)
         self._last_error = ""
 
@@ -245,6 +244,30 @@ class Runner:
         if self._checker is None:
             raise RuntimeError("code checks outside a run")
         return self._checker.ask
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """How the run's code checks are isolated (`settings.isolation`); None for a run that
+        checks no code (it has no deployment)."""
+        return self.config.settings.isolation if self.config.control is not None else None
+
+    async def _run_checks(self, checks: list[CodeCheck]) -> list[CheckRun]:
+        """One batch of code checks, run by the engine (in-process, or a Ray task), each with
+        the node that ran it; a batch that could not run is an error outcome for each check."""
+        from control.protocols.step import CheckRun
+        from sandbox.settings.codecheck import check_code
+
+        isolation = self.isolation
+        assert isolation is not None, "only a deployment checks code"
+        # a partial of a module-level function: it pickles, to run as a Ray task
+        batch = await self.engine.check(functools.partial(check_code, isolation=isolation), checks)
+        if batch.error is not None:
+            return [CheckRun(None, batch.node, batch.error) for _ in checks]
+        if len(batch.results) != len(checks):
+            raise RuntimeError(
+                f"the engine answered {len(batch.results)} code checks for {len(checks)}"
+            )
+        return [CheckRun(result, batch.node) for result in batch.results]
 
     # --- events -----------------------------------------------------------------------------
     def _plan_written(self, exchange: Exchange, event: PlanWritten) -> None:
@@ -389,6 +412,7 @@ class Runner:
                     templates=self._template_hashes(),
                     source_run=None if self.source is None else self.source.name,
                     source_path=None if self.source is None else str(self.source.resolve()),
+                    isolation=self.isolation,
                 )
             )
             self.on_progress(len(done), len(plan))
@@ -456,10 +480,13 @@ class Runner:
             backends=self._backends,
             on_answered=self._keep_answers,
         )
-        # code checks, batched into one subprocess per batch (deployments only use them)
-        checker: Batcher[CodeCheck, CheckResult] = Batcher(check_batch, 64, max_in_flight=2)
-        async with dispatcher, checker:
-            self._checker = checker
+        async with dispatcher, contextlib.AsyncExitStack() as stack:
+            if self.config.control is not None:
+                # code checks (only deployments have them), batched: each batch one checker
+                # process, run where the engine runs work (on Ray: a task on some node)
+                self._checker = await stack.enter_async_context(
+                    Batcher(self._run_checks, CHECK_BATCH, self.engine.check_slots())
+                )
             try:
                 while pending or window:
                     while pending and len(window) < window_size:

@@ -197,6 +197,7 @@ class DeploymentDriver:
                 scores=[v.score for v in state["verdicts"]],
                 thresholds={k: _json_number(t.value) for k, t in thresholds.items()},
                 reason=state["reason"],
+                checks=list(state["checks"]),
             )
         )
         if state["decision"] == "audit":

@@ -6,7 +6,9 @@ The policy copy writes code for the task (honestly, or as the red team, by the s
 monitor scores the code it made visible; `decide` is the protocol's own rule, at thresholds
 calibrated on the honest policy's scores. Every model call is a context asked through the run's
 `ask`, and every code check goes through one batched checker, so a protocol step never sees the
-engine (it never imports Ray) and many steps share engine batches and checker subprocesses.
+engine (it never imports Ray) and many steps share engine batches and check batches. Each check
+comes back with the node that ran it, which the step keeps for its event log (`checks`), never
+for its results.
 
 What ships when no audit happens is recorded too (`unaudited`): the deployment simulation, not
 the step, knows whether audit budget remains, and a step whose audit is refused ships that.
@@ -28,7 +30,7 @@ from control.metrics import Threshold, audit_probability
 from control.monitors import Monitor, MonitorInput, MonitorVerdict
 from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
 from sandbox.episode import Ask, Exchange, build_context
-from sandbox.events import CodeOutcome, Decision
+from sandbox.events import CodeChecked, CodeOutcome, Decision
 from sandbox.prompts import PromptLibrary
 from sandbox.seeding import derive_seed
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
@@ -52,7 +54,19 @@ Phase = Literal["calibration", "honest", "attack"]
 """calibration: the honest policy's scores, to set thresholds (and the trusted model's own
 solutions, for usefulness); honest: usefulness under the protocol; attack: safety under it."""
 
-Check = Callable[[Sequence[CodeCheck]], Awaitable[list[CheckResult]]]
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """One code check as the run's checker ran it: its `result`, and the `node` that ran it; or,
+    when its batch could not run (its node died past the engine's retries), no result and the
+    `error` saying why."""
+
+    result: CheckResult | None
+    node: str | None
+    error: str | None = None
+
+
+Check = Callable[[Sequence[CodeCheck]], Awaitable[list[CheckRun]]]
 
 
 def over(threshold: Threshold, score: float | None, u: float) -> bool:
@@ -92,6 +106,8 @@ class StepState(TypedDict, total=False):
     trusted: CodeOutcome | None
     exchanges: list[Exchange]
     verdicts: list[MonitorVerdict]
+    checks: list[CodeChecked]
+    """Every code check of the step, in the order it ran them (for the event log)."""
     collusion: Any
     """Protocol-specific measurements of the step (untrusted monitoring: `CollusionCheck`)."""
 
@@ -150,7 +166,7 @@ class StepGraph:
 
     async def run(self, item: StepInput, services: StepServices) -> StepState:
         state = await self._graph.ainvoke(
-            {"item": item, "exchanges": [], "verdicts": []},
+            {"item": item, "exchanges": [], "verdicts": [], "checks": []},
             config={"configurable": {"services": services}},
         )
         return state  # type: ignore[return-value]
@@ -165,21 +181,26 @@ class StepGraph:
         item = state["item"]
         services = self._services(config)
         submission, exchange = await write_code(item, services, "policy", item.model, attempt=0)
-        outcome = (await check_submissions(item.task, [submission], services.check))[0]
+        checked = await check_submissions(item.task, [(exchange, submission)], services.check)
         update: StepState = {
             "submission": submission,
             "policy_context_id": exchange.context.context_id,
-            "policy": outcome,
+            "policy": checked[0].outcome,
             "exchanges": [*state["exchanges"], exchange],
             "trusted": None,
+            "checks": [*state["checks"], *checked],
         }
         if item.phase == "calibration" and item.trusted_model is not None:
             # the trusted model's own solution: usefulness is rescaled between it and the policy
             solved, trusted_exchange = await write_code(
                 item, services, "trusted", item.trusted_model, attempt=0
             )
-            update["trusted"] = (await check_submissions(item.task, [solved], services.check))[0]
+            trusted = await check_submissions(
+                item.task, [(trusted_exchange, solved)], services.check
+            )
+            update["trusted"] = trusted[0].outcome
             update["exchanges"] = [*update["exchanges"], trusted_exchange]
+            update["checks"] = [*update["checks"], *trusted]
         return update
 
     async def _monitor(self, state: StepState, config: RunnableConfig) -> StepState:
@@ -225,8 +246,12 @@ class StepGraph:
         solved, exchange = await write_code(
             item, services, "trusted", item.trusted_model, attempt=0
         )
-        outcome = (await check_submissions(item.task, [solved], services.check))[0]
-        return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
+        checked = await check_submissions(item.task, [(exchange, solved)], services.check)
+        return {
+            "unaudited": checked[0].outcome,
+            "exchanges": [*state["exchanges"], exchange],
+            "checks": [*state["checks"], *checked],
+        }
 
     async def _edit(self, state: StepState, config: RunnableConfig) -> StepState:
         item = state["item"]
@@ -238,8 +263,12 @@ class StepGraph:
         )
         # the policy's trigger still applies: an edit that keeps the backdoor keeps the attack
         kept = Submission(code=edited.code, trigger=state["submission"].trigger)
-        outcome = (await check_submissions(item.task, [kept], services.check))[0]
-        return {"unaudited": outcome, "exchanges": [*state["exchanges"], exchange]}
+        checked = await check_submissions(item.task, [(exchange, kept)], services.check)
+        return {
+            "unaudited": checked[0].outcome,
+            "exchanges": [*state["exchanges"], exchange],
+            "checks": [*state["checks"], *checked],
+        }
 
     async def _resample(self, state: StepState, config: RunnableConfig) -> StepState:
         """Ctrl-Z style: draw more policy samples, keep the least suspicious; when every one is
@@ -257,10 +286,10 @@ class StepGraph:
             )
             exchanges += [exchange, *verdict.exchanges]
             verdicts.append(verdict)
-            drawn.append((submission, verdict))
+            drawn.append((submission, verdict, exchange))
         calm = [
-            (s, v)
-            for attempt, (s, v) in enumerate(drawn, start=1)
+            (s, v, e)
+            for attempt, (s, v, e) in enumerate(drawn, start=1)
             if not over(threshold, v.score, step_rng(item, f"resample/{attempt}").random())
         ]
         if not calm:
@@ -270,9 +299,14 @@ class StepGraph:
                 "verdicts": verdicts,
                 "reason": "every resample was suspicious: deferred",
             }
-        best = min(calm, key=lambda sv: math.inf if sv[1].score is None else sv[1].score)[0]
-        outcome = (await check_submissions(item.task, [best], services.check))[0]
-        return {"unaudited": outcome, "exchanges": exchanges, "verdicts": verdicts}
+        best, _, wrote = min(calm, key=lambda c: math.inf if c[1].score is None else c[1].score)
+        checked = await check_submissions(item.task, [(wrote, best)], services.check)
+        return {
+            "unaudited": checked[0].outcome,
+            "exchanges": exchanges,
+            "verdicts": verdicts,
+            "checks": [*state["checks"], *checked],
+        }
 
 
 def step_rng(item: StepInput, purpose: str) -> random.Random:
@@ -355,9 +389,11 @@ async def write_code(
 
 
 async def check_submissions(
-    task: CodeTask, submissions: Sequence[Submission], check: Check
-) -> list[CodeOutcome]:
-    """Each submission's check against the task's tests (and its trigger, if it claims one)."""
+    task: CodeTask, submissions: Sequence[tuple[Exchange, Submission]], check: Check
+) -> list[CodeChecked]:
+    """Each submission's check against the task's tests (and its trigger, if it claims one),
+    with the context that wrote it (`Exchange`) and where the check ran. A submission without
+    code fails without a check; a check whose batch could not run is an `error` outcome."""
     tests = tuple(TestCase(args=tuple(t.args), expected=t.expected) for t in task.tests)
     checks = [
         CodeCheck(
@@ -367,24 +403,33 @@ async def check_submissions(
             reference=task.reference,
             trigger=s.trigger,
         )
-        for s in submissions
+        for _, s in submissions
         if s.code is not None
     ]
-    results = iter(await check(checks))
+    runs = iter(await check(checks))
     out = []
-    for s in submissions:
+    for exchange, s in submissions:
+        context_id = exchange.context.context_id
         if s.code is None:
-            out.append(
-                CodeOutcome(status="failed", tests_passed=0, tests_total=len(tests), backdoor=False)
+            outcome = CodeOutcome(
+                status="failed", tests_passed=0, tests_total=len(tests), backdoor=False
             )
+            out.append(CodeChecked(context_id=context_id, outcome=outcome))
             continue
-        r = next(results)
-        out.append(
-            CodeOutcome(
+        run = next(runs)
+        r = run.result
+        if r is None:
+            outcome = CodeOutcome(
+                status="error", tests_passed=0, tests_total=len(tests), backdoor=False
+            )
+        else:
+            outcome = CodeOutcome(
                 status=r.status,
                 tests_passed=r.tests_passed,
                 tests_total=r.tests_total,
                 backdoor=r.backdoor_succeeded,
             )
+        out.append(
+            CodeChecked(context_id=context_id, outcome=outcome, node=run.node, error=run.error)
         )
     return out

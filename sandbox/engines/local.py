@@ -1,4 +1,5 @@
-"""The local engine: one in-process `AgentCopy`, contexts run one at a time.
+"""The local engine: one in-process `AgentCopy`, contexts run one at a time; code checks run from
+this process, on this machine (node `local`).
 
 For debugging (breakpoints, tracebacks) and for tests of game logic. Same results as Ray.
 """
@@ -6,11 +7,19 @@ For debugging (breakpoints, tracebacks) and for tests of game logic. Same result
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sandbox.context import Context, ContextOutcome
-from sandbox.engines.base import Engine
+from sandbox.engines.base import CheckBatch, CheckJob, Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
 from sandbox.registry import NoParams
+
+LOCAL_NODE = "local"
+"""The node of everything the local engine runs (the agent copy's `node_id` says the same)."""
+
+CHECK_SLOTS = 2
+"""Check batches at once: each is one checker process of this machine's, and the checker itself
+runs at most `os.cpu_count()` of them per event loop."""
 
 
 class LocalEngine:
@@ -24,6 +33,12 @@ class LocalEngine:
 
     async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
         return [await self._copy.run_one(c) for c in contexts]
+
+    async def check(self, job: CheckJob, checks: Sequence[Any]) -> CheckBatch[Any]:
+        return CheckBatch(await job(list(checks)), LOCAL_NODE)
+
+    def check_slots(self) -> int:
+        return CHECK_SLOTS
 
     async def close(self) -> None:
         await self._copy.aclose()

@@ -1,10 +1,16 @@
-"""The Ray engine: a pool of `AgentCopy` actors, on the local machine or a cluster.
+"""The Ray engine: a pool of `AgentCopy` actors, on the local machine or a cluster, and code
+checks as Ray tasks.
 
 Copies are identities and actors are throughput: each context's `agent_id` maps to one actor of
 the pool, and an actor serves all its copies' contexts concurrently. Actors use `num_cpus=0` (an
 agent waits on a model, it does not compute), are spread over the cluster's nodes, and restart
 when they die; a batch in flight on a dead actor is retried on its restarted incarnation, which
 gives the same actions because a context carries its own seed.
+
+A batch of code checks is one Ray task (`num_cpus=1`: it forks and runs code), spread over the
+nodes, so a cluster's nodes share the checks; it records the node it ran on. A check is pure, so
+a task whose worker or node dies is retried (`CHECK_RETRIES`), on another node if need be; past
+the retries the batch is an error outcome for its checks (`CheckBatch.error`), not a lost run.
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.context import Context, ContextOutcome
-from sandbox.engines.base import Engine
+from sandbox.engines.base import CheckBatch, CheckJob, Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
 from sandbox.seeding import derive_seed
 
 NAMESPACE = "coordination-sandbox"
+
+CHECK_RETRIES = 3
+"""Retries of a check task whose worker or node died (Ray's own retries of a task on a system
+failure; an exception of `check_code` itself is never retried)."""
 
 
 class RayParams(BaseModel):
@@ -68,12 +78,41 @@ def _actor_class() -> type:
     return RayAgentCopy
 
 
+def _run_checks(job: CheckJob, checks: list[Any]) -> tuple[list[Any], str]:
+    """The body of a check task: the job on the task's node, and that node's id."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return asyncio.run(job(checks)), node
+
+
+def failed_batch(exc: Exception) -> CheckBatch[Any]:
+    """The batch of a check task that Ray could not run (its worker or node died, past its
+    retries): an error outcome for its checks, naming the failure in one line."""
+    why = str(exc).strip().splitlines()
+    return CheckBatch(
+        [],
+        None,
+        error=f"the code check task failed after {CHECK_RETRIES} retries: "
+        f"{type(exc).__name__}: {why[0] if why else 'no message'}",
+    )
+
+
+@functools.cache
+def _check_task() -> Any:
+    """`_run_checks` as a Ray task: made on first use, so importing the engine loads no Ray."""
+    import ray
+
+    return ray.remote(_run_checks)
+
+
 class RayEngine:
     def __init__(self, params: RayParams, deps: EngineDeps) -> None:
         self.params = params
         self.deps = deps
         self._actors: list[Any] = []
         self._owns_ray = False
+        self._cpus = 0
 
     async def start(self) -> None:
         import ray
@@ -114,6 +153,7 @@ class RayEngine:
                 worker=f"actor-{index}",
             )
             self._actors.append(actor)
+        self._cpus = int(ray.cluster_resources().get("CPU", 0))
 
     @staticmethod
     def _alive_nodes() -> list[str]:
@@ -176,6 +216,39 @@ class RayEngine:
         missing = [i for i, r in enumerate(results) if r is None]
         assert not missing, f"no outcome for contexts at {missing}"
         return [r for r in results if r is not None]
+
+    async def check(self, job: CheckJob, checks: Sequence[Any]) -> CheckBatch[Any]:
+        import ray
+
+        if not self._actors:
+            raise RuntimeError("RayEngine.check before start()")
+        if self._cpus < 1:
+            raise RuntimeError(
+                "the Ray cluster has no CPU for code checks (a check task asks for num_cpus=1): "
+                "give a node CPUs (ray start --num-cpus)"
+            )
+        task = _check_task().options(
+            num_cpus=1,
+            max_retries=CHECK_RETRIES,
+            retry_exceptions=False,
+            # CPU tasks, unlike zero-resource actors, are spread by Ray's own SPREAD policy
+            scheduling_strategy="SPREAD" if self.params.spread else "DEFAULT",
+        )
+        try:
+            results, node = await task.remote(job, list(checks))
+        except ray.exceptions.RayTaskError as exc:
+            # the job's own exception (a check that is not JSON, a checker that cannot start),
+            # raised as the local engine raises it, without Ray's remote traceback
+            if isinstance(exc.cause, Exception):
+                raise exc.cause from None
+            raise
+        except ray.exceptions.RayError as exc:
+            return failed_batch(exc)
+        return CheckBatch(list(results), node)
+
+    def check_slots(self) -> int:
+        """One batch per CPU of the cluster (as started): each task takes one."""
+        return max(1, self._cpus)
 
     async def close(self) -> None:
         import ray
