@@ -23,9 +23,11 @@ busy machine move between runs):
    itself, its synthetic `record` swapped for the attack steps the `trusted_monitoring` run
    recorded (its floor is drawing the same index matrix with bare numpy; target: the
    simulation under 1 s).
-3. Code checks per second: `check_code` on `--checks` reference solutions of `tiny_code`'s tasks
-   against one `python -c` per sample (`bench/codecheck_rate.py`'s bare loop). Each solution
-   gets a last line `f = <function>`, which that loop calls.
+3. Code checks per second: `check_code` on `--checks` reference solutions of `tiny_code`'s tasks,
+   sandboxed (`isolation="bwrap"`: one bubblewrap sandbox for the batch, a fork per sample and a
+   sweep after each) and unsandboxed (`isolation="none"`), against one `python -c` per sample
+   (`bench/codecheck_rate.py`'s bare loop; target: sandboxed at least 5x its rate). Each
+   solution gets a last line `f = <function>`, which that loop calls.
 
 Each timing is taken `--repeats` times (the simulation at least 3 times: it is cheap) and the
 best is kept; about two minutes with the defaults on an idle 2-core machine, most of it part 1's
@@ -43,7 +45,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -66,6 +68,7 @@ from sandbox.runner import build_engine
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.seeding import derive_seed
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase, check_code
+from sandbox.settings.isolation import Isolation
 from sandbox.settings.tiny_code import load_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -352,25 +355,36 @@ def reference_checks(count: int) -> list[CodeCheck]:
 
 def report_checks(args: argparse.Namespace) -> None:
     checks = reference_checks(args.checks)
-    statuses: list[str] = []
+    statuses: dict[str, list[str]] = {}
 
-    def checked() -> None:
-        statuses[:] = [r.status for r in asyncio.run(check_code(checks))]
+    def checked(isolation: Isolation) -> Callable[[], None]:
+        def run() -> None:
+            results = asyncio.run(check_code(checks, isolation=isolation))
+            statuses[isolation] = [r.status for r in results]
 
-    ours = codecheck_rate.best(args.repeats, checked)
+        return run
+
+    sandboxed = codecheck_rate.best(args.repeats, checked("bwrap"))
+    unsandboxed = codecheck_rate.best(args.repeats, checked("none"))
     bare = codecheck_rate.best(args.repeats, lambda: codecheck_rate.bare_loop(checks))
-    passed = statuses.count("passed")
     tests = sum(len(c.tests) for c in checks) / len(checks)
     print(
         f"3. Code checks: {len(checks)} reference solutions of tiny_code's tasks "
-        f"({tests:.1f} tests each on average), best of {args.repeats}"
+        f"({tests:.1f} tests each on average), one batch, best of {args.repeats}"
     )
     print()
-    print(f"   check_code (one checker, a fork per sample): {len(checks) / ours:7.1f} checks/s")
-    print(f"   python -c per sample (bare subprocess loop): {len(checks) / bare:7.1f} checks/s")
+    for label, seconds, isolation in (
+        ("check_code, isolation bwrap (sandboxed)", sandboxed, "bwrap"),
+        ("check_code, isolation none (unsandboxed)", unsandboxed, "none"),
+        ("python -c per sample (bare loop)", bare, None),
+    ):
+        passed = statuses[isolation].count("passed") if isolation else None
+        verdict = "" if passed is None else f"  passed {passed} of {len(checks)}"
+        mismatch = "" if passed in (None, len(checks)) else "  MISMATCH"
+        print(f"   {label:<42} {len(checks) / seconds:7.1f} checks/s{verdict}{mismatch}")
     print(
-        f"   ratio: {bare / ours:.1f}x; passed {passed} of {len(checks)}"
-        + ("" if passed == len(checks) else "  MISMATCH")
+        f"   sandboxed vs the bare loop: {bare / sandboxed:.1f}x (target >= 5x); "
+        f"sandboxed takes {sandboxed / unsandboxed:.2f}x the unsandboxed time"
     )
 
 
