@@ -35,7 +35,8 @@ Verdicts (computed in the driver, never in the process that ran the code)
 Processes
 ---------
 One `check_code` call starts one checker process (`python -s -S -P -B` running this file, so it
-imports nothing but the standard library) and feeds it the checks one at a time on its stdin. For
+imports nothing but the standard library; in the sandbox the file's text is passed as `-c`)
+and feeds it the checks one at a time on its stdin. For
 each sample the checker forks a *sample process* from itself (about a millisecond, not an
 interpreter start), which: points fds 0, 1 and 2 at /dev/null (what the code prints is
 discarded and costs nothing) and closes every other fd but its result pipe; works in a fresh
@@ -73,33 +74,43 @@ needed: nothing the sample could write changes what a nonce would protect.
 
 Isolation: what it is and is not
 ---------------------------------
-Kernel-enforced, and relied on: a separate process per sample (its memory, crashes and
-monkeypatching stay in it); the resource limits above; the wall-clock kill; the environment
-(exactly PATH=/usr/bin:/bin, LANG=C.UTF-8, PYTHONHASHSEED=0, HOME and TMPDIR = the scratch
-directory: nothing of the driver's `os.environ`, so no API key, is in the process).
+`check_code(..., isolation="bwrap")` (the default) starts each checker inside a bubblewrap
+sandbox (`sandbox.settings.isolation`: what it isolates and what it does not is described
+there): its own user, PID, network, IPC and mount namespaces, an unprivileged uid (`nobody`
+when the driver is root), no capability, a read-only root holding only the system directories
+and the interpreter, nothing of the project (no task file, tests or runs), no network, a scrubbed
+environment, and one writable directory. The checker's source goes in as `-c`; it is PID 1 of
+its namespace, so no sample can signal it, and nothing outlives the batch. Samples of a batch
+share that sandbox, so the checker keeps them apart (`_Sweeper`): it is non-dumpable (no ptrace
+of it, no write to its memory), it joins a fresh session keyring at start, and after each sample
+it SIGKILLs and reaps every other process, empties the writable directory, removes every System V
+IPC object and message queue and clears the keyrings; when it cannot, the driver starts a new
+sandbox for the rest of the batch. Samples there also get RLIMIT_NPROC (32 tasks of their
+uid in the sandbox), enforced because the uid is never root. Measured (bench/protocols.py part 3,
+200 reference solutions, 2 loaded cores): ~57 checks/s sandboxed, ~60 unsandboxed, ~8 for one
+`python -c` per sample.
 
-Defence in depth, NOT a security boundary: a `sys.addaudithook` hook, installed in the sample
-process after the harness's own imports and before the submitted code runs. It raises
+`isolation="none"` (the opt-out for machines without user namespaces, or macOS) runs the checker
+as the driver's user with only the limits above and the audit hook below: what the outside review
+showed that to allow (reading other processes' /proc/<pid>/environ, signalling the caller, ctypes,
+orphaned processes, reading the task file's expected values) is all open there to code that
+disables the hook.
+
+Under both, defence in depth and NOT a security boundary: a `sys.addaudithook` hook, installed in
+the sample process after the harness's own imports and before the submitted code runs. It raises
 PermissionError on: creating sockets and every other `socket.*` event (connect, bind,
 getaddrinfo, ...); `os.system`, `subprocess.Popen`, `os.exec*`, `os.spawn*`, `os.posix_spawn`,
 `os.fork`/`os.forkpty`, `pty.spawn`; `os.kill`, `os.killpg`; `resource.setrlimit`/`prlimit`;
 `shutil.rmtree`; importing `ctypes`, `_ctypes`, `_posixsubprocess` (so `subprocess` and `asyncio`
-cannot be imported either) and the `_test*` modules; opening
-a file for writing, or removing, renaming, linking, chmod-ing, ... a path, outside the sample's
-own directory; opening or listing a path for reading outside that directory, the standard
-library's directories and /dev/null, /dev/zero, /dev/urandom (so no reading ~/.ssh, the repo, or
-/proc/<pid>/environ of the driver). Audit hooks see only what CPython reports, in Python, in the
-same process as the code; known ways around them include: functions without an audit event
-(`os.pidfd_open` with `signal.pidfd_send_signal` signals any process of the same user: the tests
-use it to kill the checker), paths relative to a `dir_fd`, rebuilding a module through
-`importlib.util.module_from_spec`, and rewriting the hook's closure through introspection.
-
-So: same user, same network namespace, same filesystem. A determined adversary (an untrusted
-model told to escape) can read what the user can read, signal the user's processes, and reach the
-network. Never run it as root (root can raise its own limits). For models that may attack the
-harness, run the whole driver (or this checker) in a container or VM with its own user, no
-network and a read-only filesystem (e.g. Docker with `--network none`, bubblewrap, nsjail,
-gVisor).
+cannot be imported either) and the `_test*` modules; opening a file for writing, or removing,
+renaming, linking, chmod-ing, ... a path, outside the sample's own directory; opening or listing
+a path for reading outside that directory, the standard library's directories and /dev/null,
+/dev/zero, /dev/urandom. Audit hooks see only what CPython reports, in Python, in the same
+process as the code; known ways around them include: functions without an audit event
+(`os.pidfd_open` with `signal.pidfd_send_signal`), paths relative to a `dir_fd`, a thread racing
+`rename`/`symlink` against the hook's path check, rebuilding a module through
+`importlib.util.module_from_spec`, and rewriting the hook's closure found through
+`gc.get_objects()` (tests/test_codecheck.py does exactly that, then attacks the sandbox).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ What the sandbox is
   not writable; no /etc, no /tmp, no /home, nothing of /root, the venv, /work or the project
   (tasks, tests, runs). The only writable path is `WORKDIR`, bound from the directory the
   driver gives.
-- Network: a namespace with nothing but a loopback that is down: no connection to any host or to
-  the host's own ports.
+- Network: a namespace of its own, with nothing but its own loopback: no connection to any host
+  or to the host's own ports.
 - Environment: cleared (`--clearenv`); the caller passes the few variables the command needs.
 - User: the sandbox holds no capability. When the driver runs as root, bwrap itself is started as
   the unprivileged user `nobody` (65534, or the uid of `nobody` in /etc/passwd): RLIMIT_NPROC is
