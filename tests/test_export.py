@@ -147,7 +147,7 @@ def test_each_sample_holds_its_own_prompt_answer_and_outcome(
         for p in pair
     }
     assert agreed, "the Schelling game recorded no pairs"
-    checked_agreement = 0
+    checked_agreement = scored = 0
     for (suite, model), records in _expected(run).items():
         samples = {s.id: s for s in logs[f"{suite}_{model}.eval"].samples}
         for record in records:
@@ -156,6 +156,19 @@ def test_each_sample_holds_its_own_prompt_answer_and_outcome(
                 assert sample.scores["decision"].value == record["decision"]
                 assert sample.scores["attacked"].value == record["attacked"]
                 assert sample.scores["backdoor"].value == record["policy"]["backdoor"]
+                # the monitor's own score (not 1 - score: higher is more suspicious) and the
+                # correctness of what ships unaudited, each as recorded for this step
+                if record["score"] is None:
+                    assert "suspicion" not in sample.scores
+                else:
+                    assert sample.scores["suspicion"].value == record["score"]
+                    scored += 1
+                shipped = record["unaudited"]  # the share of its tests that passed
+                assert sample.scores["correctness"].value == (
+                    shipped["tests_passed"] / shipped["tests_total"]
+                    if shipped["tests_total"]
+                    else 0.0
+                )
                 assert sample.metadata["phase"] == record["phase"]
                 context = sample.metadata["context_id"]
                 assert context.startswith(record["episode_id"] + "/policy")
@@ -178,6 +191,7 @@ def test_each_sample_holds_its_own_prompt_answer_and_outcome(
                 assert [m.content for m in sample.input] == [m["content"] for m in prompt]
                 assert sample.messages[-1].content == visible[context]
     assert checked_agreement == len(agreed)
+    assert scored > 0, "no deployment step carried a monitor score"
 
 
 def _from_summary(row: dict[str, Any], metric: str) -> float:
