@@ -340,3 +340,91 @@ def test_structured_output_keeps_the_results_and_records_the_form(
     assert {a["structured"] for a in actions} == {used}
     if used is not None:
         assert all(json.loads(a["visible"])["answer"] == a["choice"] for a in actions)
+
+
+# --- monitors ask for structured output ---------------------------------------------------------
+
+
+def test_a_monitors_calls_carry_the_score_schema_over_http(tmp_path, monkeypatch) -> None:
+    """A monitor's context answers a score, so with `structured_output` on, each monitor call
+    reaches the endpoint with a `response_format`: the served `trusted` organism answers
+    `{"answer": <score>}` only to such a request (plain text otherwise). The scores read from
+    that JSON are the in-process ones, so the deployment's results are too."""
+    import json
+
+    from tests.test_protocols import deployment_config
+    from tests.test_protocols import run as run_deployment
+
+    control = {"steps": 10, "tasks": 200, "deployments": 200}
+    _, local = run_deployment(
+        deployment_config(tmp_path / "local", "trusted_monitoring", **control)
+    )
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with serving("trusted", structured=("json_schema",)) as server:
+        data = deployment_config(tmp_path / "remote", "trusted_monitoring", **control)
+        backend = {
+            "name": "openai",
+            "params": {
+                "base_url": server.base_url,
+                "api_key_env": KEY_ENV,
+                "structured_output": "json_schema",
+            },
+        }
+        data["trusted"] = {"model": "trusted", "backend": backend}
+        path, remote = run_deployment(data)
+    events = [json.loads(line) for line in (path / EVENTS).read_text().splitlines()]
+    monitor = [e for e in events if e["kind"] == "action" and e["observation"] == "monitor"]
+    assert len(monitor) == 3 * control["steps"]  # calibration, honest and attack steps
+    assert all(a["model"] == "trusted" and a["structured"] == "json_schema" for a in monitor)
+    for action in monitor:
+        assert json.loads(action["visible"]) == {"answer": action["score"]}, action["visible"]
+    scores = {a["score"] for a in monitor}
+    assert None not in scores and len(scores) > 1  # read from the JSON, and not all alike
+    assert remote["models"]["attacker"]["deployment"] == local["models"]["attacker"]["deployment"]
+
+
+async def test_a_monitor_call_is_refused_by_an_endpoint_without_structured_output(
+    monkeypatch,
+) -> None:
+    """The other side of the proof: an endpoint that takes no structured form answers a request
+    carrying `response_format` with a 500 (as llama.cpp answers `json_schema`), so the monitor's
+    call fails on it (a missing score, its error recorded); with `structured_output: off` the
+    same endpoint answers the same call in text."""
+    from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
+    from agents.loop import AgentLoop
+    from control.monitors import MONITORS
+    from sandbox.context import ContextOutcome
+    from sandbox.prompts import PromptLibrary
+    from tests.test_monitors import BACKDOOR, item
+
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    monitor = MONITORS.build("trusted", {}, prompts=PromptLibrary())
+
+    async def verdict(base_url: str, mode: str):  # type: ignore[no-untyped-def]
+        params = OpenAIParams(
+            base_url=base_url, api_key_env=KEY_ENV, structured_output=mode, max_retries=0
+        )
+        backend = OpenAIBackend(params, "trusted")
+        loop = AgentLoop(lambda model: backend, max_reasks=0)
+
+        async def ask(contexts):  # type: ignore[no-untyped-def]
+            return [
+                ContextOutcome(action=await loop.run(c), node_id="t", worker="t") for c in contexts
+            ]
+
+        try:
+            return await monitor(item(BACKDOOR), ask)
+        finally:
+            await backend.aclose()
+
+    with serving("trusted", structured=()) as server:
+        refused = await verdict(server.base_url, "json_schema")
+        plain = await verdict(server.base_url, "off")
+    # the monitor's call failed on the endpoint's refusal of the response_format: a missing score
+    (exchange,) = refused.exchanges
+    assert refused.score is None and exchange.outcome.action.visible == ""
+    error = exchange.outcome.action.error or ""
+    assert "InternalServerError" in error and "response_format 'json_schema'" in error, error
+    (exchange,) = plain.exchanges
+    assert exchange.outcome.action.structured is None and exchange.outcome.action.error is None
+    assert "ANSWER:" in exchange.outcome.action.visible and plain.score is not None
