@@ -449,6 +449,8 @@ class Runner:
                     "new_contexts": dict(sorted(self.cache.misses.items())),
                 }
             summary["templates"] = self._template_hashes()
+            if self.isolation is not None:
+                summary["isolation"] = self.isolation
             self.store.write_summary(summary)
             self._writer.emit(
                 RunFinished(
