@@ -50,8 +50,8 @@ STRUCTURED_FORMS = ("json_schema", "json_object")
 RESET_SHARE = 0.1
 """The share of injected failures that are reset connections; the rest are 500 and 429 evenly."""
 
-_ANSWER_LINE = re.compile(r"^\W*answer\W*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_ANSWER_LINE = re.compile(r"^\W*answer\W*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE | re.ASCII)
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # ASCII only, as the parser reads
 
 
 def as_structured(text: str) -> str:

@@ -400,3 +400,6 @@ def test_serve_writes_the_structured_answer_from_the_answer_line() -> None:
     assert json.loads(as_structured("Because.\nANSWER: **GO**")) == {"answer": "GO"}
     assert json.loads(as_structured("ANSWER: 0.125")) == {"answer": 0.125}
     assert as_structured("no answer here") == "no answer here"
+    # a served "constrained" reply is read as the parser reads: only ASCII digits are a number
+    assert json.loads(as_structured("ANSWER: \uff10")) == {"answer": "\uff10"}
+    assert json.loads(as_structured("ANSWER: \u0660.5")) == {"answer": "\u0660.5"}
