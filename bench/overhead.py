@@ -28,7 +28,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from sandbox.config import Config, config_from_mapping
 from sandbox.context import Context, ContextOutcome
 from sandbox.drivers import GameDriver
 from sandbox.engines import Engine
+from sandbox.engines.base import CheckBatch, CheckJob
 from sandbox.engines.ray_engine import NAMESPACE
 from sandbox.runner import Runner, build_engine, episode_plan
 from sandbox.runstore import RunStore
@@ -79,6 +80,12 @@ class _NoEngine:
     async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
         raise RuntimeError("this runner only renders contexts")
 
+    async def check(self, job: CheckJob, checks: Sequence[Any]) -> CheckBatch[Any]:
+        raise RuntimeError("this runner only renders contexts")
+
+    def check_slots(self) -> int:
+        return 1
+
     async def close(self) -> None:
         return None
 
@@ -87,14 +94,24 @@ class _Started:
     """An engine already started and warmed up, shared by the timed runs: the runner's `start`
     and `close` do nothing, so the timed phase holds no process or actor start-up."""
 
-    def __init__(self, inner: Engine) -> None:
+    def __init__(self, inner: Engine, on_check: Callable[[list[Any]], None] | None = None) -> None:
+        """`on_check` sees each batch of code checks the run sends (`bench/protocols.py`)."""
         self._inner = inner
+        self.on_check = on_check
 
     async def start(self) -> None:
         return None
 
     async def run(self, contexts: Sequence[Context]) -> list[ContextOutcome]:
         return await self._inner.run(contexts)
+
+    async def check(self, job: CheckJob, checks: Sequence[Any]) -> CheckBatch[Any]:
+        if self.on_check is not None:
+            self.on_check(list(checks))
+        return await self._inner.check(job, checks)
+
+    def check_slots(self) -> int:
+        return self._inner.check_slots()
 
     async def close(self) -> None:
         return None
@@ -184,12 +201,17 @@ async def time_full_stack(
     return times, startup, [s.choice for r in records for s in r.samples]
 
 
-async def _timed_run(config: Config, store: RunStore, engine: Engine) -> float:
+async def _timed_run(
+    config: Config,
+    store: RunStore,
+    engine: Engine,
+    on_check: Callable[[list[Any]], None] | None = None,
+) -> float:
     marks: list[float] = []
     runner = Runner(
         config,
         store,
-        engine=_Started(engine),
+        engine=_Started(engine, on_check),
         on_progress=lambda done, total: marks.append(time.perf_counter()),
     )
     await runner.run()

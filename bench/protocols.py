@@ -14,7 +14,7 @@ busy machine move between runs):
      (`derive_seed(derive_seed(run_seed, "sample", context_id), 0)`); the replies must equal the
      recorded ones;
    - bare code checks: the same batches of submissions the run checked (recorded as the run
-     sends them to `check_batch`), through `check_code` one batch after another.
+     sends them to its engine's `check`), through `check_code` one batch after another.
    The rest of a step is the sandbox's own cost: the protocol's LangGraph graph, the agent loop,
    dispatch and batching, events and results written. Shares are of the step's wall time; the
    checker is a separate process (and on Ray, so are the organisms), so work can overlap and the
@@ -55,7 +55,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-import sandbox.runner
 from agents.organisms import ORGANISMS, Organism
 from bench import codecheck_rate, deployments, overhead
 from control import metrics
@@ -67,7 +66,7 @@ from sandbox.events import ActionTaken, ContextStarted, PromptShown, StepRecord,
 from sandbox.runner import build_engine
 from sandbox.runstore import EVENTS, RunStore
 from sandbox.seeding import derive_seed
-from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase, check_code
+from sandbox.settings.codecheck import CodeCheck, TestCase, check_code
 from sandbox.settings.isolation import Isolation
 from sandbox.settings.tiny_code import load_tasks
 
@@ -157,11 +156,6 @@ async def timed_protocol(
     of each is kept."""
     times, organism_times, check_times = [], [], []
     batches: list[list[CodeCheck]] = []
-    original = sandbox.runner.check_batch
-
-    async def recording(checks: list[CodeCheck]) -> list[CheckResult]:
-        batches.append(list(checks))
-        return await original(checks)
 
     for repeat in range(args.repeats):
         config = protocol_config(
@@ -169,8 +163,7 @@ async def timed_protocol(
         )
         store = RunStore.create(config)
         batches.clear()
-        with mock.patch.object(sandbox.runner, "check_batch", recording):
-            times.append(await overhead._timed_run(config, store, engine))
+        times.append(await overhead._timed_run(config, store, engine, batches.append))
         asked = asked_contexts(store)
         seconds, same, reasked = time_organisms(config, asked)
         organism_times.append(seconds)
