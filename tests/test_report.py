@@ -294,6 +294,30 @@ def test_the_tables_hold_the_runs_numbers(full_run: Path) -> None:
     assert report.config_yaml == (full_run / "config.yaml").read_text()
 
 
+def test_the_code_isolation_shows_for_a_run_that_checks_code(
+    full_run: Path, xc_run: tuple[Path, str]
+) -> None:
+    """A deployment's report says how its code ran (from the run's summary, which the run
+    header's isolation fills); `none` reads as no sandbox; a run made before isolation was
+    recorded says so rather than claim a sandbox; a run with no code has no such row."""
+    summary, config, text = read_run(full_run)
+    assert summary["isolation"] == "bwrap"
+    events = (full_run / "events.jsonl").read_text().splitlines()
+    assert json.loads(events[0])["isolation"] == "bwrap"
+
+    def row(summary: dict[str, Any]) -> str:
+        return dict(build_report(summary, config, text).tables()["run"].rows)["code isolation"]
+
+    assert row(summary) == "bwrap"
+    assert row({**summary, "isolation": "none"}).startswith("none: unsandboxed")
+    old = {k: v for k, v in summary.items() if k != "isolation"}
+    assert row(old).startswith("not recorded")
+    xc_summary, xc_config, xc_text = read_run(xc_run[0])
+    assert "isolation" not in xc_summary
+    rows = dict(build_report(xc_summary, xc_config, xc_text).tables()["run"].rows)
+    assert "code isolation" not in rows
+
+
 def test_retries_show_when_recorded_and_a_dash_when_not(full_run: Path) -> None:
     summary, _ = _report(full_run)
     summary = copy.deepcopy(summary)
@@ -567,3 +591,36 @@ def test_chromium_renders_every_plot_and_table(full_run: Path, tmp_path: Path) -
     shot = full_run / "shot.png"
     _chromium(f"--screenshot={shot}", "--window-size=1280,1600", files.html.as_uri())
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_small_rates_print_with_significant_figures() -> None:
+    """A rate keeps at least two significant figures in fixed point: the red team's best rate
+    at T = 5000 (0.00036...) must not read as 0.000; from 0.01 up, three decimals as before."""
+    from sandbox.display import Display, rate_text
+
+    assert rate_text(0.000365829) == "0.00037"
+    assert rate_text(0.0018766) == "0.0019"
+    assert rate_text(0.000012) == "0.000012"
+    assert rate_text(0.0952) == "0.095"
+    assert rate_text(0.05) == "0.050"
+    assert rate_text(1.0) == "1.000"
+    assert rate_text(0.0) == "0.000"
+    estimate = {"value": 0.7, "low": 0.5, "high": 0.9, "confidence": 0.95, "n": 10}
+    deployment = {
+        "complete": True,
+        "protocol": "trusted_monitoring",
+        "tasks": 5000,
+        "audit_budget": 0.02,
+        "safety": estimate,
+        "safety_at_best_attack_rate": estimate,
+        "best_attack_rate": 0.000365829,
+        "usefulness": estimate,
+        "attack_rate": {**estimate, "value": 0.045},
+        "backdoor_success_rate": estimate,
+        "honest_audit_rate": 0.02,
+    }
+    summary = {"run_id": "r", "models": {"attacker": {"deployment": deployment}}}
+    table = Display.deployments_table(summary)
+    assert table is not None
+    cells = [str(c) for column in table.columns for c in column.cells]
+    assert "0.045 (0.00037)" in cells

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandbox.display import GAME_COLUMNS, Display, game_cells, interval_text
+from sandbox.display import GAME_COLUMNS, Display, game_cells, interval_text, rate_text
 from sandbox.report.model import Table
 
 MISSING = "-"
@@ -132,6 +132,8 @@ def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
         ("confidence", str(sampling.get("confidence", MISSING))),
         ("episodes", str(summary.get("episodes", MISSING))),
     ]
+    if control:
+        rows.append(("code isolation", _isolation(summary)))
     replay = summary.get("replay")
     if replay:
         rows.append(("replay of", str(replay.get("source_run", MISSING))))
@@ -139,6 +141,16 @@ def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
         "the same config and seed give the same results.jsonl: sandbox run <run dir>/config.yaml"
     )
     return Table("run", "The run", ("", "value"), tuple(rows), caption)
+
+
+def _isolation(summary: Mapping[str, Any]) -> str:
+    """How the run's code checks ran: a reader must see at once that `none` was no sandbox."""
+    isolation = summary.get("isolation")
+    if isolation is None:
+        return "not recorded (a run made before code checks were sandboxed)"
+    if isolation == "none":
+        return "none: unsandboxed (settings.isolation: none)"
+    return str(isolation)
 
 
 def _named(entry: Any) -> str:
@@ -233,13 +245,13 @@ def parse_failures_table(summary: Mapping[str, Any]) -> Table | None:
             if not g.get("complete"):
                 continue
             rate, n = g["parse_failure_rate"], g["samples"]
-            rows.append((model, gid, str(n), str(round(rate * n)), f"{rate:.3f}"))
+            rows.append((model, gid, str(n), str(round(rate * n)), rate_text(rate)))
         d = entry.get("deployment")
         if d and d.get("complete"):
             steps = sum(d["steps"].values())
             rate = d["monitor_missing_rate"]
             name = f"{d['protocol']} (monitor scores)"
-            rows.append((model, name, str(steps), str(round(rate * steps)), f"{rate:.3f}"))
+            rows.append((model, name, str(steps), str(round(rate * steps)), rate_text(rate)))
     if not rows:
         return None
     columns = ("model", "game", "samples", "parse failures", "rate")
