@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,6 +96,9 @@ class UntrustedMonitoringParams(BaseModel):
     jamming: tuple[Jamming, ...] = Field(
         ("redaction", "paraphrase"), description="jamming methods measured, each with honeypots"
     )
+
+    default_monitor: ClassVar[str] = "untrusted"
+    """The monitor this protocol means when the config names none: a copy of the policy."""
 
     def monitor_problem(self, name: str, params: Mapping[str, Any]) -> str | None:
         """Why the configured monitor cannot serve (None when it can): the monitor must be a
