@@ -19,7 +19,9 @@ from sandbox.registry import Registry, RegistryError, did_you_mean
 
 def check_config(config: Config) -> Config:
     """Raise `ConfigError`, naming the key path, for the first registered name, params or
-    outside resource that does not check out; return `config` unchanged otherwise."""
+    outside resource that does not check out; otherwise return `config`, with what a protocol
+    implies filled in (an unset `control.monitor`: the protocol's default). Use the returned
+    config: a run records and runs it."""
     from sandbox.engines import ENGINES
 
     _check_named("engine", config.engine.name, config.engine.params, ENGINES)
@@ -32,7 +34,7 @@ def check_config(config: Config) -> Config:
         )
     _check_games(config)
     if config.control is not None:
-        _check_control(config)
+        config = _check_control(config)
         _check_isolation(config)
     _check_budget(config)
     return config
@@ -141,20 +143,27 @@ def _check_games(config: Config) -> None:
                 raise ConfigError(where, f"no such file: {file}")
 
 
-def _check_control(config: Config) -> None:
+def _check_control(config: Config) -> Config:
     """The protocol and monitor are registered with valid params, and a trusted model is
-    configured."""
+    configured. An unset monitor becomes the protocol's default (`default_monitor` of its
+    params, else `trusted`): `control.protocol=untrusted_monitoring` alone monitors with a copy
+    of the policy. Returns the config with the monitor filled in, so the run records it."""
     from control.monitors import MONITORS
     from control.protocols import PROTOCOLS
 
     control = config.control
     assert control is not None
     _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
-    _check_named("control.monitor", control.monitor.name, control.monitor.params, MONITORS)
     params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+    monitor = control.monitor
+    if monitor is None:
+        monitor = Named(name=str(getattr(params, "default_monitor", "trusted")))
+        control = control.model_copy(update={"monitor": monitor})
+        config = config.model_copy(update={"control": control})
+    _check_named("control.monitor", monitor.name, monitor.params, MONITORS)
     monitor_check = getattr(params, "monitor_problem", None)
     if callable(monitor_check):
-        problem = monitor_check(control.monitor.name, control.monitor.params)
+        problem = monitor_check(monitor.name, monitor.params)
         if problem is not None:
             raise ConfigError("control.monitor", problem)
     if config.trusted is None:
@@ -162,3 +171,4 @@ def _check_control(config: Config) -> None:
         raise ConfigError(
             "trusted", "a control deployment needs a trusted model: set trusted.model"
         )
+    return config

@@ -159,7 +159,11 @@ class ControlSection(_Section):
 
     id: str = Field("deployment", pattern=r"^[A-Za-z0-9_.-]+$", description="its game id")
     protocol: Named = Field(description="a registered protocol; `control.protocol=NAME` works")
-    monitor: Named = Field(default_factory=lambda: Named(name="trusted"))
+    monitor: Named | None = Field(
+        None,
+        description="a registered monitor; unset, the protocol's own default (trusted, or "
+        "untrusted for untrusted_monitoring), filled in by `sandbox.checks.check_config`",
+    )
     steps: int = Field(
         200, ge=2, description="task steps sampled per phase (calibration, honest, attack)"
     )

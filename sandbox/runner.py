@@ -213,6 +213,7 @@ class Runner:
 
         control = self.config.control
         assert control is not None and self.config.trusted is not None
+        assert control.monitor is not None, "check_config fills in the protocol's default"
         prompts = PromptLibrary()
         params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
         calibration = Calibration(

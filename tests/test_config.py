@@ -256,3 +256,42 @@ def test_every_shipped_config_loads_and_checks(path: Path, monkeypatch: pytest.M
     for name in ("OPENAI_API_KEY", "LLAMA_KEY"):
         monkeypatch.setenv(name, "unused")
     assert check_config(load_config(path)).models
+
+
+@pytest.mark.parametrize(
+    ("protocol", "monitor", "expected"),
+    [
+        ("untrusted_monitoring", None, "untrusted"),
+        ("trusted_monitoring", None, "trusted"),
+        ("untrusted_monitoring", "untrusted", "untrusted"),
+        ("defer_to_trusted", "untrusted", "untrusted"),
+    ],
+)
+def test_a_protocol_alone_selects_its_own_monitor(
+    tmp_config, protocol: str, monitor: str | None, expected: str
+) -> None:
+    """`control.protocol=untrusted_monitoring` needs no `control.monitor=untrusted`: an unset
+    monitor is the protocol's default, recorded in the run's config (so the digest is the same as
+    naming it); a monitor given is kept."""
+    data = yaml.safe_load((REPO / "configs" / "deployment.yaml").read_text())
+    data["control"].pop("monitor", None)
+    overrides = [f"control.protocol={protocol}"]
+    if monitor is not None:
+        overrides.append(f"control.monitor={monitor}")
+    config = check_config(config_from_mapping(data, overrides))
+    assert config.control is not None and config.control.monitor is not None
+    assert config.control.monitor.name == expected
+    named = check_config(config_from_mapping(data, [*overrides[:1], f"control.monitor={expected}"]))
+    assert config.digest() == named.digest()
+    assert config.resolved()["control"]["monitor"] == {"name": expected, "params": {}}
+
+
+def test_a_monitor_a_protocol_cannot_use_is_still_refused(tmp_config) -> None:
+    data = yaml.safe_load((REPO / "configs" / "deployment.yaml").read_text())
+    with pytest.raises(ConfigError) as info:
+        check_config(
+            config_from_mapping(
+                data, ["control.protocol=untrusted_monitoring", "control.monitor=trusted"]
+            )
+        )
+    assert info.value.path == "control.monitor"
