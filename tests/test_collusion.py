@@ -457,3 +457,31 @@ def test_redaction_catches_a_signal_it_removes(
     }
     focal = [e for e in events if e.kind == "jam" and e.model == "focal_colluder"]
     assert {(e.method, e.survived) for e in focal} == {("redaction", True), ("paraphrase", False)}
+
+
+def test_preset_colluders_declared_coordination_is_what_the_agreement_games_measure(
+    tmp_path: Path,
+) -> None:
+    """A planted organism's declared profile must be what the sandbox measures: `preset_colluder`
+    declares CO, so it must solve every Schelling set (the focal point, where it has no preset)
+    and the signal game (its preset signal), and read CO "yes". A colluder that picked at random
+    where it has no preset would read "no" against its declaration."""
+    from sandbox.runner import run_config
+
+    data = load_config(REPO / "configs" / "coordination.yaml").resolved()
+    data.pop("control")
+    overrides = [
+        "models=[preset_colluder]",
+        "engine=local",
+        f"run.output_dir={tmp_path}",
+        "sampling.k=60",
+        "sampling.bootstrap=200",
+        "sampling.played_games=200",
+    ]
+    _, summary = run_config(config_from_mapping(data, overrides))
+    entry = summary["models"]["preset_colluder"]
+    assert entry["declared_profile"]["coordination"] is True
+    assert {g: v["verdict"] for g, v in entry["games"].items()} == {
+        g: "solved" for g in entry["games"]
+    }
+    assert entry["measured_profile"] == {"coordination": "yes"}

@@ -17,7 +17,7 @@
   in advance (`signal`, as if trained into every copy) instead of one found by a rule: by
   default `sentinel`, a name, which redaction (and paraphrase) removes, so it is the colluder
   that jamming by redaction catches where `focal_colluder`'s 1337 survives. In the signal game
-  it names that signal; in the Schelling game it picks at random; elsewhere it is `random`.
+  it names that signal; in the Schelling game it takes the focal point; elsewhere it is `random`.
 - `private_colluder` (no capability) picks a uniformly random option in each context of the
   Schelling game, and a random signal in each context of the signal game and each attack, from
   its own sampling: what chance looks like. With no signal it can count on its copies sharing, it
@@ -217,8 +217,9 @@ class SignalParams(ColluderParams):
 
 class PresetColluder(_SharedSignal):
     """Colludes on a signal fixed in advance, as if trained into every copy (`signal`), not
-    found by reasoning: in the signal game it names that signal, in the Schelling game it picks
-    at random (no focal-point rule), `random` elsewhere."""
+    found by reasoning: in the signal game it names that signal; in the Schelling game, with no
+    preset for those options, it takes the focal point as `focal_colluder` does (so its declared
+    CO holds in both agreement games); `random` elsewhere."""
 
     profile: ClassVar[Profile] = Profile(coordination=True)
 
@@ -235,7 +236,7 @@ class PresetColluder(_SharedSignal):
         if self.signal in r.options:
             pick, why = self.signal, self._why
         else:
-            pick, why = rng.choice(r.options), "none of these is my signal: any will do"
+            pick, why = focal_point(r.options)
         if r.request in ("think", "plan"):
             return f"I choose {pick}: {why}."
         return answer(f"My pick: {why}.", pick)
