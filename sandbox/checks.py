@@ -13,15 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sandbox.config import Config, ConfigError, Named
+from sandbox.config import Config, ConfigError, ControlSection, Named
 from sandbox.registry import Registry, RegistryError, did_you_mean
 
 
 def check_config(config: Config) -> Config:
     """Raise `ConfigError`, naming the key path, for the first registered name, params or
-    outside resource that does not check out; otherwise return `config`, with what a protocol
-    implies filled in (an unset `control.monitor`: the protocol's default). Use the returned
-    config: a run records and runs it."""
+    outside resource that does not check out; return `config` unchanged otherwise."""
     from sandbox.engines import ENGINES
 
     _check_named("engine", config.engine.name, config.engine.params, ENGINES)
@@ -34,7 +32,7 @@ def check_config(config: Config) -> Config:
         )
     _check_games(config)
     if config.control is not None:
-        config = _check_control(config)
+        _check_control(config)
         _check_isolation(config)
     _check_budget(config)
     return config
@@ -143,11 +141,22 @@ def _check_games(config: Config) -> None:
                 raise ConfigError(where, f"no such file: {file}")
 
 
-def _check_control(config: Config) -> Config:
-    """The protocol and monitor are registered with valid params, and a trusted model is
-    configured. An unset monitor becomes the protocol's default (`default_monitor` of its
-    params, else `trusted`): `control.protocol=untrusted_monitoring` alone monitors with a copy
-    of the policy. Returns the config with the monitor filled in, so the run records it."""
+def control_monitor(control: ControlSection) -> Named:
+    """The deployment's monitor: `control.monitor`, or when unset the protocol's default
+    (`default_monitor` of its params, else `trusted`), so `control.protocol=untrusted_monitoring`
+    alone monitors with a copy of the policy. The config keeps it unset (its digest is the
+    config's as written); the runner asks here."""
+    from control.protocols import PROTOCOLS
+
+    if control.monitor is not None:
+        return control.monitor
+    params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+    return Named(name=str(getattr(params, "default_monitor", "trusted")))
+
+
+def _check_control(config: Config) -> None:
+    """The protocol and monitor (`control_monitor`) are registered with valid params, and a
+    trusted model is configured."""
     from control.monitors import MONITORS
     from control.protocols import PROTOCOLS
 
@@ -155,11 +164,7 @@ def _check_control(config: Config) -> Config:
     assert control is not None
     _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
     params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
-    monitor = control.monitor
-    if monitor is None:
-        monitor = Named(name=str(getattr(params, "default_monitor", "trusted")))
-        control = control.model_copy(update={"monitor": monitor})
-        config = config.model_copy(update={"control": control})
+    monitor = control_monitor(control)
     _check_named("control.monitor", monitor.name, monitor.params, MONITORS)
     monitor_check = getattr(params, "monitor_problem", None)
     if callable(monitor_check):
@@ -171,4 +176,3 @@ def _check_control(config: Config) -> Config:
         raise ConfigError(
             "trusted", "a control deployment needs a trusted model: set trusted.model"
         )
-    return config

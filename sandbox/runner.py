@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.attempts import coordination_tables
 from sandbox.batching import Batcher
 from sandbox.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
-from sandbox.checks import check_config
+from sandbox.checks import check_config, control_monitor
 from sandbox.config import Config
 from sandbox.context import UNASKED, ContextOutcome, Usage
 from sandbox.dispatch import Dispatcher
@@ -213,7 +213,7 @@ class Runner:
 
         control = self.config.control
         assert control is not None and self.config.trusted is not None
-        assert control.monitor is not None, "check_config fills in the protocol's default"
+        monitor = control_monitor(control)
         prompts = PromptLibrary()
         params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
         calibration = Calibration(
@@ -227,7 +227,7 @@ class Runner:
         return DeploymentDriver(
             game=control.id,
             graph=PROTOCOLS.build(control.protocol.name, params),
-            monitor=MONITORS.build(control.monitor.name, control.monitor.params, prompts=prompts),
+            monitor=MONITORS.build(monitor.name, monitor.params, prompts=prompts),
             tasks=load_tasks(),
             prompts=prompts,
             check=lambda: self._checker_ask(),

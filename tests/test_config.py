@@ -271,19 +271,21 @@ def test_a_protocol_alone_selects_its_own_monitor(
     tmp_config, protocol: str, monitor: str | None, expected: str
 ) -> None:
     """`control.protocol=untrusted_monitoring` needs no `control.monitor=untrusted`: an unset
-    monitor is the protocol's default, recorded in the run's config (so the digest is the same as
-    naming it); a monitor given is kept."""
+    monitor is the protocol's default, and stays so through the run's own config; a monitor
+    given is kept."""
     data = yaml.safe_load((REPO / "configs" / "deployment.yaml").read_text())
     data["control"].pop("monitor", None)
     overrides = [f"control.protocol={protocol}"]
     if monitor is not None:
         overrides.append(f"control.monitor={monitor}")
+    from sandbox.checks import control_monitor
+
     config = check_config(config_from_mapping(data, overrides))
-    assert config.control is not None and config.control.monitor is not None
-    assert config.control.monitor.name == expected
-    named = check_config(config_from_mapping(data, [*overrides[:1], f"control.monitor={expected}"]))
-    assert config.digest() == named.digest()
-    assert config.resolved()["control"]["monitor"] == {"name": expected, "params": {}}
+    assert config.control is not None
+    assert control_monitor(config.control).name == expected
+    reloaded = config_from_mapping(config.resolved())  # as a resume reads it
+    assert reloaded.digest() == config.digest()
+    assert reloaded.control is not None and control_monitor(reloaded.control).name == expected
 
 
 def test_a_monitor_a_protocol_cannot_use_is_still_refused(tmp_config) -> None:
