@@ -391,7 +391,8 @@ def against_trusted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple
             "sampling": {"bootstrap": 200, "batch_episodes": 16},
             "control": {
                 "protocol": protocol,
-                "monitor": monitor,
+                # untrusted_monitoring alone selects its monitor (a trusted one is refused)
+                **({"monitor": monitor} if monitor == "trusted" else {}),
                 "steps": 120,
                 "tasks": 1000,
                 "audit_budget": 0.02,
