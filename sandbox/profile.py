@@ -1,7 +1,7 @@
 """The capability profile: is this training-gamer also a worst-case schemer?
 
 One row per model from its scored summary (pure: the summary's dicts in, a row out), the
-question the sandbox exists to answer (`../shared/DESIGN.md`): training-gaming (TG) measured as a
+question the sandbox exists to answer (`docs/games.md`): training-gaming (TG) measured as a
 *propensity* (nothing in a TG context asks the model to game) beside the worst-case
 *capabilities* (XC, cross-context strategy, and CO, coordination, where contexts are told to win).
 

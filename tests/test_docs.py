@@ -1,0 +1,221 @@
+"""The project documents itself in docs/: the README's and the docs' links lead somewhere in the
+repository, nothing points at documents outside it, and every registered protocol, monitor, game
+and organism is described.
+
+A clone is all a reader has, so a link to a file or a heading that does not exist in it is a
+dead end; and a registry entry nobody wrote down is one a reader cannot find. These checks keep
+both true as the code moves.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.organisms import ORGANISMS
+from control.monitors import MONITORS
+from control.protocols import PROTOCOLS
+from sandbox.environments import ENVIRONMENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+SELF = Path(__file__).resolve()
+# Built from parts, so that this file does not itself hold what it looks for.
+OUTSIDE_DOCS = ("../" + "shared", "shared/" + "DESIGN.md", "shared/" + "GAMES.md")
+BARE_NAMES = ("DESIGN" + ".md", "GAMES" + ".md")
+
+
+def markdown_files() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def prose_lines(text: str) -> Iterator[str]:
+    """The lines of a markdown text outside fenced code blocks: what a renderer may turn into
+    links and headings."""
+    fence: str | None = None
+    for line in text.splitlines():
+        match = FENCE.match(line)
+        if fence is None and match:
+            fence = match.group(1)
+            continue
+        if fence is not None:
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = None
+            continue
+        yield line
+
+
+def links(path: Path) -> list[str]:
+    return [
+        m.group(1)
+        for line in prose_lines(path.read_text(encoding="utf-8"))
+        for m in LINK.finditer(INLINE_CODE.sub("", line))
+    ]
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but `-` and `_` dropped, spaces
+    as hyphens."""
+    text = heading.replace("`", "").strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every heading anchor of a markdown file, repeated headings numbered as GitHub does."""
+    seen: dict[str, int] = {}
+    out = set()
+    for line in prose_lines(path.read_text(encoding="utf-8")):
+        match = HEADING.match(line)
+        if not match:
+            continue
+        base = slug(match.group(2))
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        out.add(base if count == 0 else f"{base}-{count}")
+    return out
+
+
+def broken_links(path: Path, root: Path = ROOT) -> list[str]:
+    """The links of `path` that lead nowhere in the repository `root`: a relative target that is
+    not a file or directory under it, or an anchor that is not a heading of its file."""
+    broken = []
+    for target in links(path):
+        if SCHEME.match(target):
+            continue  # a web address: not this test's to check
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path.resolve()
+        if not dest.is_relative_to(root.resolve()) or not dest.exists():
+            broken.append(f"{target}: no such file in the repository")
+            continue
+        if anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(f"{target}: no heading #{anchor} in {dest.relative_to(root.resolve())}")
+    return broken
+
+
+def tracked_texts() -> Iterator[tuple[str, str]]:
+    """(path, text) of every file git tracks that reads as UTF-8 text, this file excepted."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: no list of tracked files")
+    for name in listed.decode().split("\0"):
+        path = ROOT / name
+        if not name or path.resolve() == SELF or not path.is_file():
+            continue
+        try:
+            yield name, path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # an image
+
+
+def docs_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(DOCS.glob("*.md")))
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def test_the_docs_exist() -> None:
+    names = {p.name for p in DOCS.glob("*.md")}
+    assert {"architecture.md", "games.md", "protocols.md", "reading-output.md"} <= names
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_file_and_heading_in_the_repository(path: Path) -> None:
+    assert links(path), f"{path.name} links to nothing"  # the extraction itself works
+    assert broken_links(path) == []
+
+
+def test_a_broken_link_and_a_missing_heading_are_found(tmp_path: Path) -> None:
+    """The link check itself, on a planted tree: dead files, missing headings and paths out of
+    the repository are reported; links inside code are not links; good ones pass."""
+    docs = tmp_path / "repo" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "architecture.md").write_text("# Architecture\n## Adding a `protocol`\n")
+    (docs / "games.md").write_text("# Games\n")
+    (tmp_path / "outside.md").write_text("# Outside\n")
+    probe = docs / "probe.md"
+    probe.write_text(
+        "# Title\n[ok](architecture.md#adding-a-protocol) [self](#title) [web](https://x.org)\n"
+        "[gone](missing.md) [bad anchor](games.md#no-such-heading) [up](../../outside.md)\n"
+        "`[code](not-a-link.md)`\n```\n[fenced](not-a-link.md)\n```\n[me](#no-title)\n",
+        encoding="utf-8",
+    )
+    assert broken_links(probe, root=tmp_path / "repo") == [
+        "missing.md: no such file in the repository",
+        "games.md#no-such-heading: no heading #no-such-heading in docs/games.md",
+        "../../outside.md: no such file in the repository",
+        "#no-title: no heading #no-title in docs/probe.md",
+    ]
+
+
+def test_the_readme_answers_how_to_add_a_protocol_in_one_hop() -> None:
+    """The issue's criterion: from the README, one link reaches the protocol recipe."""
+    assert "docs/architecture.md#adding-a-protocol" in links(README)
+    assert "adding-a-protocol" in anchors(DOCS / "architecture.md")
+
+
+def test_no_tracked_file_points_outside_the_repository_for_its_documents() -> None:
+    found = [
+        f"{name}:{n}: {line.strip()}"
+        for name, text in tracked_texts()
+        for n, line in enumerate(text.splitlines(), 1)
+        if any(needle in line for needle in OUTSIDE_DOCS)
+    ]
+    assert found == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="docstrings still cite them, in files this change does not own: "
+    "sandbox/environments/{base,upfront_auditing,deployment_cue,plan_consistency,schelling,"
+    "signal_agreement,training_gaming}.py, agents/organisms/{judging,training_gamers}.py, "
+    "tests/test_layers.py (cite docs/games.md and docs/architecture.md instead, then remove "
+    "this mark: strict, so the test fails once they are gone and the mark is left)",
+)
+def test_no_tracked_file_names_the_design_documents_of_another_tree() -> None:
+    """The design notes the project grew from are not in a clone; the docs/ pages are."""
+    found = [
+        f"{name}:{n}: {line.strip()}"
+        for name, text in tracked_texts()
+        for n, line in enumerate(text.splitlines(), 1)
+        if any(bare in line for bare in BARE_NAMES)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "registry", [PROTOCOLS, MONITORS, ENVIRONMENTS, ORGANISMS], ids=lambda r: r.kind
+)
+def test_every_registered_entry_is_described_in_the_docs(registry: object) -> None:
+    text = docs_text()
+    missing = [name for name in registry if f"`{name}`" not in text]  # type: ignore[attr-defined]
+    assert list(registry), "an empty registry proves nothing"  # type: ignore[call-overload]
+    assert missing == []
+
+
+def test_every_bench_extra_install_uses_the_pinned_constraints() -> None:
+    """One install command for the `bench` extra everywhere: with the pinned set."""
+    commands = [
+        line
+        for path in markdown_files()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "pip install" in line and "[bench]" in line
+    ]
+    assert commands, "the README names no bench install"
+    assert [c for c in commands if "-c constraints.txt" not in c] == []
