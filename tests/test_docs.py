@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,3 +238,16 @@ def test_every_tracked_file_names_the_one_bench_install() -> None:
         if "pip install" in line and "[bench]" in line and "-c constraints.txt" not in line
     ]
     assert found == []
+
+
+def test_the_layers_table_is_the_layers_contract() -> None:
+    """docs/architecture.md's table of layers lists, top-down, the modules of each layer of the
+    import-linter contract in pyproject.toml: the contract moves, the docs move with it."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    layers = [{m.strip() for m in layer.split("|")} for layer in contract["layers"]]
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    documented = [set(re.findall(r"`([\w.]+)`", row.split("|")[2])) for row in rows]
+    assert documented == layers
