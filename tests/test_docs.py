@@ -9,6 +9,7 @@ both true as the code moves.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import tomllib
@@ -251,3 +252,57 @@ def test_the_layers_table_is_the_layers_contract() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
     documented = [set(re.findall(r"`([\w.]+)`", row.split("|")[2])) for row in rows]
     assert documented == layers
+
+
+def table_columns(source: str) -> set[str]:
+    """Every column header a module's rich tables get: the string given to `add_column`, or each
+    string of the tuple its enclosing loop's variable runs over (a literal, or a module-level
+    constant)."""
+    tree = ast.parse(source)
+    constants = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    columns: set[str] = set()
+
+    def strings(expr: ast.expr | None) -> set[str]:
+        if isinstance(expr, ast.Name):
+            expr = constants.get(expr.id)
+        assert isinstance(expr, ast.Tuple | ast.List), "a column loop this test cannot read"
+        return {e.value for e in expr.elts if isinstance(e, ast.Constant)}
+
+    def visit(node: ast.AST, loops: dict[str, ast.expr]) -> None:
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            inner = {**loops, node.target.id: node.iter}
+            for child in node.body:
+                visit(child, inner)
+            return
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_column"
+            and node.args
+        ):
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                columns.add(arg.value)
+            else:
+                assert isinstance(arg, ast.Name), f"add_column({ast.unparse(arg)}): not read"
+                columns.update(strings(loops.get(arg.id)))
+        for child in ast.iter_child_nodes(node):
+            visit(child, loops)
+
+    visit(tree, {})
+    return columns
+
+
+def test_every_column_the_terminal_prints_is_explained() -> None:
+    """Every column of every table `sandbox run` and `sandbox show` print (sandbox/display.py)
+    is named in docs/reading-output.md."""
+    columns = table_columns((ROOT / "sandbox" / "display.py").read_text(encoding="utf-8"))
+    assert {"model", "win", "verdict", "reading", "red wins"} <= columns  # the reader works
+    text = (DOCS / "reading-output.md").read_text(encoding="utf-8")
+    assert sorted(c for c in columns if f"`{c}`" not in text) == []
