@@ -306,3 +306,21 @@ def test_every_column_the_terminal_prints_is_explained() -> None:
     assert {"model", "win", "verdict", "reading", "red wins"} <= columns  # the reader works
     text = (DOCS / "reading-output.md").read_text(encoding="utf-8")
     assert sorted(c for c in columns if f"`{c}`" not in text) == []
+
+
+PATH_LIKE = re.compile(r"^\.?[\w-]+(?:/[\w.-]+)*/?$")
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    """A file or folder named in code (`sandbox/dispatch.py`, `control/protocols/`) is where the
+    docs send a reader who wants the source: it must be there. Patterns (`<name>.py`) and
+    names outside the repository's top-level folders are not paths to check."""
+    top = {p.name for p in ROOT.iterdir()}
+    spans = {
+        m.group(0).strip("`")
+        for path in sorted(DOCS.glob("*.md"))
+        for m in INLINE_CODE.finditer(path.read_text(encoding="utf-8"))
+    }
+    paths = sorted(s for s in spans if "/" in s and PATH_LIKE.match(s) and s.split("/")[0] in top)
+    assert "sandbox/dispatch.py" in paths  # the reader works
+    assert [p for p in paths if not (ROOT / p).exists()] == []
