@@ -26,10 +26,11 @@ What the sandbox is
   the unprivileged user `nobody` (65534, or the uid of `nobody` in /etc/passwd): RLIMIT_NPROC is
   then enforced (the kernel exempts uid 0 from it) and no process inside has a root uid on the
   host. Root's interpreter usually lies in a directory `nobody` cannot enter (/root is 0700), so
-  a first stage, run as root in a private mount namespace, binds the prefix onto a directory of
-  the scratch directory that `nobody` can reach, then drops to `nobody` and runs bwrap; that bind
-  exists only in this sandbox's mount namespace. When the driver is not root, bwrap runs as the
-  driver's user directly.
+  a first stage, run as root in a private mount namespace, covers /tmp with a fresh tmpfs and
+  binds the prefix (read-only) and the work directory there, where `nobody` can reach them (and
+  bwrap's own package back at its path when it lies under /tmp), then drops to `nobody` and runs
+  bwrap; those mounts exist only in this sandbox's mount namespace. When the driver is not root,
+  bwrap runs as the driver's user directly.
 
 What it does not isolate
 ------------------------
