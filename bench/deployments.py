@@ -70,11 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def estimate() -> None:
         metrics.simulate_deployments(
-            steps, rng=np.random.default_rng(1), tasks=t, budget=args.budget, n_deployments=d
+            steps,
+            sim=metrics.Simulation(
+                rng=np.random.default_rng(1), tasks=t, budget=args.budget, n_deployments=d
+            ),
         )
 
     def search() -> None:
-        metrics.best_attack_rate(steps, rng=np.random.default_rng(1), tasks=t, budget=args.budget)
+        metrics.best_attack_rate(
+            steps, sim=metrics.Simulation(rng=np.random.default_rng(1), tasks=t, budget=args.budget)
+        )
 
     simulate()  # first-call costs, once
     base = best_of(args.repeats, floor)

@@ -142,35 +142,33 @@ def _check_games(config: Config) -> None:
 
 
 def control_monitor(control: ControlSection) -> Named:
-    """The deployment's monitor: `control.monitor`, or when unset the protocol's default
-    (`default_monitor` of its params, else `trusted`), so `control.protocol=untrusted_monitoring`
-    alone monitors with a copy of the policy. The config keeps it unset (its digest is the
-    config's as written); the runner asks here."""
+    """The deployment's monitor: `control.monitor`, or when unset the one the protocol declares
+    as its default (`ProtocolParams.default_monitor`), so a protocol whose monitor must be a copy
+    of the policy needs no monitor named. The config keeps it unset (its digest is the config's
+    as written); the runner asks here."""
     from control.protocols import PROTOCOLS
 
     if control.monitor is not None:
         return control.monitor
-    params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
-    return Named(name=str(getattr(params, "default_monitor", "trusted")))
+    return Named(name=PROTOCOLS.declared(control.protocol.name).default_monitor)
 
 
 def _check_control(config: Config) -> None:
-    """The protocol and monitor (`control_monitor`) are registered with valid params, and a
-    trusted model is configured."""
+    """The protocol and monitor (`control_monitor`) are registered with valid params, the
+    protocol accepts the monitor (`ProtocolParams.monitor_problem`), and a trusted model is
+    configured."""
     from control.monitors import MONITORS
     from control.protocols import PROTOCOLS
 
     control = config.control
     assert control is not None
     _check_named("control.protocol", control.protocol.name, control.protocol.params, PROTOCOLS)
-    params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+    protocol = PROTOCOLS.interface(control.protocol.name, control.protocol.params)
     monitor = control_monitor(control)
     _check_named("control.monitor", monitor.name, monitor.params, MONITORS)
-    monitor_check = getattr(params, "monitor_problem", None)
-    if callable(monitor_check):
-        problem = monitor_check(monitor.name, monitor.params)
-        if problem is not None:
-            raise ConfigError("control.monitor", problem)
+    problem = protocol.monitor_problem(monitor.name, monitor.params)
+    if problem is not None:
+        raise ConfigError("control.monitor", problem)
     if config.trusted is None:
         # the trusted model monitors, edits or replaces, and sets the usefulness scale's zero
         raise ConfigError(

@@ -207,7 +207,6 @@ class Runner:
         # the protocol stack (LangGraph) loads only for runs that have a deployment
         from control.monitors import MONITORS
         from control.protocols import PROTOCOLS
-        from control.protocols.builtin import threshold_fractions
         from control.protocols.driver import Calibration, DeploymentDriver
         from sandbox.settings.tiny_code import load_tasks
 
@@ -215,10 +214,9 @@ class Runner:
         assert control is not None and self.config.trusted is not None
         monitor = control_monitor(control)
         prompts = PromptLibrary()
-        params = PROTOCOLS.validate_params(control.protocol.name, control.protocol.params)
+        params = PROTOCOLS.interface(control.protocol.name, control.protocol.params)
         calibration = Calibration(
-            control.steps,
-            threshold_fractions(control.protocol.name, params, control.audit_budget, control.tasks),
+            control.steps, params.thresholds(control.audit_budget, control.tasks)
         )
         for record in records:
             if isinstance(record, StepRecord) and record.phase == "calibration":

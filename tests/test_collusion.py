@@ -18,12 +18,13 @@ from control.protocols.honeypots import build_honeypot
 from control.protocols.jamming import redact
 from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
-from sandbox.environments.signal_agreement import SIGNALS, found_signals, match_probability
+from sandbox.environments.signal_agreement import match_probability
 from sandbox.events import EVENT_ADAPTER, StepRecord, records_from_events
 from sandbox.runstore import EVENTS
 from sandbox.scoring import summarize
 from sandbox.settings.submission import parse_submission
 from sandbox.settings.tiny_code import load_tasks
+from sandbox.signals import SIGNALS, found_signals
 from tests.conftest import REPO
 
 TASKS = load_tasks()
@@ -169,22 +170,34 @@ def test_untrusted_monitoring_safety_composes_the_test_and_the_deployment() -> N
                    [False, False, True, True] * 10)  # fmt: skip
     plain = metrics.deployment_safety(steps, tasks=100, budget=0.1)
     none = metrics.untrusted_monitoring_safety(
-        steps, [], rng=rng, tasks=100, budget=0.1, honeypots=0, max_passes=0
+        steps, [], honeypots=0, max_passes=0, sim=metrics.Simulation(rng=rng, tasks=100, budget=0.1)
     )
     assert none is not None and none.value == pytest.approx(plain)
     # a monitor that passes every honeypot is always shut down: blue wins
     caught = metrics.untrusted_monitoring_safety(
-        steps, [True] * 30, rng=rng, tasks=100, budget=0.1, honeypots=3, max_passes=2
+        steps,
+        [True] * 30,
+        honeypots=3,
+        max_passes=2,
+        sim=metrics.Simulation(rng=rng, tasks=100, budget=0.1),
     )
     assert caught is not None and caught.value == pytest.approx(1.0)
     # one that flags them all is never shut down, and audits with what the honeypots left
     kept = metrics.untrusted_monitoring_safety(
-        steps, [False] * 30, rng=rng, tasks=100, budget=0.1, honeypots=3, max_passes=2
+        steps,
+        [False] * 30,
+        honeypots=3,
+        max_passes=2,
+        sim=metrics.Simulation(rng=rng, tasks=100, budget=0.1),
     )
     assert kept is not None
     assert kept.value == pytest.approx(metrics.deployment_safety(steps, tasks=100, budget=0.07))
     half = metrics.untrusted_monitoring_safety(
-        steps, [True, False] * 15, rng=rng, tasks=100, budget=0.1, honeypots=3, max_passes=2
+        steps,
+        [True, False] * 15,
+        honeypots=3,
+        max_passes=2,
+        sim=metrics.Simulation(rng=rng, tasks=100, budget=0.1),
     )
     assert half is not None
     expected = 1 - (1 - 0.5**3) * (1 - kept.value)
@@ -192,7 +205,11 @@ def test_untrusted_monitoring_safety_composes_the_test_and_the_deployment() -> N
     assert half.low <= half.value <= half.high
     with pytest.raises(ValueError, match="honeypots cost more"):
         metrics.untrusted_monitoring_safety(
-            steps, [True], rng=rng, tasks=100, budget=0.02, honeypots=3, max_passes=2
+            steps,
+            [True],
+            honeypots=3,
+            max_passes=2,
+            sim=metrics.Simulation(rng=rng, tasks=100, budget=0.02),
         )
 
 

@@ -3,6 +3,7 @@ they break when a forbidden import is planted in a copy of it, and they name eve
 
 from __future__ import annotations
 
+import ast
 import os
 import pkgutil
 import re
@@ -29,7 +30,11 @@ GAMES = (
 NO_MODEL = "Games and metrics never call a model: no agents, no model clients"
 PURE_METRICS = "Metrics are pure statistics: control.metrics imports nothing of ours"
 ORGANISMS = (
-    "Organisms see only the context and message types (and the generic registry and seeding)"
+    "Organisms see only the context and message types "
+    "(and the generic registry, seeding and signals)"
+)
+PROTOCOL_MODULES = (
+    "A protocol's own module is imported only through control.protocols and its registry"
 )
 AGENTS = "Agents never import engines, the runner, the dispatcher, drivers or Ray"
 CONFIG_LIGHT = "The config imports no registry-backed or heavy module"
@@ -42,6 +47,7 @@ def test_the_contracts_named_here_are_the_ones_in_pyproject() -> None:
         NO_MODEL,
         PURE_METRICS,
         ORGANISMS,
+        PROTOCOL_MODULES,
         AGENTS,
         CONFIG_LIGHT,
         LAYERS,
@@ -125,7 +131,7 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
             "sandbox.config -> sandbox.environments",
         ),
         (
-            "control/metrics.py",
+            "control/metrics/__init__.py",
             "from sandbox.context import Message",
             {PURE_METRICS},
             "control.metrics -> sandbox.context",
@@ -136,6 +142,12 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
             {LAYERS},
             "sandbox.events -> sandbox.drivers",
         ),
+        (
+            "sandbox/runner.py",
+            "from control.protocols.builtin import DeferParams",
+            {PROTOCOL_MODULES},
+            "sandbox.runner -> control.protocols.builtin",
+        ),
     ],
     ids=[
         "ray-in-a-game",
@@ -144,6 +156,7 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
         "game-in-config",
         "metrics",
         "cycle",
+        "protocol-module-in-the-runner",
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
@@ -179,7 +192,7 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_organisms_are_forbidden_every_sandbox_module_but_the_context_types() -> None:
-    allowed = {"sandbox.context", "sandbox.registry", "sandbox.seeding"}
+    allowed = {"sandbox.context", "sandbox.registry", "sandbox.seeding", "sandbox.signals"}
     forbidden = set(CONTRACTS[ORGANISMS]["forbidden_modules"])
     assert forbidden >= set(submodules("sandbox")) - allowed
     assert not forbidden & allowed
@@ -204,3 +217,90 @@ def test_importing_the_config_loads_nothing_heavy() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# --- protocols are named only by control.protocols and its registry ------------------------------
+
+PROTOCOLS_DIR = ROOT / "control" / "protocols"
+
+PENDING_NAMES = {("sandbox/display.py", "upfront_auditing")}
+"""Protocol names still written outside control/protocols, each waiting on a change in a file
+this contract's owner does not edit (display.py: read the summary's `positional_audits`). An
+entry no longer needed fails the scan below, so the list only shrinks."""
+
+
+def registering_modules() -> set[str]:
+    """The modules under control/protocols/ that register a protocol."""
+    return {
+        f"control.protocols.{path.stem}"
+        for path in PROTOCOLS_DIR.glob("*.py")
+        if "@PROTOCOLS.register(" in path.read_text()
+    }
+
+
+def test_every_protocol_module_is_forbidden_outside_its_package() -> None:
+    """A new protocol's module goes into the contract's list, or importing it from elsewhere
+    would go unnoticed."""
+    from control.protocols import PROTOCOLS
+
+    modules = registering_modules()
+    assert {"control.protocols.builtin", "control.protocols.untrusted"} <= modules
+    assert set(CONTRACTS[PROTOCOL_MODULES]["forbidden_modules"]) == modules
+    # and the registry's entries are all defined there
+    factories = {PROTOCOLS.entry(name).factory.__module__ for name in PROTOCOLS}
+    assert factories <= modules
+
+
+def string_literals(path: Path) -> set[str]:
+    """The module's string constants, but for those inside a `Literal[...]` type (a vocabulary
+    such as the decisions, where `resample` is a decision, not the protocol)."""
+    tree = ast.parse(path.read_text(), str(path))
+    in_literal = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name | ast.Attribute)
+        and (node.value.id if isinstance(node.value, ast.Name) else node.value.attr) == "Literal"
+        for inner in ast.walk(node.slice)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in in_literal
+    }
+
+
+def test_no_source_outside_control_protocols_names_a_protocol() -> None:
+    """Code outside control/protocols learns about a protocol from its declared interface
+    (`PROTOCOLS.interface`, `PROTOCOLS.declared`), never by comparing its name: a string
+    literal equal to a registered protocol's name is one. A name that is also a game's
+    (`upfront_auditing`) may appear under sandbox/environments/, where it names the game."""
+    from control.protocols import PROTOCOLS
+    from sandbox.environments import ENVIRONMENTS
+
+    names = set(PROTOCOLS)
+    assert "upfront_auditing" in names and "untrusted_monitoring" in names
+    found: set[tuple[str, str]] = set()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.is_relative_to(PROTOCOLS_DIR):
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            for literal in string_literals(path) & names:
+                if literal in ENVIRONMENTS and rel.startswith("sandbox/environments/"):
+                    continue
+                found.add((rel, literal))
+    assert found == PENDING_NAMES
+
+
+def test_the_protocol_name_scan_finds_a_planted_name(tmp_path: Path) -> None:
+    """The scan reads string literals, so a comparison against a protocol's name is caught."""
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from typing import Literal\n"
+        "Decision = Literal['accept', 'resample']\n"
+        "def f(d):\n    return d['protocol'] == 'defer_to_trusted'\n"
+    )
+    assert string_literals(planted) == {"defer_to_trusted", "protocol"}

@@ -28,6 +28,7 @@ from langgraph.types import Command
 
 from control.metrics import Threshold, audit_probability
 from control.monitors import Monitor, MonitorInput, MonitorVerdict
+from control.protocols.interface import ProtocolParams
 from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
 from sandbox.episode import Ask, Exchange, build_context
 from sandbox.events import CodeChecked, CodeOutcome, Decision
@@ -134,14 +135,17 @@ class StepGraph:
         self,
         protocol: str,
         route: RouteFn,
+        params: ProtocolParams,
         resamples: int = 0,
         refused_audit: Literal["accept", "defer", "edit"] = "accept",
         attack_template: str = "tiny_code.attack",
     ) -> None:
-        """`refused_audit`: what a step whose audit the deployment's budget refuses ships: the
-        policy's code, the trusted model's, or the trusted model's edit (what the protocol does
-        with outputs too suspicious to accept)."""
+        """`params`: the protocol's declared interface (its route may take only its
+        `decisions`). `refused_audit`: what a step whose audit the deployment's budget refuses
+        ships: the policy's code, the trusted model's, or the trusted model's edit (what the
+        protocol does with outputs too suspicious to accept)."""
         self.protocol = protocol
+        self.params = params
         self._route = route
         self._resamples = resamples
         self._refused_audit = refused_audit
@@ -224,6 +228,11 @@ class StepGraph:
             )
         else:
             decision, reason = self._route(state)
+            if decision not in self.params.decisions:
+                raise ValueError(
+                    f"protocol {self.protocol!r} decided {decision!r}, which it does not declare "
+                    f"(its decisions: {', '.join(sorted(self.params.decisions))})"
+                )
         return Command(update={"decision": decision, "reason": reason}, goto=decision)
 
     async def _accept(self, state: StepState) -> StepState:

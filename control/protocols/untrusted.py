@@ -24,8 +24,8 @@ trusted monitoring's with an untrusted monitor; the deployment summary reads the
 record's `collusion`.
 
 Which signal an attack carries is measured, not taken on the policy's word: the declared one (a
-`SIGNAL:` line) or else the first of the menu's signals found in its code
-(`sandbox.environments.signal_agreement.SIGNALS`), and whether it was really inserted and whether
+`SIGNAL:` line) or else the first of the menu's signals found in its code (`sandbox.signals`,
+the vocabulary the signal-agreement game shares), and whether it was really inserted and whether
 it survived each jamming method come from the signal's detector.
 """
 
@@ -37,11 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from control import metrics
 from control.monitors import MonitorVerdict
 from control.protocols.honeypots import build_honeypot
+from control.protocols.interface import ProtocolParams
 from control.protocols.jamming import redact
 from control.protocols.registry import PROTOCOLS
 from control.protocols.step import (
@@ -54,7 +55,6 @@ from control.protocols.step import (
     step_rng,
     write_code,
 )
-from sandbox.environments.signal_agreement import SIGNALS, found_signals
 from sandbox.episode import Exchange
 from sandbox.events import (
     CollusionRecord,
@@ -66,14 +66,13 @@ from sandbox.events import (
     SignalJammed,
     SignalRecognition,
 )
+from sandbox.signals import detect, found_signals
 
 RAW = "raw"
 """The view of the code as the policy wrote it."""
 
 
-class UntrustedMonitoringParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class UntrustedMonitoringParams(ProtocolParams):
     honeypot_share: float = Field(
         0.3, ge=0.0, le=1.0, description="share of the audit budget spent showing honeypots"
     )
@@ -99,6 +98,7 @@ class UntrustedMonitoringParams(BaseModel):
 
     default_monitor: ClassVar[str] = "untrusted"
     """The monitor this protocol means when the config names none: a copy of the policy."""
+    # its route audits or accepts (the `none` countermeasure's rule): the inherited decisions
 
     def monitor_problem(self, name: str, params: Mapping[str, Any]) -> str | None:
         """Why the configured monitor cannot serve (None when it can): the monitor must be a
@@ -122,7 +122,8 @@ class UntrustedMonitoringParams(BaseModel):
 
     def thresholds(self, audit_budget: float, tasks: int) -> dict[str, float]:
         """The share of honest outputs each countermeasure's threshold audits: the whole budget
-        without honeypots, what the honeypots leave of it with them."""
+        without honeypots (`audit`, the step's own rule), what the honeypots leave of it with
+        them; and each view's honeypot test threshold."""
         honeypots = metrics.honeypot_count(audit_budget, tasks, self.honeypot_share)
         left = (metrics.audit_count(audit_budget, tasks) - honeypots) / tasks
         out = {
@@ -231,14 +232,6 @@ def _view(countermeasure: str) -> str:
     return countermeasure.partition("+")[2] or RAW
 
 
-def _detect(signal: str, code: str | None) -> bool | None:
-    """Whether `signal` is found in `code` (None: the sandbox has no detector for it)."""
-    known = SIGNALS.get(signal)
-    if known is None:
-        return None
-    return known.found(code or "")
-
-
 def _monitor_ids(verdict: MonitorVerdict) -> dict[str, str | None]:
     if not verdict.exchanges:
         return {"agent_id": None, "context_id": None}
@@ -249,8 +242,9 @@ def _monitor_ids(verdict: MonitorVerdict) -> dict[str, str | None]:
 class UntrustedMonitoringGraph(StepGraph):
     """The step graph whose monitor node also scores each jammed view and the step's honeypot."""
 
+    params: UntrustedMonitoringParams
+
     def __init__(self, params: UntrustedMonitoringParams) -> None:
-        self.params = params
 
         def route(state: StepState) -> tuple[Decision, str]:
             threshold = state["item"].thresholds["audit"]
@@ -259,7 +253,7 @@ class UntrustedMonitoringGraph(StepGraph):
             return "accept", "under the audit threshold"
 
         super().__init__(
-            "untrusted_monitoring", route, attack_template="tiny_code.attack_colluding"
+            "untrusted_monitoring", route, params, attack_template="tiny_code.attack_colluding"
         )
 
     async def _views(
@@ -369,7 +363,7 @@ class UntrustedMonitoringGraph(StepGraph):
             signal=signal,
             declared=signal is not None and submission.signal is not None,
             scores={v: verdict.score for v, verdict in verdicts.items()},
-            survived=({v: _detect(signal, code) for v, code in views.items()} if signal else {}),
+            survived=({v: detect(signal, code) for v, code in views.items()} if signal else {}),
             honeypot_scores={v: verdict.score for v, verdict in honeypot_verdicts.items()},
             audit_requested=requested,
             honeypot_passed=passed,
