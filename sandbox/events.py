@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, TextIO, cast
+from typing import IO, Annotated, Any, Literal, TextIO, cast, get_args
 
-import structlog
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -454,6 +453,33 @@ Event = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
+EVENT_TYPES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
+"""The event union's members, in its order: what a reader that derives its view of the schema
+from the models (`sandbox.logs`' fast path) walks."""
+
+
+def kind_of(event_type: type[BaseModel]) -> str:
+    """An event class's kind: the tag of its `kind` field's `Literal`, the value the union
+    discriminates on and the writer writes. Readers name kinds through this rather than as
+    strings, so a kind cannot be misspelt or drift from its class."""
+    tags = get_args(event_type.model_fields["kind"].annotation)
+    if len(tags) != 1 or not isinstance(tags[0], str):
+        raise TypeError(f"{event_type.__name__}.kind: not a Literal of one string: {tags!r}")
+    return str(tags[0])
+
+
+KINDS: tuple[str, ...] = tuple(kind_of(t) for t in EVENT_TYPES)
+"""Every event kind, in the union's order."""
+
+COORDINATION_TYPES: tuple[type[BaseModel], ...] = (
+    CoordinationPick,
+    SignalInserted,
+    SignalJammed,
+    SignalRecognition,
+    HoneypotVerdict,
+)
+"""The coordination attempts' event classes (schema version 3), in the union's order."""
+
 
 class EventWriter:
     """Appends events to a file as whole JSON lines via structlog, flushing each line.
@@ -467,6 +493,9 @@ class EventWriter:
     """
 
     def __init__(self, stream: IO[str]) -> None:
+        # imported here: a reader of the models (`sandbox logs`) does not pay for structlog
+        import structlog
+
         self._render = structlog.processors.JSONRenderer(ensure_ascii=False)
         self._out = structlog.WriteLogger(cast(TextIO, stream))
 
@@ -475,14 +504,20 @@ class EventWriter:
         self._out.msg(cast(str, line))
 
 
-def complete_lines(path: Path) -> Iterator[str]:
-    """Each complete line of an append-only JSON-lines file, newline kept: a torn last line
-    (a crash mid-write) is left out. Nothing when the file does not exist."""
+def complete_lines(path: Path) -> Iterator[bytes]:
+    """Each complete line of an append-only JSON-lines file (events, results, answers), newline
+    kept: a torn last line (a crash mid-write, or a run still being written) is left out.
+    Nothing when the file does not exist. Every reader of those files reads them through this
+    one function, so all agree on which lines a file holds (`sandbox.logs` reads large logs in
+    blocks, `file_blocks`, and a test holds it to the same lines).
+
+    Bytes, undecoded: readers parse them as they are (`json.loads` and pydantic's
+    `validate_json` take bytes) or search them for byte needles."""
     if not path.is_file():
         return
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         for line in fh:
-            if line.endswith("\n"):
+            if line.endswith(b"\n"):
                 yield line
 
 

@@ -53,6 +53,13 @@ def new_run_id(config: Config) -> str:
     return f"{config.run.name}-{stamp}-{config.digest()[:8]}"
 
 
+def replay_run_id(source_run_id: str, config: Config) -> str:
+    """A replay's run id: its source run's id, `-replay-`, and the replay's config digest, so it
+    reads as what it re-evaluates (not as a new run), and two replays of one run under different
+    overrides get different ids (one replayed twice alike gets `-2`, as any taken id does)."""
+    return f"{source_run_id}-replay-{config.digest()[:8]}"
+
+
 class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,10 +70,11 @@ class RunStore:
 
     # --- creation and reopening -----------------------------------------------------------
     @classmethod
-    def create(cls, config: Config) -> RunStore:
-        """A fresh run directory holding the resolved config (never an API key: only its name)."""
+    def create(cls, config: Config, run_id: str | None = None) -> RunStore:
+        """A fresh run directory holding the resolved config (never an API key: only its name),
+        named `run_id` (`new_run_id` when None; a taken name gets a `-2`, `-3`, ... suffix)."""
         base = config.run.output_dir
-        run_id = new_run_id(config)
+        run_id = new_run_id(config) if run_id is None else run_id
         path = base / run_id
         suffix = 1
         while path.exists():
@@ -203,7 +211,7 @@ class RunStore:
     def _read_events(self) -> list[tuple[str, Event]]:
         """Every complete line of the event log with its parsed event."""
         return [
-            (line.rstrip("\n"), EVENT_ADAPTER.validate_json(line))
+            (line[:-1].decode("utf-8"), EVENT_ADAPTER.validate_json(line))
             for line in complete_lines(self.path / EVENTS)
         ]
 
