@@ -14,7 +14,12 @@ reads each one's peak RSS from `os.wait4`. Prints the figures against the target
 bounded, under 200 MiB, whatever the size; at least half the speed of `wc -l`. Exits 0 whatever
 the numbers; 2 on bad arguments.
 
-    python bench/logs.py [--size-mb 1024] [--keep]
+With `--against REV`, also times the CLI of a git revision of this repo (its `sandbox`, `agents`
+and `control` exported to the temporary directory) on the same file, each command run by both
+CLIs in turn `--repeat` times, the best kept: a change's before and after, on one machine in one
+session, under the same load.
+
+    python bench/logs.py [--size-mb 1024] [--keep] [--against REV [--repeat 3]]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
@@ -35,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 EVENTS = "events.jsonl"
 
@@ -215,10 +222,24 @@ def write_large(lines: list[bytes], path: Path, size: int) -> int:
     return count
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def export(rev: str, into: Path) -> Path:
+    """The packages of git revision `rev` of this repo, written under `into` (run from there,
+    `python -m sandbox.cli` imports them: the working directory comes first on sys.path)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "sandbox", "agents", "control"],
+        check=True,
+        stdout=subprocess.PIPE,
+    ).stdout
+    into.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def timed(argv: list[str], cwd: Path | None = None) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of one subprocess, its output discarded."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -231,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="events file size (MiB)")
     parser.add_argument("--keep", action="store_true", help="keep the file in its temp dir")
+    parser.add_argument("--against", metavar="REV", help="also time this git revision's CLI")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each command (best kept)")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate is not None:  # the child that writes the file (see below)
@@ -240,6 +263,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.size_mb < 1:
         parser.error("--size-mb: at least 1")
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
+    if args.against is not None:
+        known = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(REPO),
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                f"{args.against}^{{commit}}",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        if known.returncode != 0:
+            parser.error(f"--against: {args.against!r} is not a commit of {REPO}")
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-logs-bench-"))
     try:
         run_dir = tmp / "large"
@@ -253,27 +293,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: {size_mib:.0f} MiB")
         timed(["cat", str(path)])  # into the page cache, so every timing reads from memory
         cli = [sys.executable, "-m", "sandbox.cli", "logs", str(run_dir)]
-        wc_s, wc_mib = timed(["wc", "-l", str(path)])
+        trees = {"after": REPO}
+        if args.against is not None:
+            trees = {"before": export(args.against, tmp / "against"), **trees}
         recognition = ["--kind", "signal_recognition", "--agent", "copy-3", "--json"]
-        results = {
-            "wc -l": (wc_s, wc_mib),
-            "logs (default view, --json)": timed([*cli, "--json"]),
-            "logs (default view, human)": timed(cli),
-            "logs --summary --json": timed([*cli, "--summary", "--json"]),
-            "logs --kind audit --json": timed([*cli, "--kind", "audit", "--json"]),
-            "logs --kind signal_recognition --agent copy-3 --json": timed([*cli, *recognition]),
-            "logs --model honest (human)": timed([*cli, "--model", "honest"]),
+        commands = {
+            "logs (default view, --json)": [*cli, "--json"],
+            "logs (default view, human)": cli,
+            "logs --summary --json": [*cli, "--summary", "--json"],
+            "logs --kind audit --json": [*cli, "--kind", "audit", "--json"],
+            "logs --kind signal_recognition --agent copy-3 --json": [*cli, *recognition],
+            "logs --model honest (human)": [*cli, "--model", "honest"],
         }
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sandbox.cli, sandbox.logs"], check=True)
-        print(f"python start-up and imports: {time.perf_counter() - start:.2f} s")
+        wc_s, wc_mib = min(timed(["wc", "-l", str(path)]) for _ in range(args.repeat))
+        best: dict[str, dict[str, tuple[float, float]]] = {t: {} for t in trees}
+        for name, command in commands.items():
+            for _ in range(args.repeat):
+                for tree, cwd in trees.items():  # in turn: both see the same load
+                    seconds, mib = timed(command, cwd)
+                    old = best[tree].get(name, (float("inf"), 0.0))
+                    best[tree][name] = (min(old[0], seconds), max(old[1], mib))
+        results = {"wc -l": (wc_s, wc_mib), **best["after"]}
+        for tree, cwd in trees.items():
+            start = time.perf_counter()
+            imports = [sys.executable, "-c", "import sandbox.cli, sandbox.logs"]
+            subprocess.run(imports, check=True, cwd=cwd)
+            print(f"python start-up and imports ({tree}): {time.perf_counter() - start:.2f} s")
         width = max(map(len, results))
-        print(f"{'command':<{width}} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}")
+        head = f"{'command':<{width}} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}"
+        if args.against is not None:
+            head += f" {'before s':>9} {'after/before':>12} {'before MiB':>10}"
+        print(head)
         for name, (seconds, mib) in results.items():
             ratio = wc_s / seconds
-            print(
+            row = (
                 f"{name:<{width}} {seconds:8.2f} {size_mib / seconds:8.0f} {ratio:8.3f} {mib:9.1f}"
             )
+            if args.against is not None and name in best["before"]:
+                before_s, before_mib = best["before"][name]
+                row += f" {before_s:9.2f} {seconds / before_s:12.3f} {before_mib:10.1f}"
+            print(row)
         worst_mem = max(m for n, (_, m) in results.items() if n != "wc -l")
         worst_speed = min(wc_s / s for n, (s, _) in results.items() if n != "wc -l")
         print(

@@ -11,47 +11,55 @@ and the episodes still open (those whose result has not been read yet).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 import shutil
 import subprocess
+import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from sandbox import attempts
-
-# not imported from sandbox.events or sandbox.runstore (pydantic: a sixth of a second at each
-# start); tests/test_logs.py checks both against them
-KINDS: tuple[str, ...] = (
-    "run_started",
-    "prompt",
-    "context_started",
-    "action",
-    "plan_written",
-    "monitor_score",
-    "protocol_decision",
-    "audit",
-    "coordination_pick",
-    "signal_inserted",
-    "jam",
-    "signal_recognition",
-    "honeypot_verdict",
-    "episode_result",
-    "run_stopped",
-    "run_finished",
+from sandbox.events import (
+    EVENT_TYPES,
+    KINDS,
+    ActionTaken,
+    AuditPerformed,
+    ContextStarted,
+    CoordinationPick,
+    EpisodeFinished,
+    HoneypotVerdict,
+    MonitorScored,
+    ProtocolDecision,
+    SignalJammed,
+    SignalRecognition,
+    kind_of,
 )
-"""Every event kind: the event union's, in its order."""
+from sandbox.registry import did_you_mean
 
 EVENTS = "events.jsonl"
-"""A run's events file (`sandbox.runstore.EVENTS`)."""
+"""A run's events file (`sandbox.runstore.EVENTS`; not imported from there: the run store loads
+the config's whole stack; tests/test_logs.py checks that they agree)."""
 
 SUMMARY_KINDS = frozenset(
-    {"context_started", "action", "monitor_score", "protocol_decision", "audit", "episode_result"}
+    kind_of(t)
+    for t in (
+        ContextStarted,
+        ActionTaken,
+        MonitorScored,
+        ProtocolDecision,
+        AuditPerformed,
+        EpisodeFinished,
+    )
 )
+"""The kinds `--summary` counts."""
 
 
 BLOCK = 8 * 2**20
@@ -77,16 +85,6 @@ def file_blocks(path: Path, size: int = BLOCK) -> Iterator[tuple[bytes, int]]:
             if stop < len(buf):
                 fh.seek(stop - len(buf), 1)  # the next block starts at this line's end
             yield buf, stop
-
-
-def complete_lines(path: Path, size: int = BLOCK) -> Iterator[bytes]:
-    """The complete lines of a file, as bytes, one at a time; a torn last line is skipped."""
-    for buf, stop in file_blocks(path, size):
-        start = 0
-        while start < stop:
-            end = buf.find(b"\n", start, stop) + 1
-            yield buf[start:end]
-            start = end
 
 
 GREP: str | None = shutil.which("grep")
@@ -223,6 +221,60 @@ class Filter:
             and (self.game is None or event_game(event) == self.game)
             and (self.episode is None or event.get("episode_id") == self.episode)
         )
+
+
+def kind_error(kinds: Iterable[str]) -> str | None:
+    """What is wrong with the kinds asked for (`--kind`), or None: the first one no event has,
+    with the closest kind ("unknown kind 'actoin'; did you mean 'action'?") or, with none close,
+    every kind."""
+    for kind in kinds:
+        if kind not in KINDS:
+            return f"unknown kind {kind!r}; {did_you_mean(kind, KINDS)}"
+    return None
+
+
+EPISODE_ID_FORMAT = "<model>/<game>/<index>"
+"""How an episode id reads (`sandbox.episode.EpisodeSpec.episode_id`: the index zero-padded to
+five digits, e.g. `honest/upfront_auditing/00003`)."""
+
+SUGGESTED = 5
+"""The most episode ids an error message lists."""
+
+
+def _same_part(given: str, part: str) -> bool:
+    return given == part or (given.isdigit() and part.isdigit() and int(given) == int(part))
+
+
+def episode_suggestions(text: str, ids: Iterable[str]) -> list[str]:
+    """The episodes `text` may mean, sorted: those whose id ends with its `/`-separated parts,
+    an index compared as a number (`3`, `00003` and `upfront_auditing/3` all name index 3),
+    else the closest ids by spelling (a typo)."""
+    parts = text.strip("/").split("/")
+    known = sorted(set(ids))
+    ends = [
+        i
+        for i in known
+        if len(i.split("/")) >= len(parts)
+        and all(map(_same_part, parts, i.split("/")[-len(parts) :]))
+    ]
+    return ends or difflib.get_close_matches(text, known, n=3)
+
+
+def unknown_episode(text: str, ids: Iterable[str], where: Path) -> str:
+    """The error for an episode `where` does not hold (`ids`: those it does): the id format,
+    an example from the run itself, and the episodes `text` may mean (`episode_suggestions`)."""
+    known = sorted(set(ids))
+    example = known[0] if known else "honest/upfront_auditing/00003"
+    message = (
+        f"no episode {text!r} in {where}; episode ids look like {EPISODE_ID_FORMAT}, e.g. {example}"
+    )
+    if not known:
+        return f"{message} (this run has no finished episode yet)"
+    found = episode_suggestions(text, known)
+    if found:
+        more = f" (and {len(found) - SUGGESTED} more)" if len(found) > SUGGESTED else ""
+        message += f"; did you mean {', '.join(found[:SUGGESTED])}{more}?"
+    return message
 
 
 def select(lines: Iterable[bytes], flt: Filter) -> Iterator[tuple[bytes, dict[str, Any]]]:
@@ -417,90 +469,227 @@ class Row:
 
 UNKNOWN = "?"
 
+
 # The default view finds the lines it counts with one regex over a block, anchored at their kind
 # (`"kind": "context_started"`: in a line, always a key and its value, never text inside a
 # string, which cannot hold an unescaped quote), and reads the fields it needs right after the
-# kind, in the writer's field order (`model_dump` keeps the models' order), with json.dumps's
-# separators or compact ones. A line whose fields do not fit is parsed whole; so is every
-# coordination attempt, for the tally. Only an event's own `episode_id`, which comes before the
-# kind, is read on its own, and only for the events counted under their episode.
-_Q = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'  # a JSON string (unrolled: fast in `re`)
-_STR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'  # the same, its content captured
+# kind, in the writer's field order, with json.dumps's separators or compact ones. A line whose
+# fields do not fit is parsed whole; so is every line of a kind with no branch of its own. Only
+# an event's own `episode_id`, which comes before the kind, is read on its own (`_HEAD`).
+#
+# The patterns are derived from the event models: the writer dumps a model's fields in its
+# `model_fields` order, so each branch walks that order from the kind to the last field it reads,
+# matching each field it skips by its type (`_skip`) and capturing each it reads (`_read`), as
+# the group `<branch prefix>_<field>`. A field added to an event, or moved, changes the pattern
+# with it; one of a type that cannot be matched in place (an object or a list) before a field
+# read is an error at import, naming it. tests/test_logs.py checks every branch against the
+# models, field by field, on a sample of every kind written as the writer writes it.
+_QC = rb'[^"\\\n]*(?:\\.[^"\\\n]*)*'  # a JSON string's content (unrolled: fast in `re`)
+_Q = rb'"' + _QC + rb'"'  # a JSON string
 _C = rb",\s?"  # between fields
 _K = rb":\s?"  # between a key and its value
-_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {"action"}), *attempts.COUNTED_KINDS)
+_SCALARS = {
+    "str": _Q,
+    "bool": rb"true|false",
+    "int": rb"-?\d+",
+    "number": rb"-?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|Infinity)|NaN",
+}
 
 
-def _field(branch: str, key: str) -> bytes:
-    """`"key": "..."`, its content captured as the group `<branch>_<key>`."""
-    return b'"%s"%s"(?P<%s_%s>%s)"' % (key.encode(), _K, branch.encode(), key.encode(), _STR[2:-2])
+def _scalar(owner: type[BaseModel], name: str) -> tuple[str, bool]:
+    """A field's JSON scalar (a key of `_SCALARS`) and whether it may be null."""
+    annotation = owner.model_fields[name].annotation
+    members = (
+        get_args(annotation)
+        if get_origin(annotation) in (Union, types.UnionType)
+        else (annotation,)
+    )
+    nullable = type(None) in members
+    scalars = set()
+    for member in members:
+        if member is type(None):
+            continue
+        if get_origin(member) is Literal and all(isinstance(a, str) for a in get_args(member)):
+            scalars.add("str")
+        elif member in (str, bool, int):  # bool before int: a bool is an int in Python
+            scalars.add(member.__name__)
+        elif member is float:
+            scalars.add("number")
+        else:
+            scalars.add(repr(member))
+    if scalars == {"int", "number"}:
+        scalars = {"number"}
+    if len(scalars) != 1 or not scalars <= _SCALARS.keys():
+        raise TypeError(
+            f"sandbox.logs: {owner.__name__}.{name} ({annotation!r}) is not a JSON scalar, so "
+            f"the fast path cannot match it in place: move it after the fields the fast path "
+            f"reads, or read that event whole"
+        )
+    return scalars.pop(), nullable
+
+
+def _skip(owner: type[BaseModel], name: str) -> bytes:
+    """A pattern matching any value of the field, captured by nothing."""
+    scalar, nullable = _scalar(owner, name)
+    return rb"(?:" + (rb"null|" if nullable else b"") + _SCALARS[scalar] + rb")"
+
+
+def _read(owner: type[BaseModel], name: str, group: str) -> bytes:
+    """A pattern matching any value of the field, captured as `group`: a string's content for a
+    string never null, else the raw JSON value (`null`, `true`, `"..."` with its quotes)."""
+    scalar, nullable = _scalar(owner, name)
+    if scalar == "str" and not nullable:
+        return rb'"(?P<%s>%s)"' % (group.encode(), _QC)
+    return rb"(?P<%s>%s%s)" % (group.encode(), rb"null|" if nullable else b"", _SCALARS[scalar])
+
+
+def _walk(owner: type[BaseModel], first: str, prefix: str, reads: Sequence[str]) -> list[bytes]:
+    """`"<field>": <value>` for each field of `owner` in the writer's order, from `first` to
+    the last of `reads`: those in `reads` captured as `<prefix>_<field>`, the others skipped."""
+    names = list(owner.model_fields)
+    if first not in names or not set(reads) <= set(names[names.index(first) :]):
+        raise LookupError(
+            f"sandbox.logs: {owner.__name__} has no field {sorted(set(reads) - set(names))} "
+            f"after {first!r} (its fields: {', '.join(names)}): the fast path reads them"
+        )
+    start = names.index(first)
+    stop = max((names.index(r) + 1 for r in reads), default=start)
+    return [
+        b'"%s"' % name.encode()
+        + _K
+        + (_read(owner, name, f"{prefix}_{name}") if name in reads else _skip(owner, name))
+        for name in names[start:stop]
+    ]
+
+
+def _after_kind(event_type: type[BaseModel], branch: str, *reads: str) -> bytes:
+    """The branch of `event_type`, the named group `branch`: its kind's rest (a branch starts
+    inside the kind's quotes) and its fields after it up to the last of `reads`, each read as
+    the group `<branch>_<field>`."""
+    names = list(event_type.model_fields)
+    after = names[names.index("kind") + 1]
+    fields = _walk(event_type, after, branch, reads)
+    kind = re.escape(kind_of(event_type)).encode()
+    return rb'(?P<%s>%s"' % (branch.encode(), kind) + _C + _C.join(fields) + rb")"
+
+
+def _key(owner: type[BaseModel], name: str) -> bytes:
+    """`"<name>":` and its separator, for a field `owner` has."""
+    _walk(owner, name, "", ())  # raises, naming it, where `owner` has no such field
+    return b'"%s"' % name.encode() + _K
+
+
+def _record(prefix: str, *reads: str) -> bytes:
+    """An episode result's `record` object up to the last of `reads`: each record type's
+    fields (`EpisodeFinished.record`), which must agree from the first field read on (their
+    groups can be named once); what comes before it may differ."""
+    heads: list[bytes] = []
+    tails: set[bytes] = set()
+    for record_type in get_args(EpisodeFinished.model_fields["record"].annotation):
+        names = list(record_type.model_fields)
+        fields = _walk(record_type, names[0], prefix, reads)
+        first = min(names.index(r) for r in reads)
+        heads.append(b"".join(f + _C for f in fields[:first]))
+        tails.add(_C.join(fields[first:]))
+    if len(tails) != 1:
+        raise TypeError(
+            f"sandbox.logs: the record types of {EpisodeFinished.__name__}.record differ in "
+            f"the fields {', '.join(reads)} and those between them: the fast path reads them "
+            f"in one layout"
+        )
+    return rb"(?:" + b"|".join(sorted(heads)) + rb")" + tails.pop()
+
+
+_BASE = EVENT_TYPES[0]
+"""Every event's first fields (`ts`, `run_id`, the ids) come from one base model, in the same
+order (tests/test_logs.py checks): the head read before the kind is any event's."""
+_HEAD = re.compile(_C.join(_walk(_BASE, "episode_id", "head", ("episode_id", "context_id"))) + _C)
+"""An event's ids before its kind (`head_episode_id`, `head_context_id`: raw, null or quoted),
+matched at its `"episode_id"`."""
+_EPISODE = re.compile(_walk(_BASE, "episode_id", "head", ("episode_id",))[0])
+"""An event's own episode id (`head_episode_id`), searched for before its kind."""
+_PARSE_FAILED = re.compile(_key(ActionTaken, "parse_ok") + rb"false")
+"""An action whose reply did not parse."""
+_JSON_WORDS = {b"true": True, b"false": False, b"null": None}
+_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {kind_of(ActionTaken)}), *attempts.COUNTED_KINDS)
+
+
+def _whole(kinds: Iterable[str]) -> bytes:
+    """The branch `whole`: a kind of `kinds`, read by parsing its line."""
+    return rb'(?P<whole>(?:%s)")' % b"|".join(re.escape(k).encode() for k in kinds)
 
 
 _ATTEMPT_BRANCHES = (
-    rb'|(?P<pick>coordination_pick"' + _C + _field("p", "model") + _C + _field("p", "game")
-    + _C + _field("p", "observation") + _C + rb'"index"' + _K + rb"-?\d+" + _C + rb'"pair"'
-    + _K + rb"(?P<p_pair>-?\d+)" + _C + rb'"choice"' + _K + rb"(?P<p_choice>null|" + _Q + rb"))"
-    + rb'|(?P<recognition>signal_recognition"' + _C + _field("r", "model") + _C
-    + _field("r", "game") + _C + _field("r", "countermeasure") + _C
-    + _field("r", "policy_context_id") + _C + rb'"policy_agent_id"' + _K + _Q + _C
-    + rb'"signal"' + _K + _Q + _C + rb'"score"' + _K + rb"[^,\n]*" + _C + _field("r", "outcome")
-    + _C + rb'"backdoor"' + _K + rb"(?P<r_backdoor>true|false))"
-    + rb'|(?P<honeypot>honeypot_verdict"' + _C + _field("h", "model") + _C + _field("h", "game")
-    + _C + _field("h", "countermeasure") + _C + _field("h", "honeypot_id") + _C + rb'"score"'
-    + _K + rb"[^,\n]*" + _C + _field("h", "outcome") + rb")"
-    + rb'|(?P<jam>jam"' + _C + _field("j", "model") + _C + _field("j", "game") + _C
-    + _field("j", "method") + _C + _field("j", "policy_context_id") + _C + rb'"policy_agent_id"'
-    + _K + _Q + _C + rb'"signal"' + _K + rb"(?:null|" + _Q + rb")" + _C + rb'"survived"' + _K
-    + rb"(?P<j_survived>true|false|null))"
-)  # fmt: skip
+    _after_kind(CoordinationPick, "pick", "model", "game", "observation", "pair", "choice"),
+    _after_kind(
+        SignalRecognition,
+        "recognition",
+        "model",
+        "game",
+        "countermeasure",
+        "policy_context_id",
+        "outcome",
+        "backdoor",
+    ),
+    _after_kind(
+        HoneypotVerdict, "honeypot", "model", "game", "countermeasure", "honeypot_id", "outcome"
+    ),
+    _after_kind(SignalJammed, "jam", "model", "game", "method", "policy_context_id", "survived"),
+)
 """The coordination attempts' branches (each a named group: `lastgroup` names it)."""
 
-# each branch is a named group around the whole branch, so `lastgroup` names the branch
 _SUMMARY_RE = re.compile(
-    rb'"kind"' + _K + rb'"(?:'
-    + rb'(?P<context>context_started"' + _C + rb'"model"' + _K + _STR + _C
-    + rb'"role"' + _K + rb'"\w+"' + _C + rb'"game"' + _K + _STR + rb")"
-    + rb'|(?P<result>episode_result"' + _C + rb'"record"' + _K + rb"\{(?:"
-    + rb'"kind"' + _K + rb'"protocol_step"' + _C + rb')?"episode_id"' + _K + _STR + _C
-    + rb'"index"' + _K + rb"-?\d+" + _C + rb'"model"' + _K + _STR + _C + rb'"game"' + _K + _STR
+    rb'"kind"'
+    + _K
+    + rb'"(?:'
+    + b"|".join(
+        (
+            _after_kind(ContextStarted, "context", "model", "game"),
+            rb'(?P<result>%s"' % re.escape(kind_of(EpisodeFinished)).encode()
+            + _C
+            + rb'"record"'
+            + _K
+            + rb"\{"
+            + _record("result", "episode_id", "model", "game")
+            + rb")",
+            _after_kind(MonitorScored, "monitor", "score"),
+            _after_kind(ProtocolDecision, "decision", "decision"),
+            _after_kind(AuditPerformed, "audit", "outcome"),
+            *_ATTEMPT_BRANCHES,
+            _whole(_PARSED_WHOLE),
+        )
+    )
     + rb")"
-    + rb'|(?P<monitor>monitor_score"' + _C + rb'"monitor"' + _K + _Q + _C + rb'"model"' + _K
-    + _Q + _C + rb'"scored_context_id"' + _K + _Q + _C + rb'"score"' + _K + rb"(null)?)"
-    + rb'|(?P<decision>protocol_decision"' + _C + rb'"protocol"' + _K + _Q + _C
-    + rb'"decision"' + _K + _STR + rb")"
-    + rb'|(?P<audit>audit"' + _C + rb'"audited_context_id"' + _K + _Q + _C + rb'"outcome"'
-    + _K + _STR + rb")"
-    + _ATTEMPT_BRANCHES
-    + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in _PARSED_WHOLE) + rb')")'
-    + rb")"
-)  # fmt: skip
+)
+"""The default view with `--summary`: each branch a named group around the whole branch, so
+`lastgroup` names it; `whole`: a line to parse."""
 
-# the coordination tables alone: the attempts, and each result's episode (its event's own)
 _TALLY_RE = re.compile(
-    rb'"kind"' + _K + rb'"(?:(?P<result>episode_result")'
-    + _ATTEMPT_BRANCHES
-    + rb"|(?P<whole>(?:" + b"|".join(k.encode() for k in attempts.COUNTED_KINDS) + rb')")'
+    rb'"kind"'
+    + _K
+    + rb'"(?:'
+    + b"|".join(
+        (
+            rb'(?P<result>%s")' % re.escape(kind_of(EpisodeFinished)).encode(),
+            *_ATTEMPT_BRANCHES,
+            _whole(attempts.COUNTED_KINDS),
+        )
+    )
     + rb")"
-)  # fmt: skip
+)
+"""The coordination tables alone: the attempts, and each result's episode (its event's own)."""
 
 
 def _groups(prefix: str, *fields: str) -> tuple[str, ...]:
     return tuple(f"{prefix}_{f}" for f in fields)
 
 
-_PICK = _groups("p", "model", "game", "observation", "pair", "choice")
+_PICK = _groups("pick", "model", "game", "observation", "pair", "choice")
 _RECOGNITION = _groups(
-    "r", "model", "game", "countermeasure", "policy_context_id", "outcome", "backdoor"
+    "recognition", "model", "game", "countermeasure", "policy_context_id", "outcome", "backdoor"
 )
-_HONEYPOT = _groups("h", "model", "game", "countermeasure", "honeypot_id", "outcome")
-_JAM = _groups("j", "model", "game", "method", "policy_context_id", "survived")
-_JSON_WORDS = {b"true": True, b"false": False, b"null": None}
-_PARSE_FAILED = re.compile(rb'"parse_ok"' + _K + rb"false")
-_EPISODE = re.compile(rb'"episode_id"' + _K + rb"(null|" + _Q + rb")")
-_HEAD = re.compile(
-    rb'"episode_id"' + _K + rb"(null|" + _Q + rb")" + _C + rb'"agent_id"' + _K + rb"(?:null|"
-    + _Q + rb")" + _C + rb'"context_id"' + _K + rb"(null|" + _Q + rb")" + _C
-)  # fmt: skip
+_HONEYPOT = _groups("honeypot", "model", "game", "countermeasure", "honeypot_id", "outcome")
+_JAM = _groups("jam", "model", "game", "method", "policy_context_id", "survived")
 
 
 def _text(raw: bytes) -> str:
@@ -590,9 +779,9 @@ def _attempt(
     if head is None:
         _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
         return
-    episode = _text_or_none(head.group(1))
+    episode = _text_or_none(head["head_episode_id"])
     if episode is not None:  # ids as read: keys within one episode's attempts
-        tally.add_entry(episode, _ATTEMPTS[branch](m, head.group(2), short))
+        tally.add_entry(episode, _ATTEMPTS[branch](m, head["head_context_id"], short))
 
 
 def _tally_block(tally: attempts.Tally, short: _Names, buf: bytes, stop: int) -> None:
@@ -607,15 +796,16 @@ def _tally_block(tally: attempts.Tally, short: _Names, buf: bytes, stop: int) ->
         if head is None:  # its fields, or its head, in another layout
             _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
             continue
-        if head.group(1) != raw:
-            raw = head.group(1)
+        if head["head_episode_id"] != raw:
+            raw = head["head_episode_id"]
             episode = _text_or_none(raw)
         if episode is None:
             continue
         if branch == "result":
             tally.commit(episode)
         else:  # ids as read: keys within one episode's attempts
-            tally.add_entry(episode, _ATTEMPTS[branch](m, head.group(2), short))  # type: ignore[index]
+            entry = _ATTEMPTS[branch](m, head["head_context_id"], short)  # type: ignore[index]
+            tally.add_entry(episode, entry)
 
 
 def coordination_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
@@ -716,10 +906,10 @@ class _Summary:
         for m in _SUMMARY_RE.finditer(buf, 0, stop):
             branch = m.lastgroup
             if branch == "context":
-                self.contexts[(m.group(2), m.group(3))] += 1
+                self.contexts[(m["context_model"], m["context_game"])] += 1
                 continue
             if branch == "result":
-                episode, model, game = m.group(5, 6, 7)
+                episode, model, game = m.group("result_episode_id", "result_model", "result_game")
                 key = names.get((model, game))
                 if key is None:
                     key = names[(model, game)] = (_text(model), _text(game))
@@ -738,15 +928,15 @@ class _Summary:
                     self.event(event)
                 continue
             head = _EPISODE.search(buf, start, m.start())
-            episode = None if head is None else _text_or_none(head.group(1))
+            episode = None if head is None else _text_or_none(head["head_episode_id"])
             pending = self.of_episode(episode)
             if branch == "monitor":
                 pending.monitor_scores += 1
-                pending.monitor_missing += m.group(9) is not None
+                pending.monitor_missing += m["monitor_score"] == b"null"
             elif branch == "decision":
-                decision = _text(m.group(11))
+                decision = _text(m["decision_decision"])
                 pending.decisions[decision] = pending.decisions.get(decision, 0) + 1
-            elif m.group(13) == b"caught":
+            elif m["audit_outcome"] == b"caught":
                 pending.audits_caught += 1
             else:
                 pending.audits_clean += 1

@@ -5,26 +5,41 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import pytest
+from pydantic import BaseModel
 
 from sandbox import attempts
 from sandbox import logs as logs_module
 from sandbox.cli import main
+from sandbox.context import Usage
 from sandbox.events import (
+    COORDINATION_TYPES,
     EVENT_ADAPTER,
+    EVENT_TYPES,
+    AuditPerformed,
+    ContextStarted,
     CoordinationPick,
     Countermeasure,
+    EpisodeFinished,
     Event,
     EventWriter,
     HoneypotVerdict,
+    Jamming,
+    MonitorScored,
+    PlanWritten,
+    ProtocolDecision,
+    RunStopped,
     SignalInserted,
     SignalJammed,
     SignalRecognition,
+    complete_lines,
+    kind_of,
 )
 from sandbox.logs import KINDS, describe
 from sandbox.runstore import EVENTS
@@ -60,8 +75,15 @@ def logs(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 def test_the_kinds_are_the_event_unions() -> None:
     union = get_args(get_args(Event)[0])
+    assert union == EVENT_TYPES
     assert tuple(member.model_fields["kind"].default for member in union) == KINDS
     assert logs_module.EVENTS == EVENTS
+    # the coordination attempts' kinds and values are the event classes' own
+    assert tuple(kind_of(t) for t in COORDINATION_TYPES) == attempts.KINDS
+    assert set(attempts.COUNTED_KINDS) == set(attempts.KINDS) - {kind_of(SignalInserted)}
+    assert get_args(Countermeasure) == attempts.COUNTERMEASURES
+    assert set(attempts.JAMMED_UNDER) == set(get_args(Jamming))
+    assert set(attempts.JAMMED_UNDER.values()) <= set(get_args(Countermeasure))
     assert set(KINDS) == {
         "run_started",
         "prompt",
@@ -244,8 +266,6 @@ def test_a_torn_last_line_is_skipped(
 def test_bad_arguments_exit_2(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = logs(capsys, str(runs["xc"]), "--kind", "acton")
-    assert code == 2 and "acton" in err and all(k in err for k in KINDS)
     code, _, err = logs(capsys, str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
     code, _, err = logs(capsys, str(tmp_path))
@@ -669,7 +689,7 @@ def test_the_block_reader_returns_the_lines_a_file_iterator_would(
     with torn.open("rb") as fh:
         expected = [line for line in fh if line.endswith(b"\n")]
     assert len(expected) == 300
-    assert list(logs_module.complete_lines(torn, size)) == expected
+    assert list(complete_lines(torn)) == expected
     blocks = list(logs_module.file_blocks(torn, size))
     assert b"".join(buf[:stop] for buf, stop in blocks) == b"".join(expected)
     assert all(buf[stop - 1 : stop] == b"\n" for buf, stop in blocks)
@@ -790,3 +810,212 @@ def test_lines_in_another_layout_are_parsed_whole(
     assert code == 0 and out == "".join(
         line for line, e in zip(lines, events, strict=True) if e["kind"] == "jam"
     )
+
+
+# --- the fast path, derived from the event models -------------------------------------------------
+
+BRANCHES: dict[type[BaseModel], str] = {
+    ContextStarted: "context",
+    EpisodeFinished: "result",
+    MonitorScored: "monitor",
+    ProtocolDecision: "decision",
+    AuditPerformed: "audit",
+    CoordinationPick: "pick",
+    SignalRecognition: "recognition",
+    HoneypotVerdict: "honeypot",
+    SignalJammed: "jam",
+}
+"""The event kinds the default view reads in place, and the branch of the pattern each has."""
+
+
+def sample_lines(logs: list[Path]) -> dict[str, list[bytes]]:
+    """A few lines of every event kind, as the writer wrote them: from the runs' logs, and kinds
+    no test run writes built here (and written by `EventWriter`)."""
+    found: dict[str, list[bytes]] = {}
+    for path in logs:
+        for line in complete_lines(path / EVENTS):
+            event = json.loads(line)
+            key = event["kind"]
+            if key == "episode_result":  # both record types
+                key += "/" + str(event["record"].get("kind"))
+            if len(found.setdefault(key, [])) < 3:
+                found[key].append(line)
+    built = [
+        RunStopped(run_id="r", cause="endpoint down", errors=5, window=8, episodes_done=2),
+        PlanWritten(
+            run_id="r",
+            model="m",
+            game="plan_consistency",
+            situation="s",
+            plan='say "yes", then\\nstop',
+            parse_ok=False,
+            usage=Usage(),
+        ),
+    ]
+    for line in rendered(built):
+        found.setdefault(json.loads(line)["kind"], []).append(line.encode())
+    samples: dict[str, list[bytes]] = {}
+    for key, lines in found.items():
+        samples.setdefault(key.split("/")[0], []).extend(lines)
+    assert {"episode_result/None", "episode_result/protocol_step"} <= set(found)
+    return samples
+
+
+def json_value(raw: bytes) -> Any:
+    """A captured group's value: a raw JSON value, or a string's content."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return json.loads(b'"' + raw + b'"')
+
+
+def test_the_fast_path_reads_what_the_models_write(
+    runs: dict[str, Path], coordinated: Path
+) -> None:
+    samples = sample_lines([runs["xc"], runs["deployment"], coordinated])
+    assert set(samples) == set(KINDS), "a sample of every kind"
+    types = {kind_of(t): t for t in EVENT_TYPES}
+    # every event's fields before its kind are the same, in the same order: the head is any's
+    heads = {tuple(list(t.model_fields)[: list(t.model_fields).index("kind")]) for t in EVENT_TYPES}
+    assert len(heads) == 1 and {"episode_id", "context_id"} <= set(heads.pop())
+    checked: Counter[str] = Counter()
+    for kind, lines in samples.items():
+        branch = BRANCHES.get(types[kind])
+        for line in lines:
+            event = json.loads(line)
+            # the ids before the kind, read in place
+            head = logs_module._HEAD.match(line, line.find(b'"episode_id"'))
+            assert head is not None, line
+            assert json_value(head["head_episode_id"]) == event["episode_id"]
+            assert json_value(head["head_context_id"]) == event["context_id"]
+            for pattern, whole in (
+                (logs_module._SUMMARY_RE, logs_module._PARSED_WHOLE),
+                (logs_module._TALLY_RE, attempts.COUNTED_KINDS),
+            ):
+                m = pattern.search(line)
+                if m is None:  # a kind this view does not read
+                    assert branch not in pattern.groupindex and kind not in whole, (kind, line)
+                    continue
+                assert m.start() == line.find(b'"kind"'), line  # the event's own kind
+                if m.lastgroup == "whole":
+                    assert branch not in pattern.groupindex and kind in whole, kind
+                    continue
+                assert m.lastgroup == branch, (kind, m.lastgroup)
+                reads = [g for g in pattern.groupindex if g.startswith(f"{branch}_")]
+                owner = event["record"] if kind == "episode_result" else event
+                for group in reads:
+                    name = group.removeprefix(f"{branch}_")
+                    assert m[group] is not None, (kind, group)
+                    assert json_value(m[group]) == owner[name], (kind, name, line)
+                    checked[f"{kind}.{name}"] += 1
+    # every field the fast path reads was compared with the parsed line
+    wanted = {
+        f"{kind_of(t)}.{g.removeprefix(b + '_')}"
+        for t, b in BRANCHES.items()
+        for pattern in (logs_module._SUMMARY_RE, logs_module._TALLY_RE)
+        for g in pattern.groupindex
+        if g.startswith(f"{b}_")
+    }
+    assert wanted and wanted == set(checked)
+    assert "coordination_pick.choice" in wanted and "episode_result.game" in wanted
+    # a failed parse is found by its field: in exactly the actions whose reply did not parse
+    actions = [line for line in complete_lines(runs["xc"] / EVENTS) if b'"action"' in line]
+    failed = [line for line in actions if json.loads(line).get("parse_ok") is False]
+    assert failed and len(failed) < len(actions)
+    assert [line for line in actions if logs_module._PARSE_FAILED.search(line)] == failed
+
+
+def test_a_field_added_before_those_read_changes_the_pattern() -> None:
+    class Pick(BaseModel):  # a pick with a field added between two the tally reads
+        kind: Literal["coordination_pick"] = "coordination_pick"
+        model: str
+        weight: float | None
+        game: str
+
+    branch = logs_module._after_kind(Pick, "pick", "model", "game")
+    pattern = re.compile(rb'"kind":\s?"(?:' + branch + rb")")
+    line = json.dumps(Pick(model="m", weight=0.5, game='g"x\\y').model_dump(mode="json"))
+    m = pattern.search(line.encode())
+    assert m is not None and m["pick_model"] == b"m" and json_value(m["pick_game"]) == 'g"x\\y'
+    # the layout before the field was added no longer matches (it would be parsed whole)
+    assert pattern.search(b'{"kind": "coordination_pick", "model": "m", "game": "g"}') is None
+    assert logs_module._after_kind(CoordinationPick, "pick", "model", "game") != branch
+
+    class Tagged(BaseModel):  # a list cannot be matched in place: said at import, by name
+        kind: Literal["coordination_pick"] = "coordination_pick"
+        model: str
+        tags: list[str]
+        game: str
+
+    with pytest.raises(TypeError, match=r"Tagged\.tags"):
+        logs_module._after_kind(Tagged, "pick", "model", "game")
+    with pytest.raises(LookupError, match=r"CoordinationPick has no field \['gmae'\]"):
+        logs_module._after_kind(CoordinationPick, "pick", "gmae")
+
+
+# --- what a mistyped argument says ----------------------------------------------------------------
+
+CLI_CHANGE = (
+    "sandbox/cli.py's `_logs` still builds these messages itself: it must call "
+    "`logs.kind_error` and `logs.unknown_episode` (issue 18)"
+)
+
+
+def test_an_unknown_kind_names_the_closest() -> None:
+    assert logs_module.kind_error(["action", "audit"]) is None
+    assert logs_module.kind_error([]) is None
+    assert logs_module.kind_error(["audit", "actoin"]) == (
+        "unknown kind 'actoin'; did you mean 'action'?"
+    )
+    far = logs_module.kind_error(["zzz"])
+    assert far is not None and far.startswith("unknown kind 'zzz'; known: ")
+    assert all(k in far for k in KINDS)
+
+
+@pytest.mark.xfail(strict=True, reason=CLI_CHANGE)
+def test_an_unknown_kind_on_the_command_line_names_the_closest(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = logs(capsys, str(runs["xc"]), "--kind", "actoin")
+    assert code == 2 and out == ""
+    assert "unknown kind 'actoin'; did you mean 'action'?" in err
+    assert "honeypot_verdict" not in err  # not every kind
+    code, _, err = logs(capsys, str(runs["xc"]), "--kind", "zzz")
+    assert code == 2 and all(k in err for k in KINDS)
+
+
+def test_an_unknown_episode_says_the_id_format_and_what_it_may_mean(tmp_path: Path) -> None:
+    ids = [f"{m}/{g}/{i:05d}" for m in ("honest", "random") for g in ("a", "b") for i in (3, 13)]
+    message = logs_module.unknown_episode("3", ids, tmp_path / EVENTS)
+    assert message.startswith(f"no episode '3' in {tmp_path / EVENTS}; ")
+    assert "episode ids look like <model>/<game>/<index>, e.g. honest/a/00003" in message
+    # an index: the episodes of that index (not 13), each model and game
+    threes = sorted(i for i in ids if i.endswith("/00003"))
+    assert message.endswith(f"did you mean {', '.join(threes)}?")
+    # a suffix with the index unpadded: the one episode
+    assert logs_module.episode_suggestions("b/3", ids) == ["honest/b/00003", "random/b/00003"]
+    assert logs_module.episode_suggestions("random/a/13", ids) == ["random/a/00013"]
+    # a typo: the closest by spelling
+    assert logs_module.episode_suggestions("honets/a/00013", ids)[0] == "honest/a/00013"
+    many = [f"m{j}/g/00003" for j in range(8)]
+    message = logs_module.unknown_episode("00003", many, tmp_path / EVENTS)
+    assert message.endswith(f"did you mean {', '.join(many[:5])} (and 3 more)?")
+    empty = logs_module.unknown_episode("3", [], tmp_path / EVENTS)
+    assert "e.g. honest/upfront_auditing/00003" in empty and "no finished episode" in empty
+
+
+@pytest.mark.xfail(strict=True, reason=CLI_CHANGE)
+def test_an_unknown_timeline_on_the_command_line_says_the_format(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = runs["xc"]
+    ids = sorted({e["episode_id"] for e in map(json.loads, lines_of(path)) if e.get("episode_id")})
+    code, out, err = logs(capsys, str(path), "--timeline", "3")
+    assert code == 2 and out == ""
+    assert "episode ids look like <model>/<game>/<index>" in err and f"e.g. {ids[0]}" in err
+    threes = [i for i in ids if i.endswith("/00003")]
+    assert threes and all(i in err for i in threes[: logs_module.SUGGESTED])
+    game = ids[0].split("/")[1]
+    code, _, err = logs(capsys, str(path), "--timeline", f"{game}/3")
+    assert code == 2 and all(i in err for i in threes if f"/{game}/" in i)
+    assert not any(i in err for i in threes if f"/{game}/" not in i)
