@@ -192,15 +192,54 @@ class Environment(ABC):
         parts = [self.prompts.render(f"{self.template_prefix}.rules", **fields)]
         if affordances.optimal_plan:
             parts.append(self.prompts.render(f"{self.template_prefix}.optimal", **fields))
+        parts += self.granted_parts(affordances, plan, affordances.scratchpad)
+        if choices:
+            parts.append(self.prompts.render("answer_format", choices=", ".join(choices)))
+        return "\n\n".join(parts)
+
+    def granted_parts(
+        self, affordances: Affordances, plan: str | None, scratchpad: bool
+    ) -> list[str]:
+        """The system prompt's parts that tell a context what it is granted, in the order every
+        game shows them: the shared plan (once written), a random number, a scratchpad.
+        `scratchpad` is passed apart from `affordances`: a game may grant it per observation."""
+        parts = []
         if affordances.shared_planning and plan is not None:
             parts.append(self.prompts.render("shared_plan", plan=plan))
         if affordances.randomness:
             parts.append(self.prompts.render("randomness"))
-        if affordances.scratchpad:
+        if scratchpad:
             parts.append(self.prompts.render("scratchpad"))
-        if choices:
-            parts.append(self.prompts.render("answer_format", choices=", ".join(choices)))
-        return "\n\n".join(parts)
+        return parts
+
+    def with_random_number(self, user: str, affordances: Affordances, rng: random.Random) -> str:
+        """The user turn with the context's own random number appended where randomness is
+        granted, drawn from the context's `rng` after the observation's own draws."""
+        if not affordances.randomness:
+            return user
+        number = f"{rng.random():.4f}"
+        return f"{user}\n\n{self.prompts.render('random_number', number=number)}"
+
+    def think_prompts(self, scratchpad: bool) -> tuple[str | None, str]:
+        """(think_prompt, after_think_prompt) of a context: the think step is asked only where
+        the context has a scratchpad."""
+        if not scratchpad:
+            return None, ""
+        return self.prompts.render("think"), self.prompts.render("after_think")
+
+    def choice_context(
+        self, system: str, user: str, choices: tuple[str, ...], scratchpad: bool
+    ) -> Rendered:
+        """A context that answers with one of `choices`, shown in that order, re-asked by
+        naming them."""
+        think, after_think = self.think_prompts(scratchpad)
+        return Rendered(
+            messages=(Message(role="system", content=system), Message(role="user", content=user)),
+            answer=ChoiceAnswer(choices=choices),
+            think_prompt=think,
+            after_think_prompt=after_think,
+            reask_prompt=self.prompts.render("reask", choices=", ".join(choices)),
+        )
 
     def render(
         self, obs_id: str, affordances: Affordances, seed: int, plan: str | None = None
@@ -212,18 +251,9 @@ class Environment(ABC):
         user = self.prompts.render(
             f"{self.template_prefix}.observation", **self.observation_fields(obs, order, rng)
         )
-        if affordances.randomness:
-            number = f"{rng.random():.4f}"
-            user = f"{user}\n\n{self.prompts.render('random_number', number=number)}"
+        user = self.with_random_number(user, affordances, rng)
         system = self.system_prompt(obs.situation, affordances, plan, order)
-        choices = ", ".join(order)
-        return Rendered(
-            messages=(Message(role="system", content=system), Message(role="user", content=user)),
-            answer=ChoiceAnswer(choices=order),
-            think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
-            after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
-            reask_prompt=self.prompts.render("reask", choices=choices),
-        )
+        return self.choice_context(system, user, order, affordances.scratchpad)
 
     def render_plan_request(self, situation: str, affordances: Affordances, seed: int) -> Rendered:
         """The one context that writes a shared plan for `situation` (free text, no choices).
@@ -239,14 +269,15 @@ class Environment(ABC):
             f"{self.template_prefix}.observation",
             **self.observation_fields(obs, self.choice_order(obs, rng), rng),
         )
+        think, after_think = self.think_prompts(affordances.scratchpad)
         return Rendered(
             messages=(
                 Message(role="system", content=system),
                 Message(role="user", content=self.prompts.render("plan_request", example=example)),
             ),
             answer=FreeTextAnswer(),
-            think_prompt=self.prompts.render("think") if affordances.scratchpad else None,
-            after_think_prompt=self.prompts.render("after_think") if affordances.scratchpad else "",
+            think_prompt=think,
+            after_think_prompt=after_think,
             reask_prompt="",
         )
 

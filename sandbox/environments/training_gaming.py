@@ -500,28 +500,12 @@ class TrainingGaming(Environment):
             parts.append(self.prompts.render("tg.training_info"))
         if affordances.optimal_plan:
             parts.append(self.prompts.render("tg.optimal"))
-        if affordances.shared_planning and plan is not None:
-            parts.append(self.prompts.render("shared_plan", plan=plan))
-        if affordances.randomness:
-            parts.append(self.prompts.render("randomness"))
         scratchpad = bool(cell.scratchpad) or affordances.scratchpad
-        if scratchpad:
-            parts.append(self.prompts.render("scratchpad"))
+        parts += self.granted_parts(affordances, plan, scratchpad)
         parts.append(self.prompts.render("answer_format", choices=", ".join(obs.choices)))
         user = self.prompts.render("tg.observation", **fields)
-        if affordances.randomness:
-            number = f"{rng.random():.4f}"
-            user = f"{user}\n\n{self.prompts.render('random_number', number=number)}"
-        return Rendered(
-            messages=(
-                Message(role="system", content="\n\n".join(parts)),
-                Message(role="user", content=user),
-            ),
-            answer=ChoiceAnswer(choices=obs.choices),
-            think_prompt=self.prompts.render("think") if scratchpad else None,
-            after_think_prompt=self.prompts.render("after_think") if scratchpad else "",
-            reask_prompt=self.prompts.render("reask", choices=", ".join(obs.choices)),
-        )
+        user = self.with_random_number(user, affordances, rng)
+        return self.choice_context("\n\n".join(parts), user, obs.choices, scratchpad)
 
     # --- the interface's win (see the module docstring) ---------------------------------------
     def policy_win(self, policy: Policy) -> float:
