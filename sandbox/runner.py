@@ -43,6 +43,7 @@ from sandbox.events import (
     RunStarted,
     RunStopped,
     StepRecord,
+    complete_lines,
     read_events,
     recorded_prompts_and_plans,
 )
@@ -433,13 +434,12 @@ class Runner:
                 model: capability_profile(entry) for model, entry in summary["models"].items()
             }
             summary["plan_usage"] = self.plan_usage.model_dump()
-            with (self.store.path / EVENTS).open("rb") as log:
-                # the coordination attempts, tallied from the log alone (as `sandbox logs` does)
-                attempts = coordination_tables(log)
+            log = self.store.path / EVENTS
+            # the coordination attempts, tallied from the log alone (as `sandbox logs` does)
+            attempts = coordination_tables(complete_lines(log))
             if any(attempts.values()):
                 summary["coordination"] = attempts
-            with (self.store.path / EVENTS).open("rb") as log:
-                summary["usage_by_model"] = usage_by_model(log)
+            summary["usage_by_model"] = usage_by_model(complete_lines(log))
             summary["cost"] = estimated_cost(summary["usage_by_model"], self.config.report.prices)
             if self.source is not None and self.cache is not None:
                 summary["replay"] = {
