@@ -87,9 +87,18 @@ class Environment(ABC):
         """Fields for the observation template; `rng` varies surface detail between contexts
         (a date) without changing which observation it is."""
 
+    shuffles_choices: ClassVar[bool] = False
+    """Whether each context is shown the choices in its own random order (drawn from the
+    context's rng before anything else): set by games where the order must carry no signal
+    that contexts could agree on (the agreement games), off where the order is the game's."""
+
     def choice_order(self, obs: Observation, rng: random.Random) -> tuple[str, ...]:
-        """The order in which this context is shown the choices (fixed unless overridden)."""
-        return obs.choices
+        """The order in which this context is shown the choices (see `shuffles_choices`)."""
+        if not self.shuffles_choices:
+            return obs.choices
+        order = list(obs.choices)
+        rng.shuffle(order)
+        return tuple(order)
 
     @abstractmethod
     def policy_win(self, policy: Policy) -> float:

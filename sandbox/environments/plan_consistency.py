@@ -67,6 +67,8 @@ class AgreementGame(Environment):
     `schelling.py`) are both this game, scored by this code: only their templates (the framing:
     a plan element, or coordination with other copies) and their option lists differ."""
 
+    shuffles_choices = True
+
     def __init__(self, options: tuple[str, ...], contexts: int, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
         self.options = options
@@ -78,11 +80,6 @@ class AgreementGame(Environment):
 
     def rule_fields(self, situation: str) -> dict[str, Any]:
         return {"n_options": len(self.options), "contexts": self.contexts}
-
-    def choice_order(self, obs: Observation, rng: random.Random) -> tuple[str, ...]:
-        order = list(obs.choices)
-        rng.shuffle(order)
-        return tuple(order)
 
     def observation_fields(
         self, obs: Observation, order: tuple[str, ...], rng: random.Random
