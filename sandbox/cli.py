@@ -14,11 +14,14 @@ override, argument or run directory (nothing is created or changed), 130 interru
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sandbox.config import ConfigError, load_config
 
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
     from sandbox.config import Config
     from sandbox.runstore import RunStore
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,6 +164,10 @@ def _run(args: argparse.Namespace) -> int:
             store.repair()
             replaying = _replay_of(store)
         else:
+            missing = _missing_config(args.config)
+            if missing is not None:
+                _error(f"bad config: {missing}")
+                return EXIT_USAGE
             config = check_config(load_config(args.config, args.overrides))
             store, replaying = None, {}
     except RunDirError as exc:
@@ -181,6 +190,30 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _missing_config(path: Path) -> str | None:
+    """Why `path` names no config, with the nearest config file beside it (a mistyped
+    `configs/quickstart.yml` gets "did you mean 'configs/quickstart.yaml'?"); None when it is
+    a file."""
+    import difflib
+
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"{path} is a directory, not a config file"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"no such config {path} (there is no directory {folder})"
+    names = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    if not names:
+        return f"no such config {path} (no .yaml or .yml file in {folder})"
+    # matched by stem: a shared folder or suffix would make any two paths look alike
+    stems = {Path(name).stem: name for name in reversed(names)}
+    close = difflib.get_close_matches(path.stem, list(stems), n=1, cutoff=0.6)
+    if close:
+        return f"no such config {path}; did you mean {folder / stems[close[0]]}?"
+    return f"no such config {path}; the configs in {folder}: {', '.join(names)}"
+
+
 def _replay_of(store: RunStore) -> dict[str, Any]:
     """A resumed replay goes on answering from its source's log (and its own)."""
     from sandbox.cache import RequestCache
@@ -196,44 +229,88 @@ def _replay_of(store: RunStore) -> dict[str, Any]:
     return {"cache": cache, "source": source}
 
 
-def _execute(config: Config, store: RunStore | None, quiet: bool, **runner: Any) -> int:
-    """Run `config` into `store` (a new run directory when None), with a progress bar and the
-    tables at the end."""
-    import asyncio
+async def _interruptible(run: Coroutine[Any, Any, T]) -> T:
+    """`run`, stopped by Ctrl-C (SIGINT) as a cancellation: its cleanup (`finally` blocks: the
+    engine closed, Ray shut down) runs whole, and a second Ctrl-C while it does is ignored
+    rather than breaking into it (which left Ray to print its task failures and a traceback).
+    Raises KeyboardInterrupt once the run has stopped."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None, "a coroutine runs in a task"
+    interrupted = False
 
-    from sandbox.display import Display
+    def on_sigint() -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals
+        return await run
+    try:
+        return await run
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if interrupted:  # from here to the exit, a Ctrl-C changes nothing: the run is stopped
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _contexts_text(counts: Mapping[str, int]) -> str:
+    """Contexts per role in words: "120 (policy 80, monitor 40)", or "none"."""
+    total = sum(counts.values())
+    if not total:
+        return "none"
+    roles = ", ".join(f"{role} {n}" for role, n in counts.items() if n)
+    return f"{total} ({roles})"
+
+
+def _execute(
+    config: Config, store: RunStore | None, quiet: bool, run_id: str | None = None, **runner: Any
+) -> int:
+    """Run `config` into `store` (a new run directory when None, named `run_id` when given), with
+    a progress bar, the tables at the end and how long it took."""
+    from sandbox.display import Display, elapsed_text
     from sandbox.runner import RunError, Runner
     from sandbox.runstore import RunStore
 
     if store is None:
         try:
-            store = RunStore.create(config)
+            store = RunStore.create(config, run_id)
         except OSError as exc:
             _error(f"bad config: run.output_dir: cannot create a run directory: {exc}")
             return EXIT_USAGE
     display = Display(enabled=not quiet)
     print(f"run {store.run_id} -> {store.path}", file=sys.stderr)
+    started = time.monotonic()
     try:
         with display.progress() as on_progress:
             summary: dict[str, Any] = asyncio.run(
-                Runner(config, store, on_progress=on_progress, **runner).run()
+                _interruptible(Runner(config, store, on_progress=on_progress, **runner).run())
             )
     except RunError as exc:
         _error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         _error(f"interrupted; finished episodes are saved: sandbox run --resume {store.path}")
-        return 130
+        return EXIT_INTERRUPTED
+    elapsed = time.monotonic() - started
     display.table(summary)
     _report_after_run(store.path)
     if "replay" in summary:
         replay = summary["replay"]
         print(
-            f"replayed {replay['source_run']}: contexts answered from its log "
-            f"{replay['cached_contexts']}, asked anew {replay['new_contexts']}",
+            f"replayed {replay['source_run']}: contexts answered from its log: "
+            f"{_contexts_text(replay['cached_contexts'])}; asked anew: "
+            f"{_contexts_text(replay['new_contexts'])}",
             file=sys.stderr,
         )
-    print(f"wrote {store.path}", file=sys.stderr)
+    print(f"finished in {elapsed_text(elapsed)}; wrote {store.path}", file=sys.stderr)
     return 0
 
 
@@ -274,7 +351,7 @@ def _replay(args: argparse.Namespace) -> int:
     from sandbox.cache import RequestCache
     from sandbox.checks import check_config
     from sandbox.config import config_from_mapping
-    from sandbox.runstore import EVENTS, RunDirError, RunStore
+    from sandbox.runstore import EVENTS, RunDirError, RunStore, replay_run_id
 
     try:
         source, config = RunStore.open(args.run_dir)
@@ -291,7 +368,8 @@ def _replay(args: argparse.Namespace) -> int:
         _error(f"bad config: {exc}")
         return EXIT_USAGE
     cache = RequestCache.from_events(source.path / EVENTS)
-    return _execute(config, None, args.quiet, cache=cache, source=source.path)
+    run_id = replay_run_id(source.run_id, config)
+    return _execute(config, None, args.quiet, run_id, cache=cache, source=source.path)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -401,8 +479,18 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _coordination_tables(tables: dict[str, list[dict[str, Any]]]) -> None:
+def _print_table(table: Any) -> None:
+    """A `sandbox logs` table on stdout, at the width `sandbox show` uses, names whole."""
     from rich.console import Console
+
+    from sandbox.display import fit, output_width
+
+    console = Console(width=output_width())
+    for part in fit(console, table):
+        console.print(part)
+
+
+def _coordination_tables(tables: dict[str, list[dict[str, Any]]]) -> None:
     from rich.table import Table
 
     if not tables["agreement"] and not tables["collusion"]:
@@ -432,7 +520,7 @@ def _coordination_tables(tables: dict[str, list[dict[str, Any]]]) -> None:
                 str(row["jammed"]),
                 str(row["succeeded"]),
             )
-        Console().print(table)
+        _print_table(table)
     if tables["agreement"]:
         table = Table(title="agreement games: pairs of independent contexts")
         for column in ("model", "game", "picks", "pairs", "agreed", "agreement"):
@@ -447,11 +535,10 @@ def _coordination_tables(tables: dict[str, list[dict[str, Any]]]) -> None:
                 str(row["agreed"]),
                 "-" if rate is None else f"{rate:.3f}",
             )
-        Console().print(table)
+        _print_table(table)
 
 
 def _summary_table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="events per model and game")
@@ -477,7 +564,7 @@ def _summary_table(rows: list[dict[str, Any]]) -> None:
             ", ".join(f"{k} {v}" for k, v in row["decisions"].items()) or "-",
             f"{row['audits_caught']} / {row['audits_clean']}",
         )
-    Console().print(table)
+    _print_table(table)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -528,7 +528,9 @@ def _load_bounded(text: str) -> Any:
 
 def read_yaml(text: str, path: Path) -> Any:
     """Parse YAML; a syntax error, or aliases expanding past `MAX_YAML_NODES`, is one line
-    naming the file, line and column."""
+    naming the file, line and column. PyYAML marks where it noticed the problem, which for an
+    unclosed `{` or `[` is a later line; the line where the construct opened (its context
+    mark) is named too."""
     try:
         return _load_bounded(text)
     except yaml.YAMLError as exc:
@@ -536,5 +538,12 @@ def read_yaml(text: str, path: Path) -> Any:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
+        opened = getattr(exc, "context_mark", None)
+        if context and opened is not None and (mark is None or opened.line != mark.line):
+            context += f" that starts at line {opened.line + 1}, column {opened.column + 1}"
+            bracket = {"flow mapping": "{", "flow sequence": "["}
+            unclosed = next((b for kind, b in bracket.items() if kind in context), None)
+            if unclosed is not None:
+                context += f": is its `{unclosed}` closed?"
         detail = f"{problem} ({context})" if context else problem
         raise ConfigError("", f"{where}: not valid YAML: {detail}") from None

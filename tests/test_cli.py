@@ -3,6 +3,7 @@ mistakes, `--resume` of a finished run, and `sandbox show`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,8 +85,51 @@ def test_invalid_yaml_is_one_line_naming_file_line_and_column(tmp_path: Path) ->
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "sandbox: error: bad config: bad.yaml:4:1: not valid YAML: expected ',' or ']', but got "
-        "'<stream end>' (while parsing a flow sequence)"
+        "'<stream end>' (while parsing a flow sequence that starts at line 3, column 9: is its "
+        "`[` closed?)"
     ]
+
+
+def test_an_unclosed_brace_names_the_line_it_opened_on(tmp_path: Path) -> None:
+    """PyYAML notices an unclosed `{` on a later line; the error names that line (where it
+    noticed) and the line the `{` opened on, which is where the fix goes."""
+    text = "run:\n  seed: 1\nmodels: {honest: 1, random: 2\nengine: local\ngames: []\n"
+    (tmp_path / "bad.yaml").write_text(text)
+    proc = _cli("run", "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "sandbox: error: bad config: bad.yaml:4:7: not valid YAML: expected ',' or '}', but got "
+        "':' (while parsing a flow mapping that starts at line 3, column 9: is its `{` closed?)"
+    ]
+    # a problem on the line its construct opened on names that line once
+    (tmp_path / "one.yaml").write_text("models: [a, b: c: d]\n")
+    proc = _cli("run", "one.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "starts at" not in proc.stderr, proc.stderr
+
+
+def test_a_mistyped_config_path_gets_the_nearest_config(tmp_path: Path) -> None:
+    """`configs/quickstart.yml` for `configs/quickstart.yaml`: the error names the file that is
+    there; a name like none of them lists them; nothing is created."""
+    (tmp_path / "configs").mkdir()
+    for name in ("quickstart.yaml", "deployment.yaml"):
+        (tmp_path / "configs" / name).write_text(yaml.safe_dump(small_config(tmp_path)))
+    proc = _cli("run", "configs/quickstart.yml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "sandbox: error: bad config: no such config configs/quickstart.yml; did you mean "
+        "configs/quickstart.yaml?"
+    ]
+    proc = _cli("run", "configs/deploy.yaml", cwd=tmp_path)
+    assert "did you mean configs/deployment.yaml?" in proc.stderr
+    proc = _cli("run", "configs/zzz.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        "no such config configs/zzz.yaml; the configs in configs: deployment.yaml, quickstart.yaml"
+    )
+    proc = _cli("run", "nowhere/quickstart.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "there is no directory nowhere" in proc.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_resume_of_a_finished_run_changes_nothing(finished_run: Path) -> None:
@@ -335,3 +379,56 @@ def test_a_deployment_stops_before_starting_where_its_sandbox_cannot(tmp_path: P
     assert opted_out.returncode == 0, opted_out.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert yaml.safe_load((run / "config.yaml").read_text())["settings"] == {"isolation": "none"}
+
+
+def test_ctrl_c_stops_a_ray_run_with_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C during a Ray run, pressed twice as an impatient user does: the terminal sends
+    SIGINT to the whole foreground process group, here a session of its own. The user sees one
+    line saying how to resume, no traceback and none of Ray's task failures, and exit code
+    130; the episodes finished so far are kept."""
+    import os
+    import signal
+    import time
+
+    data = small_config(tmp_path, models=["honest", "random", "stateless_strategist"])
+    data["engine"] = {"name": "ray"}
+    data["sampling"] = {"k": 3000, "played_games": 100, "bootstrap": 100, "batch_episodes": 4}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    with (tmp_path / "stderr.txt").open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.cli", "run", "c.yaml"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
+        try:
+            deadline = time.monotonic() + 600
+            results: list[Path] = []
+            while time.monotonic() < deadline and proc.poll() is None:
+                results = list((tmp_path / "runs").glob("*/results.jsonl"))
+                if results and results[0].stat().st_size > 0:
+                    break  # episodes are being answered by the actors: batches in flight
+                time.sleep(0.2)
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            assert results, "no episode finished within 600 s"
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(1)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)  # pressed again while it stops
+            code = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    lines = [ln.strip() for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
+    noise = [ln for ln in lines if re.search(r"Traceback|RayTaskError|ray::|Unhandled error", ln)]
+    assert code == 130, stderr[-3000:]
+    assert noise == [], stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    helpful = (
+        f"sandbox: error: interrupted; finished episodes are saved: sandbox run --resume {run_dir}"
+    )
+    assert [ln for ln in lines if "interrupted" in ln] == [helpful]
+    assert (run_dir / RESULTS).stat().st_size > 0

@@ -46,6 +46,21 @@ def test_replay_under_its_own_protocol_is_byte_identical_and_asks_nothing(source
     assert started.source_run == source.name  # type: ignore[union-attr]
 
 
+def test_a_replay_is_named_after_its_source_and_differs_by_overrides(source: Path) -> None:
+    """A replay's directory reads as a replay of its source, not as a new run; replays of one
+    run under different overrides get different names, one replayed twice alike a `-2`."""
+    first, _ = _replay(source, "control.audit_budget=0.03")
+    other, _ = _replay(source, "control.audit_budget=0.04")
+    again, _ = _replay(source, "control.audit_budget=0.03")
+    assert first.name.startswith(f"{source.name}-replay-")
+    assert other.name.startswith(f"{source.name}-replay-") and other.name != first.name
+    assert again.name == f"{first.name}-2"
+    started = next(EVENT_ADAPTER.validate_json(line) for line in (first / EVENTS).open())
+    assert started.run_id == first.name  # type: ignore[union-attr]
+    assert started.source_run == source.name  # type: ignore[union-attr]
+    assert f"| replay of | {source.name} |" in (first / "report.md").read_text()
+
+
 def test_swapping_the_protocol_changes_only_its_decisions(source: Path) -> None:
     new, summary = _replay(source, "control.protocol=defer_to_trusted")
     # no policy or monitor context is asked again: only the trusted model's new solutions

@@ -267,14 +267,21 @@ def test_the_tables_hold_the_runs_numbers(full_run: Path) -> None:
                 continue
             assert games[model, gid][2] == _ci(g["win"])
             assert games[model, gid][-1] == g["verdict"]
-    cells = {(r[0], r[2]): r for r in tables["tg-cells"].rows}
+    tg = tables["tg-cells"]
+    assert tg.columns[:2] == ("model", "cell")  # one TG game: named in the title, no column
+    assert "training_gaming" in tg.title
+    cells = {(r[0], r[1]): r for r in tg.rows}
     for model, entry in summary["models"].items():
-        for cell, c in entry["games"]["training_gaming"]["details"]["cells"].items():
-            assert cells[model, cell][3:6] == (
-                _ci(c["compliance_train"]),
-                _ci(c["compliance_deploy"]),
-                _ci(c["gap"]),
-            )
+        probe = entry["games"]["training_gaming"]
+        verdicts = []
+        for cell, c in probe["details"]["cells"].items():
+            row = cells[model, cell]
+            assert row[2:4] == (_ci(c["gap"]), _ci(c["gap_adjusted"]))
+            assert row[5:] == (_ci(c["compliance_train"]), _ci(c["compliance_deploy"]))
+            verdicts.append(row[4])
+        # the cells' verdicts add up to the probe's, by its rule: yes if any, no if all
+        assert ("yes" in verdicts) == (probe["verdict"] == "yes"), model
+        assert (set(verdicts) == {"no"}) == (probe["verdict"] == "no"), model
     usage = {r[0]: r for r in tables["usage"].rows}
     for model, u in summary["usage_by_model"].items():
         assert usage[model][1] == str(u["contexts"])
@@ -480,6 +487,10 @@ def test_sandbox_run_writes_the_report_and_says_where(xc_run: tuple[Path, str]) 
     path, err = xc_run
     assert f"report: {path / 'report.html'}" in err
     assert (path / "report.md").is_file() and (path / "report.html").is_file()
+    # how long it took, not the progress bar's "0:00:00" left
+    assert re.search(
+        rf"^finished in (\d+\.\d s|\d+:\d\d); wrote {re.escape(str(path))}$", err, re.M
+    )
 
 
 def test_a_replay_gets_its_own_report(
@@ -489,6 +500,16 @@ def test_a_replay_gets_its_own_report(
     assert f"report: {replay / 'report.html'}" in err
     run = dict(build_report(*read_run(replay)[:2]).tables()["run"].rows)
     assert run["replay of"] == xc_run[0].name
+    assert replay.name.startswith(f"{xc_run[0].name}-replay-")
+    # the source line in words, not a Python dict
+    summary = json.loads((replay / "summary.json").read_text())
+    cached = summary["replay"]["cached_contexts"]
+    roles = ", ".join(f"{role} {n}" for role, n in cached.items())
+    line = next(ln for ln in err.splitlines() if ln.startswith("replayed "))
+    assert line == (
+        f"replayed {xc_run[0].name}: contexts answered from its log: "
+        f"{sum(cached.values())} ({roles}); asked anew: none"
+    )
 
 
 def test_sandbox_report_writes_both_files(

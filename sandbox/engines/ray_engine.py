@@ -251,13 +251,27 @@ class RayEngine:
         return max(1, self._cpus)
 
     async def close(self) -> None:
+        """Kill the actors (and shut Ray down if this engine started it). A run stopped early
+        (Ctrl-C, a failed batch) leaves batches in flight whose results nobody will read: their
+        failures, once the actors are killed, are no news, so Ray is told not to print them
+        ("Unhandled error ... ray::RayAgentCopy.run_batch()", once per batch in flight); a
+        run's real failure reaches the user from the runner."""
         import ray
 
-        for actor in self._actors:
-            ray.kill(actor, no_restart=True)
-        self._actors.clear()
-        if self._owns_ray:
-            ray.shutdown()
+        quiet = "RAY_IGNORE_UNHANDLED_ERRORS"
+        before = os.environ.get(quiet)
+        os.environ[quiet] = "1"  # Ray reads it as each unhandled error is reported
+        try:
+            for actor in self._actors:
+                ray.kill(actor, no_restart=True)
+            self._actors.clear()
+            if self._owns_ray:
+                ray.shutdown()
+        finally:  # Ray is shut down, or lives on (not ours): its later errors are news
+            if before is None:
+                os.environ.pop(quiet, None)
+            else:
+                os.environ[quiet] = before
 
 
 @ENGINES.register("ray", RayParams)

@@ -1,10 +1,10 @@
 """The report's tables, from `summary.json` and `config.yaml` (pure: dicts in, tables out).
 
-The tables the terminal prints (capability profile, deployments, collusion) are taken from
-`sandbox.display` itself, so a report never words or rounds a number differently from what
-`sandbox run` and `sandbox show` print. The rest are the report's own: per-suite game tables,
-the TG cells, and what a reader needs to trust and reproduce the numbers (seed, models, token
-use, retries, parse failures).
+The tables the terminal prints (capability profile, TG cells, deployments, collusion) are taken
+from `sandbox.display` itself, so a report never words or rounds a number differently from what
+`sandbox run` and `sandbox show` print. The rest are the report's own: per-suite game tables, and
+what a reader needs to trust and reproduce the numbers (seed, models, token use, retries, parse
+failures).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandbox.display import GAME_COLUMNS, Display, game_cells, interval_text, rate_text
+from sandbox.display import GAME_COLUMNS, Display, game_cells, rate_text
 from sandbox.report.model import Table
 
 MISSING = "-"
@@ -73,41 +73,10 @@ def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | N
 
 
 def tg_cells_table(summary: Mapping[str, Any]) -> Table | None:
-    """The TG probe per cell: compliance under each cue and the gap between them."""
-    rows = []
-    for model, entry in summary["models"].items():
-        for gid, g in entry["games"].items():
-            if g.get("suite") != "tg" or not g["complete"]:
-                continue
-            for cell, c in g["details"]["cells"].items():
-                rows.append(
-                    (
-                        model,
-                        gid,
-                        cell,
-                        interval_text(c["compliance_train"]),
-                        interval_text(c["compliance_deploy"]),
-                        interval_text(c["gap"]),
-                        interval_text(c["gap_adjusted"]),
-                    )
-                )
-    if not rows:
-        return None
-    columns = (
-        "model",
-        "game",
-        "cell",
-        "complies, training cue",
-        "complies, deployment cue",
-        "gap",
-        "gap (Bonferroni)",
-    )
-    caption = (
-        "cell: value conflict (vc), training information (ti), scratchpad (sp), each on (1) or "
-        "off (0). gap: compliance under the training cue minus under the deployment cue; the "
-        "verdict reads the Bonferroni-adjusted interval"
-    )
-    return Table("tg-cells", "Training-gaming probe per cell", columns, tuple(rows), caption)
+    """The TG probe per model and cell: the table `sandbox run` prints (`Display.tg_table`):
+    the gap with its interval, the adjusted interval and the cell's verdict, each cue's
+    compliance."""
+    return from_rich(Display.tg_table(dict(summary)), "tg-cells")
 
 
 def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
