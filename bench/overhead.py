@@ -235,7 +235,10 @@ def time_inspect(contexts: Sequence[Context], log_dir: Path) -> float | str:
         from inspect_ai.scorer import includes
         from inspect_ai.solver import generate
     except ImportError as exc:
-        return f"skipped: inspect-ai is not installed ({exc.name}); pip install -e '.[bench]'"
+        return (
+            f"skipped: inspect-ai is not installed ({exc.name}); "
+            "pip install -c constraints.txt -e '.[bench]'"
+        )
 
     def mock_output(messages: Any, tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
         # a fixed reply with usage counted as the scripted backend counts it (mockllm's default

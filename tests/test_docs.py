@@ -224,13 +224,6 @@ def test_every_bench_extra_install_uses_the_pinned_constraints() -> None:
     assert [c for c in commands if "-c constraints.txt" not in c] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages still name the unpinned install, in files this change does not own: "
-    "bench/overhead.py, sandbox/export/inspect_logs.py and tests/test_export.py (the message "
-    "and the test matching it); make them pip install -c constraints.txt -e '.[bench]', then "
-    "remove this mark (strict: the test fails once they are fixed and the mark is left)",
-)
 def test_every_tracked_file_names_the_one_bench_install() -> None:
     """The same command in error messages, skips and scripts as in the README."""
     found = [

@@ -25,7 +25,8 @@ from sandbox.runstore import EVENTS, RESULTS, SUMMARY
 from tests.conftest import small_config
 
 inspect_log = pytest.importorskip(
-    "inspect_ai.log", reason="Inspect AI is the bench extra: pip install -e '.[bench]'"
+    "inspect_ai.log",
+    reason="Inspect AI is the bench extra: pip install -c constraints.txt -e '.[bench]'",
 )
 
 MODELS = ["stateless_strategist", "training_gamer", "focal_colluder"]
@@ -289,5 +290,5 @@ def test_unknown_format_and_missing_inspect_are_export_errors(
     with pytest.raises(ExportError, match="unknown export format 'inspekt'; did you mean"):
         export_run(run, "inspekt", tmp_path)
     monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # as if not installed
-    with pytest.raises(ExportError, match=r"pip install -e '\.\[bench\]'"):
+    with pytest.raises(ExportError, match=r"pip install -c constraints\.txt -e '\.\[bench\]'"):
         export_run(run, "inspect", tmp_path)

