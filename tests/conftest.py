@@ -1,11 +1,14 @@
-"""Shared fixtures: one Ray cluster per test session, small configs, a served organism."""
+"""Shared fixtures: one Ray cluster per test session, small configs, a served organism, the
+command line in a subprocess, and a config run in process (on its own, or locally and served)."""
 
 from __future__ import annotations
 
 import os
 import socketserver
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,3 +105,54 @@ def serving(organism: str = "stateless_strategist", **faults: Any) -> Any:
     from sandbox.serve import OrganismServer
 
     return running(OrganismServer(organism, "127.0.0.1", 0, **faults))
+
+
+def cli_command(*args: str) -> list[str]:
+    """The argv of `sandbox <args>` as a user runs it, for a test that starts it itself."""
+    return [sys.executable, "-m", "sandbox.cli", *args]
+
+
+def cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`sandbox <args>` run to its end in a subprocess (from `cwd`), its output captured as
+    text: what a user sees, exit code and messages."""
+    return subprocess.run(
+        cli_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_in_process(data: dict[str, Any], **hooks: Any) -> tuple[Path, dict[str, Any]]:
+    """A config mapping run in process to its end (`hooks` are the runner's): (run dir,
+    summary)."""
+    import asyncio
+
+    from sandbox.config import config_from_mapping
+    from sandbox.runner import Runner
+    from sandbox.runstore import RunStore
+
+    config = config_from_mapping(data)
+    store = RunStore.create(config)
+    return store.path, asyncio.run(Runner(config, store, **hooks).run())
+
+
+def openai_backend(base_url: str, key_env: str, **params: Any) -> dict[str, Any]:
+    """The `backend` section that reaches a model served at `base_url` through the openai
+    backend, its key read from `key_env`; `params` are the backend's other params."""
+    return {"name": "openai", "params": {"base_url": base_url, "api_key_env": key_env, **params}}
+
+
+def local_and_served(
+    tmp_path: Path,
+    backend: dict[str, Any],
+    served: Mapping[str, Any] | None = None,
+    **sections: Any,
+) -> tuple[Path, Path]:
+    """The same small config (`sections` over `small_config`'s) run in process twice: on the
+    scripted backend under `tmp_path / "local"`, then through `backend` (a served organism)
+    under `tmp_path / "remote"`, with `served`'s sections too (another engine, say). Returns
+    the two run dirs, whose results a served organism must reproduce exactly."""
+    local, _ = run_in_process(small_config(tmp_path / "local", **sections))
+    remote_sections = {**sections, **(served or {}), "backend": backend}
+    remote, _ = run_in_process(small_config(tmp_path / "remote", **remote_sections))
+    return local, remote

@@ -11,7 +11,7 @@ import yaml
 
 from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
-from tests.conftest import REPO
+from tests.conftest import REPO, cli
 
 
 def test_quickstart_config_loads() -> None:
@@ -83,16 +83,6 @@ def test_digest_changes_with_config(tmp_config) -> None:
     assert a.digest() != b.digest()
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
@@ -104,33 +94,33 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_bad_config_exits_2_without_run_dir(tmp_path, tmp_config, override, expected) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tmp_config()))
-    proc = _cli("run", str(path), override, cwd=tmp_path)
+    proc = cli("run", str(path), override, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert not (tmp_path / "runs").exists()
 
 
 def test_cli_unreadable_or_invalid_yaml_exits_2(tmp_path) -> None:
-    proc = _cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    proc = cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path)
     assert proc.returncode == 2 and "cannot read config" in proc.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("models: [honest\n")
-    proc = _cli("run", str(bad), cwd=tmp_path)
+    proc = cli("run", str(bad), cwd=tmp_path)
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr
     assert not (tmp_path / "runs").exists()
 
 
 def test_cli_resume_of_non_run_dir_exits_2(tmp_path) -> None:
-    proc = _cli("run", "--resume", str(tmp_path), cwd=tmp_path)
+    proc = cli("run", "--resume", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
 
 
 def test_cli_accepts_options_between_overrides(tmp_path, tmp_config) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tmp_config()))
-    proc = _cli("run", str(path), "--quiet", "agents.copies=0", cwd=tmp_path)
+    proc = cli("run", str(path), "--quiet", "agents.copies=0", cwd=tmp_path)
     assert proc.returncode == 2 and "agents.copies" in proc.stderr
-    proc = _cli("run", str(path), "--bogus", cwd=tmp_path)
+    proc = cli("run", str(path), "--bogus", cwd=tmp_path)
     assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
 
 
@@ -158,7 +148,7 @@ def test_unwritable_output_dir_exits_2(tmp_path, tmp_config) -> None:
     blocker.write_text("")
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tmp_config()))
-    proc = _cli("run", str(path), f"run.output_dir={blocker}/runs", cwd=tmp_path)
+    proc = cli("run", str(path), f"run.output_dir={blocker}/runs", cwd=tmp_path)
     assert proc.returncode == 2 and "run.output_dir" in proc.stderr
     assert "Traceback" not in proc.stderr
 

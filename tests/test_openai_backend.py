@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,14 @@ from sandbox.config import config_from_mapping
 from sandbox.runner import RunError, Runner
 from sandbox.runstore import EVENTS, RESULTS, RunStore
 from sandbox.serve import OrganismServer
-from tests.conftest import serving, small_config
+from tests.conftest import (
+    cli,
+    cli_command,
+    local_and_served,
+    openai_backend,
+    serving,
+    small_config,
+)
 
 SECRET = "sk-test-DO-NOT-LEAK-5f1c9a"
 KEY_ENV = "SANDBOX_TEST_API_KEY"
@@ -29,13 +35,6 @@ def served() -> Iterator[OrganismServer]:
         yield server
 
 
-def _run(data: dict) -> Path:
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store).run())
-    return store.path
-
-
 def test_openai_backend_matches_in_process_organism(
     tmp_path, served, ray_cluster, monkeypatch
 ) -> None:
@@ -45,27 +44,13 @@ def test_openai_backend_matches_in_process_organism(
         {"name": "plan_consistency", "affordances": {"randomness": True, "scratchpad": True}},
     ]
     sampling = {"k": 30, "played_games": 200, "bootstrap": 200, "batch_episodes": 8}
-    local = _run(
-        small_config(
-            tmp_path / "local",
-            models=["stateless_strategist"],
-            games=games,
-            sampling=sampling,
-        )
-    )
-    remote = _run(
-        small_config(
-            tmp_path / "remote",
-            models=["stateless_strategist"],
-            games=games,
-            sampling=sampling,
-            engine="ray",
-            ray={"address": ray_cluster},
-            backend={
-                "name": "openai",
-                "params": {"base_url": served.base_url, "api_key_env": KEY_ENV},
-            },
-        )
+    local, remote = local_and_served(
+        tmp_path,
+        openai_backend(served.base_url, KEY_ENV),
+        served={"engine": "ray", "ray": {"address": ray_cluster}},
+        models=["stateless_strategist"],
+        games=games,
+        sampling=sampling,
     )
     local_lines = (local / RESULTS).read_text()
     assert local_lines.count("\n") == 60
@@ -99,15 +84,7 @@ def test_failing_endpoint_stops_the_run_with_a_clear_error(
         **ray_section,
         models=["honest"],
         games=[{"name": "upfront_auditing"}],
-        backend={
-            "name": "openai",
-            "params": {
-                "base_url": "http://127.0.0.1:9/v1",
-                "api_key_env": KEY_ENV,
-                "max_retries": 0,
-                "timeout_s": 2,
-            },
-        },
+        backend=openai_backend("http://127.0.0.1:9/v1", KEY_ENV, max_retries=0, timeout_s=2),
     )
     config = config_from_mapping(data)
     store = RunStore.create(config)
@@ -135,26 +112,18 @@ def test_a_flaky_endpoint_records_error_outcomes_and_finishes(tmp_path, monkeypa
     since far fewer than `max_error_share` of recent contexts fail. A replay of it asks the
     failed contexts again (a failed call is no answer to reuse)."""
     monkeypatch.setenv(KEY_ENV, SECRET)
-    server = OrganismServer("honest", "127.0.0.1", 0, fail_rate=0.3, fault_seed=1)
-    server.start_background()
-    try:
+    with serving("honest", fail_rate=0.3, fault_seed=1) as server:
         data = small_config(
             tmp_path,
             models=["honest"],
             games=[{"name": "upfront_auditing"}],
             sampling={"k": 60, "played_games": 100, "bootstrap": 100},
-            backend={
-                "name": "openai",
-                "params": {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 0},
-            },
+            backend=openai_backend(server.base_url, KEY_ENV, max_retries=0),
             agents={"copies": 2, "actors": 1, "max_reasks": 0, "max_error_share": 0.9},
         )
         config = config_from_mapping(data)
         store = RunStore.create(config)
         summary = asyncio.run(Runner(config, store).run())
-    finally:
-        server.shutdown()
-        server.server_close()
     events = [json.loads(line) for line in (store.path / EVENTS).open()]
     failed = [e for e in events if e["kind"] == "action" and e["error"] is not None]
     assert 8 <= len(failed) <= 35  # about 30% of 60
@@ -170,7 +139,7 @@ def test_a_flaky_endpoint_records_error_outcomes_and_finishes(tmp_path, monkeypa
 
 def test_sandbox_serve_cli_speaks_the_openai_api() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "serve", "--organism", "honest", "--port", "0"],
+        cli_command("serve", "--organism", "honest", "--port", "0"),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -225,23 +194,13 @@ def test_sandbox_serve_cli_speaks_the_openai_api() -> None:
 
 
 def test_serve_rejects_unknown_organism() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "serve", "--organism", "nobody"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = cli("serve", "--organism", "nobody", timeout=30)
     assert proc.returncode == 2 and "no organism 'nobody'" in proc.stderr
 
 
 def test_serve_on_a_taken_port_exits_2(served) -> None:
     port = served.server_address[1]
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "serve", "--organism", "honest", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = cli("serve", "--organism", "honest", "--port", str(port), timeout=30)
     assert proc.returncode == 2 and "cannot listen" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -250,30 +209,20 @@ def test_the_coordination_game_over_http_matches_in_process(tmp_path, monkeypatc
     """`sandbox serve --organism focal_colluder` plays the Schelling game (and an XC game) over
     the openai backend exactly as in process."""
     monkeypatch.setenv(KEY_ENV, SECRET)
-    server = OrganismServer("focal_colluder", "127.0.0.1", 0)
-    server.start_background()
-    try:
-        games = [
-            {"name": "schelling", "id": "salient", "params": {"option_set": "salient"}},
-            {"name": "schelling", "id": "numbers", "params": {"option_set": "numbers"}},
-            {"name": "upfront_auditing"},
-        ]
-        sampling = {"k": 30, "played_games": 200, "bootstrap": 200, "batch_episodes": 8}
-        common = {"models": ["focal_colluder"], "games": games, "sampling": sampling}
-        local = _run(small_config(tmp_path / "local", **common))
-        remote = _run(
-            small_config(
-                tmp_path / "remote",
-                **common,
-                backend={
-                    "name": "openai",
-                    "params": {"base_url": server.base_url, "api_key_env": KEY_ENV},
-                },
-            )
+    games = [
+        {"name": "schelling", "id": "salient", "params": {"option_set": "salient"}},
+        {"name": "schelling", "id": "numbers", "params": {"option_set": "numbers"}},
+        {"name": "upfront_auditing"},
+    ]
+    sampling = {"k": 30, "played_games": 200, "bootstrap": 200, "batch_episodes": 8}
+    with serving("focal_colluder") as server:
+        local, remote = local_and_served(
+            tmp_path,
+            openai_backend(server.base_url, KEY_ENV),
+            models=["focal_colluder"],
+            games=games,
+            sampling=sampling,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     lines = (local / RESULTS).read_text()
     assert lines.count("\n") == 90
     assert (remote / RESULTS).read_text() == lines
@@ -305,31 +254,18 @@ def test_structured_output_keeps_the_results_and_records_the_form(
     import json
 
     monkeypatch.setenv(KEY_ENV, SECRET)
-    server = OrganismServer("stateless_strategist", "127.0.0.1", 0, structured=served)
-    server.start_background()
-    try:
-        games = [
-            {"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}},
-            {"name": "plan_consistency"},
-        ]
-        common = {
-            "models": ["stateless_strategist"],
-            "games": games,
-            "sampling": {"k": 12, "played_games": 100, "bootstrap": 100},
-        }
-        local = _run(small_config(tmp_path / "local", **common))
-        backend = {
-            "name": "openai",
-            "params": {
-                "base_url": server.base_url,
-                "api_key_env": KEY_ENV,
-                "structured_output": mode,
-            },
-        }
-        remote = _run(small_config(tmp_path / "remote", **common, backend=backend))
-    finally:
-        server.shutdown()
-        server.server_close()
+    games = [
+        {"name": "upfront_auditing", "params": {"rounds": 10, "audited": 1}},
+        {"name": "plan_consistency"},
+    ]
+    with serving("stateless_strategist", structured=served) as server:
+        local, remote = local_and_served(
+            tmp_path,
+            openai_backend(server.base_url, KEY_ENV, structured_output=mode),
+            models=["stateless_strategist"],
+            games=games,
+            sampling={"k": 12, "played_games": 100, "bootstrap": 100},
+        )
     assert (remote / RESULTS).read_text() == (local / RESULTS).read_text()
     actions = [
         e
@@ -362,14 +298,7 @@ def test_a_monitors_calls_carry_the_score_schema_over_http(tmp_path, monkeypatch
     monkeypatch.setenv(KEY_ENV, SECRET)
     with serving("trusted", structured=("json_schema",)) as server:
         data = deployment_config(tmp_path / "remote", "trusted_monitoring", **control)
-        backend = {
-            "name": "openai",
-            "params": {
-                "base_url": server.base_url,
-                "api_key_env": KEY_ENV,
-                "structured_output": "json_schema",
-            },
-        }
+        backend = openai_backend(server.base_url, KEY_ENV, structured_output="json_schema")
         data["trusted"] = {"model": "trusted", "backend": backend}
         path, remote = run_deployment(data)
     events = [json.loads(line) for line in (path / EVENTS).read_text().splitlines()]

@@ -11,7 +11,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,9 +23,8 @@ from sandbox.config import config_from_mapping
 from sandbox.events import EVENT_ADAPTER
 from sandbox.runner import RunError, Runner, episode_plan
 from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunDirError, RunStore
-from tests.conftest import small_config
+from tests.conftest import REPO, cli_command, run_in_process, small_config
 
-REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "coordination-sandbox"  # sandbox.engines.ray_engine.NAMESPACE
 
 # 3 models x 2 games x K episodes, dispatched BATCH at a time: with scripted organisms this takes
@@ -71,16 +69,6 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _run_in_process(config: dict[str, Any], **hooks: Any) -> Path:
-    store = RunStore.create(config_from_mapping(config))
-    asyncio.run(Runner(config_from_mapping(config), store, **hooks).run())
-    return store.path
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sandbox.cli", "run", *args]
-
-
 @pytest.fixture(scope="module")
 def ray_setup(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One Ray config for the module and its undisturbed reference run (in-process)."""
@@ -88,7 +76,7 @@ def ray_setup(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     config = _config(tmp, engine="ray", ray={"address": ray_cluster})
     config_file = tmp / "config.yaml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    reference = _run_in_process(config)
+    reference, _ = run_in_process(config)
     return {"config": config, "file": config_file, "out": tmp / "runs", "reference": reference}
 
 
@@ -97,7 +85,7 @@ def ray_setup(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 def test_open_for_resume_drops_torn_result_and_orphan_events(tmp_path: Path) -> None:
     config = _config(tmp_path, sampling={"k": 3, "played_games": 100, "bootstrap": 100})
-    full = _run_in_process(config)  # the local engine: fast, same results as Ray
+    full, _ = run_in_process(config)  # the local engine: fast, same results as Ray
     full_results = (full / RESULTS).read_text(encoding="utf-8")
     full_events = _lines(full / EVENTS)
     result_lines = full_results.splitlines()
@@ -158,7 +146,7 @@ def test_crash_between_a_plan_and_its_plan_written_event_logs_no_context_twice(
     tmp_path: Path,
 ) -> None:
     config = _config(tmp_path, sampling={"k": 2, "played_games": 100, "bootstrap": 100})
-    full = _run_in_process(config)
+    full, _ = run_in_process(config)
     full_events = _lines(full / EVENTS)
     # the driver dies right after logging the first plan context's action
     cut = next(i for i, line in enumerate(full_events) if json.loads(line)["kind"] == "action")
@@ -190,7 +178,10 @@ def test_sigkilled_run_resumes_to_identical_results(
     before = set(out.iterdir())
     log = (tmp_path / "killed.log").open("w")
     proc = subprocess.Popen(
-        _cli(str(ray_setup["file"]), "--quiet"), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        cli_command("run", str(ray_setup["file"]), "--quiet"),
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     run_dir: Path | None = None
     killed_halfway = False
@@ -221,7 +212,7 @@ def test_sigkilled_run_resumes_to_identical_results(
     assert not (run_dir / SUMMARY).exists()
 
     resumed = subprocess.run(
-        _cli("--resume", str(run_dir), "--quiet"),
+        cli_command("run", "--resume", str(run_dir), "--quiet"),
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -5,7 +5,6 @@ counting the calls it answered by their seeds."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,10 @@ import pytest
 
 from sandbox.cache import ANSWERS, AnsweredContext
 from sandbox.cli import main
-from sandbox.config import config_from_mapping
-from sandbox.runner import RunError, Runner, resume_run
+from sandbox.runner import RunError, resume_run
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
 from sandbox.serve import OrganismServer
-from tests.conftest import running, serving, small_config
+from tests.conftest import openai_backend, run_in_process, running, serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 MODEL = "stateless_strategist"
@@ -49,18 +47,8 @@ def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]
             "batch_episodes": 8,
             "in_flight_batches": 3,
         },
-        backend={
-            "name": "openai",
-            "params": {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 0},
-        },
+        backend=openai_backend(server.base_url, KEY_ENV, max_retries=0),
     )
-
-
-def _run(data: dict[str, Any], **hooks: Any) -> Path:
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store, **hooks).run())
-    return store.path
 
 
 def _events(path: Path) -> list[dict[str, Any]]:
@@ -69,7 +57,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
 
 def _clean(tmp_path: Path, server: OrganismServer) -> tuple[str, dict[str, Any]]:
     """A clean run's results and usage; the server's count of answers is reset after it."""
-    path = _run(_config(tmp_path, "clean", server))
+    path, _ = run_in_process(_config(tmp_path, "clean", server))
     usage = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]
     server.answered.clear()
     return (path / RESULTS).read_text(), usage
@@ -92,7 +80,7 @@ def test_a_stopped_run_keeps_its_answers_and_its_resume_asks_none_twice(
             server.fail_rate = 0.7
 
     with pytest.raises(RunError, match="contexts failed after their retries"):
-        _run(_config(tmp_path, "stopped", server), on_episode=endpoint_dies)
+        run_in_process(_config(tmp_path, "stopped", server), on_episode=endpoint_dies)
     (path,) = (tmp_path / "stopped" / "runs").iterdir()
     events = _events(path)
     assert [e["kind"] for e in events].count("run_stopped") == 1
@@ -131,7 +119,7 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     data = _config(tmp_path, "flaky", server)
     # a run that stops when 5 contexts in a row fail (a dead endpoint), not at 25%
     data["agents"] = {**data["agents"], "max_error_share": 1.0, "error_window": 5}
-    path = _run(data)
+    path, _ = run_in_process(data)
     store = RunStore(path)
     assert store.finished()
     errors = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]["errors"]
@@ -225,7 +213,7 @@ def test_a_failed_shared_plan_is_no_plan_and_its_episodes_are_asked_again(
         data = _config(tmp_path, "plan", server)
         data["games"] = [{"name": "plan_consistency", "affordances": {"shared_planning": True}}]
         data["agents"] = {**data["agents"], "max_error_share": 0.99}
-        path = _run(data)
+        path, _ = run_in_process(data)
         events = _events(path)
         planner = [e for e in events if e["kind"] == "action" and e["episode_id"] is None]
         assert [bool(e["error"]) for e in planner] == [True, False]  # failed, then asked again
@@ -244,14 +232,14 @@ def test_a_failed_shared_plan_is_no_plan_and_its_episodes_are_asked_again(
     with serving(MODEL) as clean_server:
         data = _config(tmp_path, "clean-plan", clean_server)
         data["games"] = [{"name": "plan_consistency", "affordances": {"shared_planning": True}}]
-        assert resumed == (_run(data) / RESULTS).read_text()
+        assert resumed == (run_in_process(data)[0] / RESULTS).read_text()
 
 
 def test_a_resumed_replay_counts_no_answer_of_its_source_as_paid(tmp_path: Path) -> None:
     """A replay answers from its source's log (no call, no usage); stopped and resumed, it
     still answers those from the source, not as calls of its own."""
     data = small_config(tmp_path, models=[MODEL], sampling={"k": 20, "batch_episodes": 4})
-    source = _run(data)
+    source, _ = run_in_process(data)
     assert main(["replay", str(source), "--quiet"]) == 0
     (replay,) = [p for p in source.parent.iterdir() if p != source]
     before = json.loads((replay / SUMMARY).read_text())

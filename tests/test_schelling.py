@@ -3,7 +3,6 @@ recovering the coordination profile of the CO organisms, alone and beside the XC
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 from pathlib import Path
@@ -16,7 +15,6 @@ from agents.organisms import ORGANISMS
 from agents.organisms.colluders import focal_point
 from agents.parsing import parse_choice
 from control import metrics
-from sandbox.config import config_from_mapping
 from sandbox.context import Affordances
 from sandbox.display import Display
 from sandbox.environments import ENVIRONMENTS, SampleDraw
@@ -25,10 +23,10 @@ from sandbox.environments.schelling import OPTION_SETS, Schelling
 from sandbox.events import records_from_events
 from sandbox.prompts import PromptLibrary
 from sandbox.registry import RegistryError
-from sandbox.runner import Runner, build_environments, declared_profiles
+from sandbox.runner import build_environments, declared_profiles
 from sandbox.runstore import RunStore
 from sandbox.scoring import measured_profile, summarize
-from tests.conftest import small_config
+from tests.conftest import run_in_process, small_config
 
 SETS = ("plain", "salient", "numbers", "words")
 
@@ -261,9 +259,7 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     tmp = tmp_path_factory.mktemp("mixed")
     data = small_config(tmp, models=list(DECLARED), games=MIXED_GAMES)
     data["sampling"] = {"k": 300, "played_games": 500, "bootstrap": 300}
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    return store.path, asyncio.run(Runner(config, store).run())
+    return run_in_process(data)
 
 
 @pytest.mark.parametrize("model", list(DECLARED))

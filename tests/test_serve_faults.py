@@ -4,12 +4,9 @@ out with its retries."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import math
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,11 +15,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.config import config_from_mapping
-from sandbox.runner import Runner
-from sandbox.runstore import RESULTS, RunStore
+from sandbox.runstore import RESULTS
 from sandbox.serve import OrganismServer
-from tests.conftest import serving, small_config
+from tests.conftest import cli, openai_backend, run_in_process, serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
 MESSAGES = [
@@ -148,22 +143,9 @@ def test_bad_fault_params_are_refused(kwargs: dict[str, Any]) -> None:
     ],
 )
 def test_serve_refuses_bad_fault_flags(flags: list[str], message: str) -> None:
-    command = [sys.executable, "-m", "sandbox.cli", "serve", "--organism", "honest"]
-    done = subprocess.run(
-        [*command, "--port", "0", *flags],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli("serve", "--organism", "honest", "--port", "0", *flags, timeout=60)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
-
-
-def _run(data: dict[str, Any]) -> Path:
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store).run())
-    return store.path
 
 
 def test_a_run_rides_out_a_failing_endpoint_with_identical_results(
@@ -177,22 +159,16 @@ def test_a_run_rides_out_a_failing_endpoint_with_identical_results(
     sampling = {"k": 15, "played_games": 100, "bootstrap": 100, "batch_episodes": 8}
 
     def run(name: str, server: OrganismServer) -> Path:
-        return _run(
+        path, _ = run_in_process(
             small_config(
                 tmp_path / name,
                 models=["stateless_strategist"],
                 games=games,
                 sampling=sampling,
-                backend={
-                    "name": "openai",
-                    "params": {
-                        "base_url": server.base_url,
-                        "api_key_env": KEY_ENV,
-                        "timeout_s": 10,
-                    },
-                },
+                backend=openai_backend(server.base_url, KEY_ENV, timeout_s=10),
             )
         )
+        return path
 
     with serving() as clean:
         expected = (run("clean", clean) / RESULTS).read_text()

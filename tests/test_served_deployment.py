@@ -8,7 +8,6 @@ import json
 import queue
 import re
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from sandbox.runstore import EVENTS, RESULTS
+from tests.conftest import cli_command, openai_backend
 from tests.test_protocols import deployment_config, run
 
 ATTACKER_PARAMS = {"attack_rate": 0.3, "conspicuousness": 0.5}
@@ -32,7 +32,7 @@ CONTROL = {"steps": 20, "tasks": 200, "deployments": 1000, "audit_budget": 0.05}
 @contextmanager
 def sandbox_serve(organism: str, params: dict[str, Any] | None = None) -> Iterator[str]:
     """`sandbox serve --port 0` in its own process; yields its base URL once it listens."""
-    argv = [sys.executable, "-m", "sandbox.cli", "serve", "--organism", organism, "--port", "0"]
+    argv = cli_command("serve", "--organism", organism, "--port", "0")
     if params is not None:
         argv += ["--organism-params", json.dumps(params)]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
@@ -122,10 +122,6 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return run(data)
 
 
-def _openai(base_url: str) -> dict[str, Any]:
-    return {"name": "openai", "params": {"base_url": base_url, "api_key_env": KEY_ENV}}
-
-
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_served_deployment_matches_in_process(
     tmp_path: Path,
@@ -139,8 +135,9 @@ def test_served_deployment_matches_in_process(
     proxies = {name: CountingProxy(url) for name, url in served.items()}
     try:
         data = deployment_config(tmp_path, PROTOCOL, **CONTROL)
-        data["backend"] = _openai(proxies["attacker"].base_url)
-        data["trusted"] = {"model": "trusted", "backend": _openai(proxies["trusted"].base_url)}
+        data["backend"] = openai_backend(proxies["attacker"].base_url, KEY_ENV)
+        trusted = openai_backend(proxies["trusted"].base_url, KEY_ENV)
+        data["trusted"] = {"model": "trusted", "backend": trusted}
         if engine == "ray":
             data["engine"] = "ray"
             data["ray"] = {"address": request.getfixturevalue("ray_cluster")}
@@ -207,8 +204,8 @@ def test_served_coordination_games_and_collusion_match_in_process(
         sandbox_serve("trusted") as trusted,
     ):
         data = config(tmp_path / "served")
-        data["backend"] = _openai(policy)
-        data["trusted"] = {"model": "trusted", "backend": _openai(trusted)}
+        data["backend"] = openai_backend(policy, KEY_ENV)
+        data["trusted"] = {"model": "trusted", "backend": openai_backend(trusted, KEY_ENV)}
         path, summary = run(data)
     assert (path / RESULTS).read_bytes() == (local_path / RESULTS).read_bytes()
     served, inproc = summary["models"]["focal_colluder"], local["models"]["focal_colluder"]

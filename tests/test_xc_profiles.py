@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from control import metrics
-from sandbox.config import config_from_mapping
 from sandbox.events import records_from_events
-from sandbox.runner import Runner, build_environments, declared_profiles
+from sandbox.runner import build_environments, declared_profiles
 from sandbox.runstore import RunStore
 from sandbox.scoring import summarize
-from tests.conftest import small_config
+from tests.conftest import run_in_process, small_config
 
 ALL_GAMES = [
     {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}},
@@ -29,10 +27,7 @@ def xc_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     tmp = tmp_path_factory.mktemp("xc")
     data = small_config(tmp, games=ALL_GAMES)
     data["sampling"] = {"k": 300, "played_games": 1000, "bootstrap": 500}
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    summary = asyncio.run(Runner(config, store).run())
-    return store.path, summary
+    return run_in_process(data)
 
 
 DECLARED_XC = {"honest": False, "random": False, "stateless_strategist": True}
@@ -115,8 +110,7 @@ def sweep_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     )
     data["run"]["seed"] = request.param
     data["sampling"] = {"k": 150, "played_games": 200, "bootstrap": 1000, "confidence": 0.99}
-    config = config_from_mapping(data)
-    return asyncio.run(Runner(config, RunStore.create(config)).run())
+    return run_in_process(data)[1]
 
 
 def test_situation_sweep_slopes(sweep_run) -> None:
@@ -153,8 +147,7 @@ def test_parse_failures_never_win(tmp_path: Path) -> None:
     data = small_config(tmp_path, models=["babbler"], games=ALL_GAMES)
     data["sampling"] = {"k": 100, "played_games": 200, "bootstrap": 200}
     data["agents"] = {"max_reasks": 0}
-    config = config_from_mapping(data)
-    summary = asyncio.run(Runner(config, RunStore.create(config)).run())
+    _, summary = run_in_process(data)
     entry = summary["models"]["babbler"]
     assert entry["measured_profile"] == {"cross_context": "no"}
     for game, g in entry["games"].items():
