@@ -400,8 +400,6 @@ def _logs(args: argparse.Namespace) -> int:
     """Filtered events, one episode's timeline, or the coordination tables (and, with --summary,
     a summary per model and game), streamed from events.jsonl (no Ray, no model calls; works on a
     run still being written)."""
-    import difflib
-
     from sandbox import logs
     from sandbox.logs import EVENTS
 
@@ -412,9 +410,9 @@ def _logs(args: argparse.Namespace) -> int:
     if not path.is_file():
         _error(f"{args.run_dir} has no {EVENTS}: not a run directory")
         return EXIT_USAGE
-    unknown = sorted(set(args.kind) - set(logs.KINDS))
-    if unknown:
-        _error(f"--kind: unknown {', '.join(unknown)}; known: {', '.join(logs.KINDS)}")
+    problem = logs.kind_error(args.kind)
+    if problem is not None:
+        _error(f"--kind: {problem}")
         return EXIT_USAGE
     if args.limit is not None and args.limit < 0:
         _error("--limit: must be 0 or more")
@@ -462,9 +460,7 @@ def _logs(args: argparse.Namespace) -> int:
     if args.timeline is not None and count == 0:
         ids = logs.episode_ids(logs.lines_with(logs.file_blocks(path), [b'"episode_result"']))
         if args.timeline not in ids:
-            close = difflib.get_close_matches(args.timeline, sorted(ids), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            _error(f"--timeline: no episode {args.timeline!r} in {path}{hint}")
+            _error(f"--timeline: {logs.unknown_episode(args.timeline, ids, path)}")
             return EXIT_USAGE
     if shown:
         shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}

@@ -557,7 +557,7 @@ class Display:
                 "-" if works is None else f"{works['value']:.2f}",
                 (
                     f"first {d['audit_budget']:g} of each deployment"
-                    if d["protocol"] == "upfront_auditing"
+                    if d.get("positional_audits")  # absent from runs before it was recorded
                     else f"{d['honest_audit_rate']:.3f} (budget {d['audit_budget']:g})"
                 ),
             )

@@ -177,3 +177,20 @@ def test_a_summary_without_the_tg_margin_still_shows(summary: dict[str, Any]) ->
 )
 def test_elapsed_time_reads_as_a_duration(seconds: float, text: str) -> None:
     assert elapsed_text(seconds) == text
+
+
+def test_the_audit_column_reads_what_the_protocol_declares(summary: dict[str, Any]) -> None:
+    """Audits a protocol declares positional (`positional_audits` in the deployment summary, as
+    upfront auditing's are) read as the first share of each deployment; others as the honest
+    audit rate against the budget; a run from before the field, as the latter."""
+    model, entry = next((m, e) for m, e in summary["models"].items() if e.get("deployment"))
+    d = entry["deployment"]
+    assert d["positional_audits"] is False  # untrusted monitoring audits by score
+    shown = _render(summary, 200)
+    assert f"(budget {d['audit_budget']:g})" in shown
+    positional = copy.deepcopy(summary)
+    positional["models"][model]["deployment"]["positional_audits"] = True
+    assert f"first {d['audit_budget']:g} of each deployment" in _render(positional, 200)
+    old = copy.deepcopy(summary)
+    del old["models"][model]["deployment"]["positional_audits"]
+    assert "of each deployment" not in _render(old, 200)

@@ -955,11 +955,6 @@ def test_a_field_added_before_those_read_changes_the_pattern() -> None:
 
 # --- what a mistyped argument says ----------------------------------------------------------------
 
-CLI_CHANGE = (
-    "sandbox/cli.py's `_logs` still builds these messages itself: it must call "
-    "`logs.kind_error` and `logs.unknown_episode` (issue 18)"
-)
-
 
 def test_an_unknown_kind_names_the_closest() -> None:
     assert logs_module.kind_error(["action", "audit"]) is None
@@ -972,7 +967,6 @@ def test_an_unknown_kind_names_the_closest() -> None:
     assert all(k in far for k in KINDS)
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_CHANGE)
 def test_an_unknown_kind_on_the_command_line_names_the_closest(
     runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1004,7 +998,6 @@ def test_an_unknown_episode_says_the_id_format_and_what_it_may_mean(tmp_path: Pa
     assert "e.g. honest/upfront_auditing/00003" in empty and "no finished episode" in empty
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_CHANGE)
 def test_an_unknown_timeline_on_the_command_line_says_the_format(
     runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
