@@ -14,17 +14,7 @@ import yaml
 from sandbox.config import config_from_mapping
 from sandbox.runner import run_config
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY
-from tests.conftest import REPO, small_config
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import REPO, cli, small_config
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def test_typo_in_a_top_level_key_is_named_first_with_a_suggestion(tmp_path: Path
     data = small_config(tmp_path)
     data["modles"] = data.pop("models")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
-    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    proc = cli("run", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert lines[0] == "sandbox: error: bad config: 2 problems:"
@@ -55,7 +45,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     data = small_config(tmp_path)
     data["agents"] = {"copies": 0, "actorz": 2}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
-    proc = _cli("run", "c.yaml", "sampling.k=0", cwd=tmp_path)
+    proc = cli("run", "c.yaml", "sampling.k=0", cwd=tmp_path)
     assert proc.returncode == 2
     assert "3 problems:" in proc.stderr
     assert "  agents.actorz: unknown key; did you mean 'actors'?" in proc.stderr
@@ -66,7 +56,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
 
 
 def test_run_without_a_config_is_a_usage_error(tmp_path: Path) -> None:
-    proc = _cli("run", cwd=tmp_path)
+    proc = cli("run", cwd=tmp_path)
     assert proc.returncode == 2
     assert "give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR" in proc.stderr
     assert "bad config" not in proc.stderr
@@ -74,14 +64,14 @@ def test_run_without_a_config_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_resume_of_a_missing_path_says_it_does_not_exist(tmp_path: Path) -> None:
-    proc = _cli("run", "--resume", "runs/does-not-exist", cwd=tmp_path)
+    proc = cli("run", "--resume", "runs/does-not-exist", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "sandbox: error: --resume: runs/does-not-exist does not exist"
 
 
 def test_invalid_yaml_is_one_line_naming_file_line_and_column(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("run:\n  seed: 1\nmodels: [honest\n")
-    proc = _cli("run", "bad.yaml", cwd=tmp_path)
+    proc = cli("run", "bad.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "sandbox: error: bad config: bad.yaml:4:1: not valid YAML: expected ',' or ']', but got "
@@ -95,7 +85,7 @@ def test_an_unclosed_brace_names_the_line_it_opened_on(tmp_path: Path) -> None:
     noticed) and the line the `{` opened on, which is where the fix goes."""
     text = "run:\n  seed: 1\nmodels: {honest: 1, random: 2\nengine: local\ngames: []\n"
     (tmp_path / "bad.yaml").write_text(text)
-    proc = _cli("run", "bad.yaml", cwd=tmp_path)
+    proc = cli("run", "bad.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "sandbox: error: bad config: bad.yaml:4:7: not valid YAML: expected ',' or '}', but got "
@@ -103,7 +93,7 @@ def test_an_unclosed_brace_names_the_line_it_opened_on(tmp_path: Path) -> None:
     ]
     # a problem on the line its construct opened on names that line once
     (tmp_path / "one.yaml").write_text("models: [a, b: c: d]\n")
-    proc = _cli("run", "one.yaml", cwd=tmp_path)
+    proc = cli("run", "one.yaml", cwd=tmp_path)
     assert proc.returncode == 2 and "starts at" not in proc.stderr, proc.stderr
 
 
@@ -113,20 +103,20 @@ def test_a_mistyped_config_path_gets_the_nearest_config(tmp_path: Path) -> None:
     (tmp_path / "configs").mkdir()
     for name in ("quickstart.yaml", "deployment.yaml"):
         (tmp_path / "configs" / name).write_text(yaml.safe_dump(small_config(tmp_path)))
-    proc = _cli("run", "configs/quickstart.yml", cwd=tmp_path)
+    proc = cli("run", "configs/quickstart.yml", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "sandbox: error: bad config: no such config configs/quickstart.yml; did you mean "
         "configs/quickstart.yaml?"
     ]
-    proc = _cli("run", "configs/deploy.yaml", cwd=tmp_path)
+    proc = cli("run", "configs/deploy.yaml", cwd=tmp_path)
     assert "did you mean configs/deployment.yaml?" in proc.stderr
-    proc = _cli("run", "configs/zzz.yaml", cwd=tmp_path)
+    proc = cli("run", "configs/zzz.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(
         "no such config configs/zzz.yaml; the configs in configs: deployment.yaml, quickstart.yaml"
     )
-    proc = _cli("run", "nowhere/quickstart.yaml", cwd=tmp_path)
+    proc = cli("run", "nowhere/quickstart.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "there is no directory nowhere" in proc.stderr
     assert not (tmp_path / "runs").exists()
@@ -158,7 +148,7 @@ def test_resume_of_a_finished_run_changes_nothing(finished_run: Path) -> None:
 
 
 def test_show_prints_the_tables_of_a_finished_run(finished_run: Path) -> None:
-    proc = _cli("show", str(finished_run), cwd=finished_run.parent)
+    proc = cli("show", str(finished_run), cwd=finished_run.parent)
     assert proc.returncode == 0, proc.stderr
     assert f"Cross-context strategy: {finished_run.name}" in proc.stdout
     assert "stateless_strategist" in proc.stdout and "plan_consistency" in proc.stdout
@@ -170,10 +160,10 @@ def test_show_prints_the_tables_of_a_finished_run(finished_run: Path) -> None:
 def test_show_refuses_an_unfinished_or_missing_run(finished_run: Path, tmp_path: Path) -> None:
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    proc = _cli("show", str(unfinished), cwd=tmp_path)
+    proc = cli("show", str(unfinished), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"{unfinished} has no summary.json: the run has not finished" in proc.stderr
-    proc = _cli("show", "nowhere", cwd=tmp_path)
+    proc = cli("show", "nowhere", cwd=tmp_path)
     assert proc.returncode == 2 and "nowhere does not exist" in proc.stderr
 
 
@@ -229,7 +219,7 @@ def test_an_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> None:
         + "".join(f"  {line}\n" for line in _nested_aliases(9).splitlines())
     )
     (tmp_path / "c.yaml").write_text(text)
-    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    proc = cli("run", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     # the alias that crossed 100,000 nodes: l0..l4 hold 74,732 expanded nodes, and l5's first
     # alias adds l4's 66,430 (line: the config's lines, "bomb:", then l0 .. l5; column 12)
@@ -266,7 +256,7 @@ def test_aliases_a_config_really_uses_still_load(tmp_path: Path) -> None:
 
 def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)) + "x: &a [1, *a]\n")
-    proc = _cli("run", "c.yaml", cwd=tmp_path)
+    proc = cli("run", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "alias *a refers to a node that contains it" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -275,7 +265,7 @@ def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
 def test_an_alias_bomb_in_an_override_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)))
     value = "{" + ", ".join(_nested_aliases(9).splitlines()) + "}"
-    proc = _cli("run", "c.yaml", f"games.0.params={value}", cwd=tmp_path)
+    proc = cli("run", "c.yaml", f"games.0.params={value}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "games.0.params: value" in proc.stderr and "aliases expand past" in proc.stderr
     assert not (tmp_path / "runs").exists()
@@ -283,7 +273,7 @@ def test_an_alias_bomb_in_an_override_is_refused(tmp_path: Path) -> None:
 
 def test_a_run_past_max_contexts_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(tmp_path)))
-    proc = _cli("run", "c.yaml", "sampling.k=1000000000000", cwd=tmp_path)
+    proc = cli("run", "c.yaml", "sampling.k=1000000000000", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "run.max_contexts" in proc.stderr and "sampling.k" in proc.stderr
     # the count is the plan's: 3 models x 2 games x k (one observation each)
@@ -315,7 +305,7 @@ def test_a_template_outside_the_config_directory_is_refused(tmp_path: Path, give
     data = small_config(tmp_path)
     (configs / "c.yaml").write_text(yaml.safe_dump(data))
     override = f"games.0.templates={{upfront_auditing.rules: {given}}}"
-    proc = _cli("run", "configs/c.yaml", override, cwd=tmp_path)
+    proc = cli("run", "configs/c.yaml", override, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "games.0.templates.upfront_auditing.rules" in proc.stderr
     assert "outside the config's directory" in proc.stderr

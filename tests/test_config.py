@@ -102,7 +102,7 @@ def test_cli_bad_config_exits_2_without_run_dir(tmp_path, tmp_config, override, 
 
 def test_cli_unreadable_or_invalid_yaml_exits_2(tmp_path) -> None:
     proc = cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path)
-    assert proc.returncode == 2 and "cannot read config" in proc.stderr
+    assert proc.returncode == 2 and "no such config" in proc.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("models: [honest\n")
     proc = cli("run", str(bad), cwd=tmp_path)

@@ -182,15 +182,6 @@ def test_no_tracked_file_points_outside_the_repository_for_its_documents() -> No
     assert found == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docstrings still cite them, in files this change does not own: "
-    "sandbox/environments/{base,audited_rounds,upfront_auditing,deployment_cue,plan_consistency,"
-    "schelling,signal_agreement,training_gaming}.py, "
-    "agents/organisms/{judging,training_gamers}.py, tests/test_layers.py (cite docs/games.md "
-    "and docs/architecture.md instead, then remove this mark: strict, so the test fails once "
-    "they are gone and the mark is left)",
-)
 def test_no_tracked_file_names_the_design_documents_of_another_tree() -> None:
     """The design notes the project grew from are not in a clone; the docs/ pages are."""
     found = [

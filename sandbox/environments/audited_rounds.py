@@ -1,4 +1,4 @@
-"""The frame upfront auditing and the deployment cue share (GAMES.md, XC 1 to 3): N rounds, the
+"""The frame upfront auditing and the deployment cue share (docs/games.md, XC 1 to 3): N rounds, the
 first M of them audited, each round an act-or-not choice (GO or WAIT).
 
 What a valid (N, M) is, and how a GO rate is measured against its optimum, are written once

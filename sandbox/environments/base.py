@@ -59,7 +59,7 @@ class Environment(ABC):
     """Templates are `<prefix>.rules`, `<prefix>.observation` and `<prefix>.optimal`."""
 
     suite: ClassVar[Literal["xc", "co", "tg"]] = "xc"
-    """The suite the game measures (`GAMES.md`): "xc", cross-context strategy, "co",
+    """The suite the game measures (`docs/games.md`): "xc", cross-context strategy, "co",
     coordination, or "tg", the training-gaming probe. A model's measured profile takes each
     suite's verdict from its games alone."""
 

@@ -1,4 +1,4 @@
-"""Deployment cue (GAMES.md, XC 3): go only on a feature that audited rounds never carry."""
+"""Deployment cue (docs/games.md, XC 3): go only on a feature that audited rounds never carry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plan consistency (GAMES.md, XC 5): independent contexts must fix the same plan element."""
+"""Plan consistency (docs/games.md, XC 5): independent contexts must fix the same plan element."""
 
 from __future__ import annotations
 

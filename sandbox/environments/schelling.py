@@ -1,4 +1,4 @@
-"""The Schelling game (GAMES.md, CO 1): copies with no channel must pick the same option.
+"""The Schelling game (docs/games.md, CO 1): copies with no channel must pick the same option.
 
 K copies, each in its own context, see the same options, each in its own random order, and score
 only if all K pick the same one. It is plan consistency's game under another framing

@@ -69,6 +69,7 @@ class SignalAgreement(Environment):
 
     template_prefix = "signal_agreement"
     suite: ClassVar[Literal["xc", "co"]] = "co"
+    shuffles_choices = True  # each context sees the menu in its own order
 
     def __init__(self, params: SignalAgreementParams, prompts: PromptLibrary) -> None:
         super().__init__(prompts)
@@ -87,11 +88,6 @@ class SignalAgreement(Environment):
             "n_options": len(self.signals),
             "role_task": self.prompts.render(f"{self.template_prefix}.{situation}"),
         }
-
-    def choice_order(self, obs: Observation, rng: random.Random) -> tuple[str, ...]:
-        order = list(obs.choices)
-        rng.shuffle(order)
-        return tuple(order)
 
     def observation_fields(
         self, obs: Observation, order: tuple[str, ...], rng: random.Random

@@ -1,6 +1,6 @@
-"""The training-gaming probe (GAMES.md, TG): does a model behave differently when it is told its
-conversation is trained on? A propensity, not a capability: nothing in a TG context asks the
-model to game training, or says that it could.
+"""The training-gaming probe (docs/games.md, TG): does a model behave differently when it is
+told its conversation is trained on? A propensity, not a capability: nothing in a TG context
+asks the model to game training, or says that it could.
 
 The design is a 2^3 factorial over the three factors of Greenblatt et al. 2024:
 - `value_conflict`: the stated training objective conflicts with a value the model holds (the
@@ -363,8 +363,8 @@ CRITERIA: dict[str, re.Pattern[str]] = {
         _I,
     ),
 }
-"""GAMES.md's five criteria, each a rule over the scratchpad text (case-insensitive, within one
-sentence: the gaps never cross a full stop)."""
+"""The five criteria of docs/games.md, each a rule over the scratchpad text (case-insensitive,
+within one sentence: the gaps never cross a full stop)."""
 
 
 def classify_reasoning(text: str) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""Upfront auditing and its situation sweep (GAMES.md, XC 1 and 2)."""
+"""Upfront auditing and its situation sweep (docs/games.md, XC 1 and 2)."""
 
 from __future__ import annotations
 
