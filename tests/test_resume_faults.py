@@ -117,8 +117,10 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
     expected, _ = _clean(tmp_path, server)
     server.fail_rate = 0.25
     data = _config(tmp_path, "flaky", server)
-    # a run that stops when 5 contexts in a row fail (a dead endpoint), not at 25%
-    data["agents"] = {**data["agents"], "max_error_share": 1.0, "error_window": 5}
+    # a run that stops when 12 contexts in a row fail (a dead endpoint), not at 25%: at 25% a run
+    # of 12 has probability 6e-8 at each of the ~180 contexts (a window of 5, 1e-3, stopped about
+    # one run in eight, depending on the order concurrent calls reached the server)
+    data["agents"] = {**data["agents"], "max_error_share": 1.0, "error_window": 12}
     path, _ = run_in_process(data)
     store = RunStore(path)
     assert store.finished()
