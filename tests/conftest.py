@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -156,3 +157,49 @@ def local_and_served(
     remote_sections = {**sections, **(served or {}), "backend": backend}
     remote, _ = run_in_process(small_config(tmp_path / "remote", **remote_sections))
     return local, remote
+
+
+def run_on_two_nodes(
+    config: dict[str, Any], workdir: Path, monkeypatch: pytest.MonkeyPatch, timeout: float = 300
+) -> set[str]:
+    """`config` (a mapping; its `ray` section is set here) run by `sandbox run` in a subprocess
+    on a two-node local Ray cluster (`ray.cluster_utils.Cluster`: a head and a worker node as
+    separate raylets on this machine, one CPU each), joined by address; returns the two node
+    ids. The test process does not connect to that cluster (it may be the session cluster's
+    driver); the cluster's session files go to a private, short directory (socket paths), not
+    /tmp/ray, so a plain `ray.init()` elsewhere never joins it."""
+    import shutil
+    import tempfile
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray_tmp = tempfile.mkdtemp(prefix="rc-", dir="/tmp" if Path("/tmp").is_dir() else None)
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        nodes = {node.node_id for node in cluster.list_all_nodes()}
+        assert len(nodes) == 2
+        config_file = workdir / "two-nodes.yaml"
+        config_file.write_text(
+            yaml.safe_dump({**config, "ray": {"address": cluster.address, "spread": True}}),
+            encoding="utf-8",
+        )
+        done = cli("run", str(config_file), "--quiet", cwd=REPO, timeout=timeout)
+        assert done.returncode == 0, done.stderr
+    finally:
+        cluster.shutdown()
+        if ray.is_initialized():
+            # Cluster.shutdown resets the process-wide internal KV client, which the session
+            # cluster's driver (this process) still needs.
+            from ray.experimental import internal_kv
+
+            internal_kv._initialize_internal_kv(ray._private.worker.global_worker.gcs_client)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    return nodes

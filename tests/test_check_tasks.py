@@ -13,17 +13,12 @@ import asyncio
 import functools
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sandbox.checks import check_config
 from sandbox.config import config_from_mapping
@@ -35,7 +30,7 @@ from sandbox.events import EVENT_ADAPTER, CodeChecked, ProtocolDecision, RunStar
 from sandbox.runner import Runner, build_engine
 from sandbox.runstore import EVENTS, RESULTS, RunStore
 from sandbox.settings.codecheck import CodeCheck, TestCase, check_code
-from tests.conftest import REPO
+from tests.conftest import run_on_two_nodes
 from tests.test_protocols import deployment_config
 
 ISOLATION = "none"
@@ -298,45 +293,11 @@ def test_ray_checks_run_as_tasks_on_a_worker_node(ray_cluster: str) -> None:
 def test_a_deployment_on_two_nodes_checks_code_on_both_and_matches_local(
     ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`ray.cluster_utils.Cluster` starts a head and a worker node on this machine (one CPU
-    each); a `sandbox run` subprocess joins it by address (this process is the session
-    cluster's driver, as in tests/test_cluster.py)."""
+    """A `sandbox run` subprocess joins a two-node local cluster by address
+    (`tests.conftest.run_on_two_nodes`)."""
     import ray
-    from ray.cluster_utils import Cluster
 
-    ray_tmp = tempfile.mkdtemp(prefix="rc-", dir="/tmp" if Path("/tmp").is_dir() else None)
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
-    )
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        nodes = {node.node_id for node in cluster.list_all_nodes()}
-        assert len(nodes) == 2
-        data = _deployment(tmp_path / "ray", engine="ray")
-        data["ray"] = {"address": cluster.address, "spread": True}
-        config_file = tmp_path / "deployment.yaml"
-        config_file.write_text(yaml.safe_dump(data), encoding="utf-8")
-        done = subprocess.run(
-            [sys.executable, "-m", "sandbox.cli", "run", str(config_file), "--quiet"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-    finally:
-        cluster.shutdown()
-        if ray.is_initialized():
-            # Cluster.shutdown resets the process-wide internal KV client, which the session
-            # cluster's driver (this process) still needs.
-            from ray.experimental import internal_kv
-
-            internal_kv._initialize_internal_kv(ray._private.worker.global_worker.gcs_client)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+    nodes = run_on_two_nodes(_deployment(tmp_path / "ray", engine="ray"), tmp_path, monkeypatch)
 
     (run_dir,) = (tmp_path / "ray" / "runs").iterdir()
     checks = _checks(run_dir)

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sandbox.config import config_from_mapping
 from sandbox.runner import Runner
 from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
-from tests.conftest import small_config
+from tests.conftest import run_on_two_nodes, small_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +27,6 @@ def test_two_node_cluster_runs_a_suite_by_address_on_both_nodes(
     ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ray
-    from ray.cluster_utils import Cluster
 
     # 8 actors: Ray forwards the creation of a zero-resource actor to a random node, so SPREAD
     # does not balance `num_cpus=0` actors and 2 or 4 of them can all land on one node.
@@ -40,46 +34,9 @@ def test_two_node_cluster_runs_a_suite_by_address_on_both_nodes(
         "agents": {"copies": 16, "actors": 8},
         "sampling": {"k": 10, "played_games": 100, "bootstrap": 100, "batch_episodes": 8},
     }
-    # The cluster's session files, and the `ray_current_cluster` file that a plain `ray.init()`
-    # would connect to, go to a private (short: socket paths) directory, not /tmp/ray.
-    ray_tmp = tempfile.mkdtemp(prefix="rc-", dir="/tmp" if Path("/tmp").is_dir() else None)
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    nodes = run_on_two_nodes(
+        small_config(tmp_path, engine="ray", **sections), tmp_path, monkeypatch, timeout=120
     )
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        nodes = {node.node_id for node in cluster.list_all_nodes()}
-        assert len(nodes) == 2
-
-        config = small_config(
-            tmp_path,
-            engine="ray",
-            ray={"address": cluster.address, "spread": True},
-            **sections,
-        )
-        config_file = tmp_path / "cluster.yaml"
-        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        done = subprocess.run(
-            [sys.executable, "-m", "sandbox.cli", "run", str(config_file), "--quiet"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-    finally:
-        cluster.shutdown()
-        if ray.is_initialized():
-            # Cluster.shutdown resets the process-wide internal KV client, which the session
-            # cluster's driver (this process) still needs.
-            from ray.experimental import internal_kv
-
-            internal_kv._initialize_internal_kv(ray._private.worker.global_worker.gcs_client)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
     (run_dir,) = (tmp_path / "runs").iterdir()
     events = [json.loads(line) for line in (run_dir / EVENTS).read_text().splitlines()]
