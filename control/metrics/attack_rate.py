@@ -11,11 +11,10 @@ from typing import Literal
 import numpy as np
 
 from control.metrics.estimates import Estimate, percentile_interval
-from control.metrics.honeypots import honeypot_shutdown_probability
+from control.metrics.honeypots import honeypot_budget, honeypot_shutdown_probability
 from control.metrics.settings import Simulation
 from control.metrics.simulation import red_win, resampled_laws
 from control.metrics.steps import CODES, Steps
-from control.metrics.thresholds import audit_count
 
 SearchMethod = Literal["closed form", "golden section"]
 
@@ -229,13 +228,7 @@ def best_attack_rate(
         benign_codes = np.concatenate([benign_codes, honest_mode.codes()])
     if benign_codes.size == 0:
         raise ValueError("no benign steps: give honest_mode steps, or attack-mode non-attacks")
-    limit = audit_count(budget, tasks) - honeypots
-    if limit < 0:
-        raise ValueError(f"{honeypots} honeypots cost more than the {limit + honeypots} audits")
-    passed = np.asarray(honeypot_passed, dtype=bool)
-    if honeypots and passed.size == 0:
-        raise ValueError("honeypots were shown but no honeypot verdict was recorded")
-    q = float(passed.mean()) if passed.size else 0.0
+    limit, q, passed = honeypot_budget(budget, tasks, honeypots, honeypot_passed)
     attacks_law = np.bincount(codes[hits], minlength=CODES) / hits.sum()
     benign_law = np.bincount(benign_codes, minlength=CODES) / benign_codes.size
     observed = float(hits.mean())
