@@ -13,7 +13,7 @@ import ast
 import re
 import subprocess
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -172,25 +172,23 @@ def test_the_readme_answers_how_to_add_a_protocol_in_one_hop() -> None:
     assert "adding-a-protocol" in anchors(DOCS / "architecture.md")
 
 
-def test_no_tracked_file_points_outside_the_repository_for_its_documents() -> None:
-    found = [
+def lines_naming(needles: Sequence[str]) -> list[str]:
+    """Every line of a tracked file holding one of `needles`, as `file:line: text`."""
+    return [
         f"{name}:{n}: {line.strip()}"
         for name, text in tracked_texts()
         for n, line in enumerate(text.splitlines(), 1)
-        if any(needle in line for needle in OUTSIDE_DOCS)
+        if any(needle in line for needle in needles)
     ]
-    assert found == []
+
+
+def test_no_tracked_file_points_outside_the_repository_for_its_documents() -> None:
+    assert lines_naming(OUTSIDE_DOCS) == []
 
 
 def test_no_tracked_file_names_the_design_documents_of_another_tree() -> None:
     """The design notes the project grew from are not in a clone; the docs/ pages are."""
-    found = [
-        f"{name}:{n}: {line.strip()}"
-        for name, text in tracked_texts()
-        for n, line in enumerate(text.splitlines(), 1)
-        if any(bare in line for bare in BARE_NAMES)
-    ]
-    assert found == []
+    assert lines_naming(BARE_NAMES) == []
 
 
 @pytest.mark.parametrize(
