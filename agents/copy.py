@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from agents.backends import BACKENDS, Backend
 from agents.loop import AgentLoop
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
 
 ModelBackends = Mapping[str, tuple[str, Mapping[str, Any]]]
 """model name -> (registered backend name, its params): which backend answers each model."""

@@ -19,8 +19,8 @@ from langgraph.types import Command
 
 from agents.backends.base import Backend, BackendError, CompletionParams
 from agents.parsing import answer_schema, parse_answer
-from sandbox.context import Action, ChoiceAnswer, Context, Message, Usage
-from sandbox.seeding import derive_seed
+from sandbox.core.context import Action, ChoiceAnswer, Context, Message, Usage
+from sandbox.core.seeding import derive_seed
 
 
 class LoopState(TypedDict, total=False):

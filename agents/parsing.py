@@ -1,6 +1,6 @@
 """Reading an answer out of free model text: a choice, a score, or free text.
 
-One parser for the three answer formats a context may ask for (`sandbox.context.AnswerFormat`).
+One parser for the three answer formats a context may ask for (`sandbox.core.context.AnswerFormat`).
 Choices and scores are read from `ANSWER:` lines outside any code the reply quotes, and each
 must be the whole of its line, so nothing is read into an answer the model never gave.
 
@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sandbox.context import AnswerFormat, ChoiceAnswer, ScoreAnswer
+from sandbox.core.context import AnswerFormat, ChoiceAnswer, ScoreAnswer
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ANSWER = re.compile(r"\W*answer\W*:\s*(.*?)\s*", re.IGNORECASE | re.ASCII)

@@ -5,14 +5,14 @@ deployment's log the coordination attempts of an untrusted-monitoring step befor
 result (no run config writes them yet): every step, a pick of an agreement game and the monitor's
 verdicts on the step's honeypot under the three countermeasures with honeypots; one step in three
 (a signalled attack), the signal, its two jams and the monitor's recognition under each of the four
-countermeasures; built as `sandbox.events` models and written by its `EventWriter`, then writes a
-large `events.jsonl` in a temporary directory (not the repo) by repeating these event lines with
-varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess: `wc -l` on
-the file, `sandbox logs` default view (`--json` and human), `--summary --json`, and filters
-(`--kind audit --json`, `--kind signal_recognition --agent copy-3 --json`, `--model honest`), and
-reads each one's peak RSS from `os.wait4`. Prints the figures against the targets: peak memory
-bounded, under 200 MiB, whatever the size; at least half the speed of `wc -l`. Exits 0 whatever
-the numbers; 2 on bad arguments.
+countermeasures; built as `sandbox.core.events` models and written by its `EventWriter`, then
+writes a large `events.jsonl` in a temporary directory (not the repo) by repeating these event
+lines with varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess:
+`wc -l` on the file, `sandbox logs` default view (`--json` and human), `--summary --json`, and
+filters (`--kind audit --json`, `--kind signal_recognition --agent copy-3 --json`,
+`--model honest`), and reads each one's peak RSS from `os.wait4`. Prints the figures against the
+targets: peak memory bounded, under 200 MiB, whatever the size; at least half the speed of
+`wc -l`. Exits 0 whatever the numbers; 2 on bad arguments.
 
 With `--against REV`, also times the CLI of a git revision of this repo (its `sandbox`, `agents`
 and `control` exported to the temporary directory) on the same file, each command run by both
@@ -88,10 +88,10 @@ def _configs(base: Path) -> list[dict[str, Any]]:
 
 
 def source_lines(base: Path) -> list[bytes]:
-    from sandbox.checks import check_config
     from sandbox.config import config_from_mapping
-    from sandbox.runner import Runner
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
+    from sandbox.run.checks import check_config
+    from sandbox.run.runner import Runner
 
     lines: list[bytes] = []
     steps = 0
@@ -114,7 +114,7 @@ COUNTERMEASURES = ("none", "honeypots", "honeypots+redaction", "honeypots+paraph
 def coordination_lines(run_id: str, episode: str, i: int) -> list[bytes]:
     """A step's coordination attempts under untrusted monitoring, written as the runner's
     `EventWriter` writes events (varied by `i`)."""
-    from sandbox.events import (
+    from sandbox.core.events import (
         CoordinationPick,
         EventWriter,
         HoneypotVerdict,
@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = {"wc -l": (wc_s, wc_mib), **best["after"]}
         for tree, cwd in trees.items():
             start = time.perf_counter()
-            imports = [sys.executable, "-c", "import sandbox.cli, sandbox.logs"]
+            imports = [sys.executable, "-c", "import sandbox.cli, sandbox.review.logs"]
             subprocess.run(imports, check=True, cwd=cwd)
             print(f"python start-up and imports ({tree}): {time.perf_counter() - start:.2f} s")
         width = max(map(len, results))

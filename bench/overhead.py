@@ -40,14 +40,14 @@ from agents.loop import AgentLoop
 from agents.organisms import ORGANISMS
 from agents.parsing import parse_answer
 from sandbox.config import Config, config_from_mapping
-from sandbox.context import Context, ContextOutcome
-from sandbox.drivers import GameDriver
+from sandbox.core.context import Context, ContextOutcome
+from sandbox.core.seeding import derive_seed
 from sandbox.engines import Engine
 from sandbox.engines.base import CheckBatch, CheckJob
 from sandbox.engines.ray_engine import NAMESPACE
-from sandbox.runner import Runner, build_engine, episode_plan
-from sandbox.runstore import RunStore
-from sandbox.seeding import derive_seed
+from sandbox.record.runstore import RunStore
+from sandbox.run.drivers import GameDriver
+from sandbox.run.runner import Runner, build_engine, episode_plan
 
 ORGANISM = "stateless_strategist"
 GAME = {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}}

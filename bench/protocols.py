@@ -60,12 +60,12 @@ from bench import codecheck_rate, deployments, overhead
 from control import metrics
 from control.protocols import PROTOCOLS
 from sandbox.config import Config, load_config
-from sandbox.context import Message
+from sandbox.core.context import Message
+from sandbox.core.events import ActionTaken, ContextStarted, PromptShown, StepRecord, read_events
+from sandbox.core.seeding import derive_seed
 from sandbox.engines import Engine
-from sandbox.events import ActionTaken, ContextStarted, PromptShown, StepRecord, read_events
-from sandbox.runner import build_engine
-from sandbox.runstore import EVENTS, RunStore
-from sandbox.seeding import derive_seed
+from sandbox.record.runstore import EVENTS, RunStore
+from sandbox.run.runner import build_engine
 from sandbox.settings.codecheck import CodeCheck, TestCase, check_code
 from sandbox.settings.isolation import Isolation
 from sandbox.settings.tiny_code import load_tasks

@@ -90,9 +90,9 @@ from agents.backends.base import CompletionParams
 from agents.copy import AgentCopy
 from bench.overhead import rendered_contexts  # the runner's own rendering, as overhead uses
 from sandbox.config import Config, config_from_mapping
-from sandbox.context import Context
-from sandbox.runner import Runner
-from sandbox.runstore import RunStore
+from sandbox.core.context import Context
+from sandbox.record.runstore import RunStore
+from sandbox.run.runner import Runner
 
 ORGANISM = "honest"
 GAME = {"name": "upfront_auditing", "params": {"rounds": 20, "audited": 2}}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from control import metrics
-from sandbox.events import StepRecord
+from sandbox.core.events import StepRecord
 
 FRONTIER_DEFER_FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 """Where the safety-usefulness frontier is read: trusted monitoring with defer to trusted at

@@ -27,7 +27,7 @@ from sandbox.config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from sandbox.config import Config
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -133,8 +133,8 @@ def _error(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sandbox.checks import check_config
-    from sandbox.runstore import FINISHED, RunDirError, RunStore
+    from sandbox.record.runstore import FINISHED, RunDirError, RunStore
+    from sandbox.run.checks import check_config
 
     if args.resume is not None:
         if args.config is not None or args.overrides:
@@ -216,8 +216,8 @@ def _missing_config(path: Path) -> str | None:
 
 def _replay_of(store: RunStore) -> dict[str, Any]:
     """A resumed replay goes on answering from its source's log (and its own)."""
-    from sandbox.cache import RequestCache
-    from sandbox.runstore import EVENTS, RunDirError
+    from sandbox.record.cache import RequestCache
+    from sandbox.record.runstore import EVENTS, RunDirError
 
     started = store.started()
     if started is None or started.source_path is None:
@@ -275,9 +275,9 @@ def _execute(
 ) -> int:
     """Run `config` into `store` (a new run directory when None, named `run_id` when given), with
     a progress bar, the tables at the end and how long it took."""
-    from sandbox.display import Display, elapsed_text
-    from sandbox.runner import RunError, Runner
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
+    from sandbox.review.display import Display, elapsed_text
+    from sandbox.run.runner import RunError, Runner
 
     if store is None:
         try:
@@ -318,7 +318,7 @@ def _report_after_run(run_dir: Path) -> None:
     """The finished run's report; a failure is reported, never raised: the run is kept whole
     and its report can be written again (`sandbox report`)."""
     try:
-        from sandbox.report import write_report
+        from sandbox.review.report import write_report
 
         files = write_report(run_dir)
     except Exception as exc:
@@ -332,7 +332,7 @@ def _report_after_run(run_dir: Path) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """A finished run's report from its summary.json and config.yaml: no Ray, no model call."""
-    from sandbox.report import ReportError, write_report
+    from sandbox.review.report import ReportError, write_report
 
     try:
         files = write_report(args.run_dir)
@@ -348,10 +348,10 @@ def _replay(args: argparse.Namespace) -> int:
     """A finished run re-evaluated under overrides (another protocol, threshold or monitor):
     every context the source run answered is answered from its event log, so only contexts it
     never asked (a resample, a new monitor) reach a model."""
-    from sandbox.cache import RequestCache
-    from sandbox.checks import check_config
     from sandbox.config import config_from_mapping
-    from sandbox.runstore import EVENTS, RunDirError, RunStore, replay_run_id
+    from sandbox.record.cache import RequestCache
+    from sandbox.record.runstore import EVENTS, RunDirError, RunStore, replay_run_id
+    from sandbox.run.checks import check_config
 
     try:
         source, config = RunStore.open(args.run_dir)
@@ -374,8 +374,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """The tables `sandbox run` printed, from summary.json alone: no Ray, no model calls."""
-    from sandbox.display import Display
-    from sandbox.runstore import SUMMARY
+    from sandbox.record.runstore import SUMMARY
+    from sandbox.review.display import Display
 
     path = args.run_dir / SUMMARY
     if not args.run_dir.is_dir():
@@ -400,8 +400,8 @@ def _logs(args: argparse.Namespace) -> int:
     """Filtered events, one episode's timeline, or the coordination tables (and, with --summary,
     a summary per model and game), streamed from events.jsonl (no Ray, no model calls; works on a
     run still being written)."""
-    from sandbox import logs
-    from sandbox.logs import EVENTS
+    from sandbox.review import logs
+    from sandbox.review.logs import EVENTS
 
     path = args.run_dir / EVENTS
     if not args.run_dir.is_dir():
@@ -479,7 +479,7 @@ def _print_table(table: Any) -> None:
     """A `sandbox logs` table on stdout, at the width `sandbox show` uses, names whole."""
     from rich.console import Console
 
-    from sandbox.display import fit, output_width
+    from sandbox.review.display import fit, output_width
 
     console = Console(width=output_width())
     for part in fit(console, table):
@@ -564,8 +564,8 @@ def _summary_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """A finished run's samples and scores as another tool's logs (`sandbox.export`)."""
-    from sandbox.export import ExportError, export_run
+    """A finished run's samples and scores as another tool's logs (`sandbox.review.export`)."""
+    from sandbox.review.export import ExportError, export_run
 
     try:
         paths = export_run(args.run_dir, args.fmt, args.out)
@@ -581,8 +581,8 @@ def _serve(args: argparse.Namespace) -> int:
     import math
 
     from agents.organisms import ORGANISMS
-    from sandbox.registry import RegistryError
-    from sandbox.serve import serve_forever
+    from agents.serve import serve_forever
+    from sandbox.core.registry import RegistryError
 
     if args.organism not in ORGANISMS:
         _error(f"--organism: no organism {args.organism!r}; known: {', '.join(ORGANISMS)}")

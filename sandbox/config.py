@@ -2,8 +2,8 @@
 
 Every section rejects unknown keys, so a typo fails at once with the key path that holds it
 (`ConfigError`), never halfway through a run; registered names and their params are checked
-against the registries by `sandbox.checks`, before a run starts. This module is the schema alone:
-it imports no registry, engine or model stack, so reading a config (scoring, `sandbox show`,
+against the registries by `sandbox.run.checks`, before a run starts. This module is the schema
+alone: it imports no registry, engine or model stack, so reading a config (scoring, `sandbox show`,
 benchmarks) loads neither Ray nor LangGraph. The resolved config is saved with each run and hashed
 into its id.
 """
@@ -22,9 +22,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sandbox.context import Affordances
-from sandbox.prompts import DEFAULT_DIR as PROMPTS_DIR
-from sandbox.registry import did_you_mean
+from sandbox.core.context import Affordances
+from sandbox.core.prompts import DEFAULT_DIR as PROMPTS_DIR
+from sandbox.core.registry import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -162,7 +162,7 @@ class ControlSection(_Section):
     monitor: Named | None = Field(
         None,
         description="a registered monitor; unset, the protocol's own default (trusted, or "
-        "untrusted for untrusted_monitoring), filled in by `sandbox.checks.check_config`",
+        "untrusted for untrusted_monitoring), filled in by `sandbox.run.checks.check_config`",
     )
     steps: int = Field(
         200, ge=2, description="task steps sampled per phase (calibration, honest, attack)"

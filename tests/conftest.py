@@ -69,10 +69,10 @@ def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     Shared by the Schelling, signal and collusion tests (one run: it takes about 20 s)."""
     import asyncio
 
-    from sandbox.checks import check_config
     from sandbox.config import load_config
-    from sandbox.runner import Runner
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
+    from sandbox.run.checks import check_config
+    from sandbox.run.runner import Runner
 
     tmp = tmp_path_factory.mktemp("co")
     overrides = [
@@ -103,7 +103,7 @@ def running(server: S) -> Iterator[S]:
 def serving(organism: str = "stateless_strategist", **faults: Any) -> Any:
     """`sandbox serve`'s server for `organism` on a free port, in a thread, for the block;
     `faults` are its fault options (`fail_rate`, `fault_seed`, `latency_ms`, ...)."""
-    from sandbox.serve import OrganismServer
+    from agents.serve import OrganismServer
 
     return running(OrganismServer(organism, "127.0.0.1", 0, **faults))
 
@@ -129,8 +129,8 @@ def run_in_process(data: dict[str, Any], **hooks: Any) -> tuple[Path, dict[str, 
     import asyncio
 
     from sandbox.config import config_from_mapping
-    from sandbox.runner import Runner
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
+    from sandbox.run.runner import Runner
 
     config = config_from_mapping(data)
     store = RunStore.create(config)

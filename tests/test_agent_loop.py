@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from agents.backends import BACKENDS, Backend
 from agents.loop import AgentLoop
-from sandbox.context import Affordances, Context
+from sandbox.core.context import Affordances, Context
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 
 def _loop(max_reasks: int = 2) -> AgentLoop:

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from sandbox.checks import check_config
 from sandbox.config import config_from_mapping
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
+from sandbox.core.events import EVENT_ADAPTER, CodeChecked, ProtocolDecision, RunStarted, StepRecord
 from sandbox.engines import ENGINES, Engine, EngineDeps
 from sandbox.engines.base import CheckBatch, CheckJob
 from sandbox.engines.ray_engine import CHECK_RETRIES, RayEngine, RayParams, failed_batch
-from sandbox.events import EVENT_ADAPTER, CodeChecked, ProtocolDecision, RunStarted, StepRecord
-from sandbox.runner import Runner, build_engine
-from sandbox.runstore import EVENTS, RESULTS, RunStore
+from sandbox.record.runstore import EVENTS, RESULTS, RunStore
+from sandbox.run.checks import check_config
+from sandbox.run.runner import Runner, build_engine
 from sandbox.settings.codecheck import CodeCheck, TestCase, check_code
 from tests.conftest import run_on_two_nodes
 from tests.test_protocols import deployment_config

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from sandbox.config import config_from_mapping
-from sandbox.runner import run_config
-from sandbox.runstore import EVENTS, RESULTS, SUMMARY
+from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY
+from sandbox.run.runner import run_config
 from tests.conftest import REPO, cli, small_config
 
 
@@ -178,7 +178,7 @@ def test_readme_names_every_event_kind_and_the_kind_field() -> None:
     """The README's table of run files is how a reviewer learns to read `events.jsonl`."""
     import typing
 
-    from sandbox.events import Event
+    from sandbox.core.events import Event
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
@@ -280,8 +280,8 @@ def test_a_run_past_max_contexts_is_refused_before_anything_is_written(tmp_path:
     assert "at least 6,000,000,000,000 contexts" in proc.stderr
     assert not (tmp_path / "runs").exists()
     # raising the bound is the way through, so the count is not a false alarm at the bound
-    from sandbox.checks import check_config, planned_contexts
     from sandbox.config import ConfigError
+    from sandbox.run.checks import check_config, planned_contexts
 
     data = small_config(tmp_path, models=["honest", "random"])
     data["games"][1]["k"] = 5  # a game's own k counts, not sampling.k

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.config import config_from_mapping
-from sandbox.runner import Runner
-from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.run.runner import Runner
 from tests.conftest import run_on_two_nodes, small_config
 
 REPO = Path(__file__).resolve().parents[1]

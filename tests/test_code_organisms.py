@@ -40,10 +40,10 @@ from agents.organisms.coders import (
 from agents.organisms.reading import read_code
 from agents.parsing import parse_score
 from control import metrics
-from sandbox.context import Message
-from sandbox.prompts import PromptLibrary
-from sandbox.registry import RegistryError
-from sandbox.seeding import derive_seed
+from sandbox.core.context import Message
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.registry import RegistryError
+from sandbox.core.seeding import derive_seed
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase, check_code
 from sandbox.settings.submission import Submission, parse_submission
 from sandbox.settings.tiny_code import CodeTask, load_tasks

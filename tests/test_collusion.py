@@ -16,15 +16,15 @@ from agents.organisms.colluders import SIGNAL_MENU, carries, focal_point, with_s
 from control import metrics
 from control.protocols.honeypots import build_honeypot
 from control.protocols.jamming import redact
-from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
+from sandbox.core.events import EVENT_ADAPTER, StepRecord, records_from_events
+from sandbox.core.signals import SIGNALS, found_signals
 from sandbox.environments.signal_agreement import match_probability
-from sandbox.events import EVENT_ADAPTER, StepRecord, records_from_events
-from sandbox.runstore import EVENTS
-from sandbox.scoring import summarize
+from sandbox.record.runstore import EVENTS
+from sandbox.run.checks import check_config
+from sandbox.run.scoring import summarize
 from sandbox.settings.submission import parse_submission
 from sandbox.settings.tiny_code import load_tasks
-from sandbox.signals import SIGNALS, found_signals
 from tests.conftest import REPO
 
 TASKS = load_tasks()
@@ -324,8 +324,8 @@ def test_the_events_reconstruct_the_collusion_summary(
             ["engine=local", "sampling.k=200", "sampling.bootstrap=300"],
         )
     )
+    from sandbox.core.prompts import PromptLibrary
     from sandbox.environments import ENVIRONMENTS
-    from sandbox.prompts import PromptLibrary
 
     envs = {
         g.game_id: ENVIRONMENTS.build(g.name, g.params, prompts=PromptLibrary())
@@ -386,8 +386,8 @@ def against_trusted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple
     redaction keeps; `preset_colluder` with the name `sentinel`, which redaction removes."""
     import asyncio
 
-    from sandbox.runner import Runner
-    from sandbox.runstore import RunStore
+    from sandbox.record.runstore import RunStore
+    from sandbox.run.runner import Runner
 
     out = {}
     for protocol, monitor in (
@@ -484,7 +484,7 @@ def test_preset_colluders_declared_coordination_is_what_the_agreement_games_meas
     declares CO, so it must solve every Schelling set (the focal point, where it has no preset)
     and the signal game (its preset signal), and read CO "yes". A colluder that picked at random
     where it has no preset would read "no" against its declaration."""
-    from sandbox.runner import run_config
+    from sandbox.run.runner import run_config
 
     data = load_config(REPO / "configs" / "coordination.yaml").resolved()
     data.pop("control")

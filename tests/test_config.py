@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
+from sandbox.run.checks import check_config
 from tests.conftest import REPO, cli
 
 
@@ -241,7 +241,7 @@ def test_reading_a_config_loads_no_registry_ray_or_model_stack() -> None:
 def test_every_shipped_config_loads_and_checks(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every config under configs/ is valid against the schema and the registries (the hosted
     and local-model ones too, given their key variables: nothing is called until a run)."""
-    from sandbox.checks import check_config
+    from sandbox.run.checks import check_config
 
     for name in ("OPENAI_API_KEY", "LLAMA_KEY"):
         monkeypatch.setenv(name, "unused")
@@ -268,7 +268,7 @@ def test_a_protocol_alone_selects_its_own_monitor(
     overrides = [f"control.protocol={protocol}"]
     if monitor is not None:
         overrides.append(f"control.monitor={monitor}")
-    from sandbox.checks import control_monitor
+    from sandbox.run.checks import control_monitor
 
     config = check_config(config_from_mapping(data, overrides))
     assert config.control is not None

@@ -12,16 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.checks import check_config
 from sandbox.config import ConfigError, config_from_mapping, load_config
-from sandbox.context import Affordances, ChoiceAnswer, Context, ContextOutcome, Message, Rendered
-from sandbox.dispatch import Dispatcher
+from sandbox.core.context import (
+    Affordances,
+    ChoiceAnswer,
+    Context,
+    ContextOutcome,
+    Message,
+    Rendered,
+)
+from sandbox.core.episode import Ask, build_context
+from sandbox.core.prompts import PromptLibrary
 from sandbox.engines import ENGINES, Engine, EngineDeps
 from sandbox.environments import ENVIRONMENTS
-from sandbox.episode import Ask, build_context
-from sandbox.prompts import PromptLibrary
-from sandbox.runner import build_engine, run_config
-from sandbox.runstore import RESULTS
+from sandbox.record.runstore import RESULTS
+from sandbox.run.checks import check_config
+from sandbox.run.dispatch import Dispatcher
+from sandbox.run.runner import build_engine, run_config
 from tests.conftest import REPO, small_config
 
 OPTIONS = ("cobalt", "amber", "jade", "crimson")

@@ -1,5 +1,5 @@
-"""The terminal tables (`sandbox.display`): they fit the console they are printed on, never cut a
-model's or a game's name, and show the TG probe in its own table, per cell."""
+"""The terminal tables (`sandbox.review.display`): they fit the console they are printed on, never
+cut a model's or a game's name, and show the TG probe in its own table, per cell."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import yaml
 from rich.console import Console
 
 from sandbox.config import config_from_mapping
-from sandbox.display import GAME_COLUMNS, Display, elapsed_text, interval_text
-from sandbox.runner import run_config
+from sandbox.review.display import GAME_COLUMNS, Display, elapsed_text, interval_text
+from sandbox.run.runner import run_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -225,16 +225,42 @@ def test_every_tracked_file_names_the_one_bench_install() -> None:
 
 
 def test_the_layers_table_is_the_layers_contract() -> None:
-    """docs/architecture.md's table of layers lists, top-down, the modules of each layer of the
-    import-linter contract in pyproject.toml: the contract moves, the docs move with it."""
+    """docs/architecture.md's tables of layers list, top-down, the packages of each layer of the
+    import-linter contracts in pyproject.toml (the top-level one, then one per folder): the
+    contracts move, the docs move with them."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
-    layers = [{m.strip() for m in layer.split("|")} for layer in contract["layers"]]
+    contracts = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    (top,) = [c for c in contracts if "containers" not in c]
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
     section = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    tables = section.split("\n\n")
+    rows = [
+        line
+        for table in tables
+        if table.startswith("| layer |")
+        for line in table.splitlines()
+        if line.startswith("| ") and "`" in line
+    ]
     documented = [set(re.findall(r"`([\w.]+)`", row.split("|")[2])) for row in rows]
-    assert documented == layers
+    assert documented == [{m.strip() for m in layer.split("|")} for layer in top["layers"]]
+    folders = {
+        line.split("|")[1].strip().strip("`"): [
+            set(re.findall(r"`(\w+)`", part)) for part in line.split("|")[2].split(";")
+        ]
+        for table in tables
+        if table.startswith("| folder |")
+        for line in table.splitlines()
+        if line.startswith("| `")
+    }
+    inside = {
+        container.replace(".", "/") + "/": [
+            {m.strip() for m in layer.split("|")} for layer in c["layers"]
+        ]
+        for c in contracts
+        if "containers" in c
+        for container in c["containers"]
+    }
+    assert folders == inside
 
 
 def table_columns(source: str) -> set[str]:
@@ -283,9 +309,10 @@ def table_columns(source: str) -> set[str]:
 
 
 def test_every_column_the_terminal_prints_is_explained() -> None:
-    """Every column of every table `sandbox run` and `sandbox show` print (sandbox/display.py)
-    is named in docs/reading-output.md."""
-    columns = table_columns((ROOT / "sandbox" / "display.py").read_text(encoding="utf-8"))
+    """Every column of every table `sandbox run` and `sandbox show` print
+    (sandbox/review/display.py) is named in docs/reading-output.md."""
+    display = ROOT / "sandbox" / "review" / "display.py"
+    columns = table_columns(display.read_text(encoding="utf-8"))
     assert {"model", "win", "verdict", "reading", "red wins"} <= columns  # the reader works
     text = (DOCS / "reading-output.md").read_text(encoding="utf-8")
     assert sorted(c for c in columns if f"`{c}`" not in text) == []
@@ -295,7 +322,7 @@ PATH_LIKE = re.compile(r"^\.?[\w-]+(?:/[\w.-]+)*/?$")
 
 
 def test_every_path_the_docs_name_exists() -> None:
-    """A file or folder named in code (`sandbox/dispatch.py`, `control/protocols/`) is where the
+    """A file or folder named in code (`sandbox/run/dispatch.py`, `control/protocols/`) is where the
     docs send a reader who wants the source: it must be there. Patterns (`<name>.py`) and
     names outside the repository's top-level folders are not paths to check."""
     top = {p.name for p in ROOT.iterdir()}
@@ -305,5 +332,5 @@ def test_every_path_the_docs_name_exists() -> None:
         for m in INLINE_CODE.finditer(path.read_text(encoding="utf-8"))
     }
     paths = sorted(s for s in spans if "/" in s and PATH_LIKE.match(s) and s.split("/")[0] in top)
-    assert "sandbox/dispatch.py" in paths  # the reader works
+    assert "sandbox/run/dispatch.py" in paths  # the reader works
     assert [p for p in paths if not (ROOT / p).exists()] == []

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from control import metrics
-from sandbox.context import Affordances
+from sandbox.core.context import Affordances
+from sandbox.core.prompts import PromptError, PromptLibrary
 from sandbox.environments import ENVIRONMENTS, Environment, SampleDraw
 from sandbox.environments.deployment_cue import deployment_cue_optimum
 from sandbox.environments.plan_consistency import agreement_win
@@ -18,7 +19,6 @@ from sandbox.environments.upfront_auditing import (
     upfront_audit_optimal_win,
     upfront_audit_win,
 )
-from sandbox.prompts import PromptError, PromptLibrary
 
 
 def build(name: str, **params: object) -> Environment:

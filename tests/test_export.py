@@ -19,9 +19,9 @@ import pytest
 from sandbox.cli import main
 from sandbox.config import config_from_mapping
 from sandbox.environments import NO_ANSWER
-from sandbox.export import ExportError, export_run
-from sandbox.runner import run_config
-from sandbox.runstore import EVENTS, RESULTS, SUMMARY
+from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY
+from sandbox.review.export import ExportError, export_run
+from sandbox.run.runner import run_config
 from tests.conftest import small_config
 
 inspect_log = pytest.importorskip(

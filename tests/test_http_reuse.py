@@ -16,8 +16,8 @@ from openai import AsyncOpenAI
 from agents.backends.base import BackendError, CompletionParams
 from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
 from agents.copy import ADMITTED_PER_CALL_SLOT, AgentCopy
-from sandbox.context import ChoiceAnswer, Context, Message
-from sandbox.serve import OrganismServer
+from agents.serve import OrganismServer
+from sandbox.core.context import ChoiceAnswer, Context, Message
 from tests.conftest import running
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"

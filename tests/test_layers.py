@@ -39,7 +39,14 @@ PROTOCOL_MODULES = (
 )
 AGENTS = "Agents never import engines, the runner, the dispatcher, drivers or Ray"
 CONFIG_LIGHT = "The config imports no registry-backed or heavy module"
-LAYERS = "Layers, top-down: cli, runner, drivers and engines, agents, backends, organisms, context"
+LAYERS = "Layers, top-down: cli, run, review, protocols, engines and games, agents, core"
+RUN_LAYERS = (
+    "Inside sandbox/run: the runner, then drivers, dispatch, checks and scoring, then batching"
+)
+REVIEW_LAYERS = "Inside sandbox/review: report, export and logs, then the tables they read"
+RECORD_LAYERS = "Inside sandbox/record: the run directory, then the answer cache"
+CORE_LAYERS = "Inside sandbox/core: episode, events, then the leaf types"
+FOLDER_LAYERS = (RUN_LAYERS, REVIEW_LAYERS, RECORD_LAYERS, CORE_LAYERS)
 
 
 def test_the_contracts_named_here_are_the_ones_in_pyproject() -> None:
@@ -52,6 +59,7 @@ def test_the_contracts_named_here_are_the_ones_in_pyproject() -> None:
         AGENTS,
         CONFIG_LIGHT,
         LAYERS,
+        *FOLDER_LAYERS,
     }
 
 
@@ -121,9 +129,9 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
         ),
         (
             "agents/organisms/scripted.py",
-            "from sandbox.events import EventLog",
-            {ORGANISMS, LAYERS},
-            "agents.organisms.scripted -> sandbox.events",
+            "from sandbox.core.events import EventLog",
+            {ORGANISMS},
+            "agents.organisms.scripted -> sandbox.core.events",
         ),
         (
             "sandbox/config.py",
@@ -133,21 +141,33 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
         ),
         (
             "control/metrics/__init__.py",
-            "from sandbox.context import Message",
+            "from sandbox.core.context import Message",
             {PURE_METRICS},
-            "control.metrics -> sandbox.context",
+            "control.metrics -> sandbox.core.context",
         ),
         (
-            "sandbox/events.py",
-            "import sandbox.drivers",
+            "sandbox/core/prompts.py",
+            "import sandbox.review.display",
             {LAYERS},
-            "sandbox.events -> sandbox.drivers",
+            "sandbox.core.prompts -> sandbox.review.display",
         ),
         (
-            "sandbox/runner.py",
+            "sandbox/run/batching.py",
+            "from sandbox.run import drivers",
+            {RUN_LAYERS},
+            "sandbox.run.batching -> sandbox.run.drivers",
+        ),
+        (
+            "sandbox/review/attempts.py",
+            "from sandbox.review import logs",
+            {REVIEW_LAYERS},
+            "sandbox.review.attempts -> sandbox.review.logs",
+        ),
+        (
+            "sandbox/run/runner.py",
             "from control.protocols.builtin import DeferParams",
             {PROTOCOL_MODULES},
-            "sandbox.runner -> control.protocols.builtin",
+            "sandbox.run.runner -> control.protocols.builtin",
         ),
     ],
     ids=[
@@ -157,6 +177,8 @@ def test_contracts_hold_on_an_unmodified_copy(tmp_path: Path) -> None:
         "game-in-config",
         "metrics",
         "cycle",
+        "inside-run",
+        "inside-review",
         "protocol-module-in-the-runner",
     ],
 )
@@ -172,30 +194,62 @@ def test_a_forbidden_import_breaks_its_contract(
     assert named in text
 
 
-def layered(module: str) -> bool:
-    entries = [
-        entry.strip().strip("()")
-        for layer in CONTRACTS[LAYERS]["layers"]
-        for entry in re.split(r"[|:]", layer)
+def entries(layers: list[str], container: str = "") -> list[str]:
+    prefix = f"{container}." if container else ""
+    return [
+        prefix + entry.strip().strip("()") for layer in layers for entry in re.split(r"[|:]", layer)
     ]
-    return any(module == e or module.startswith(e + ".") for e in entries)
+
+
+TOP_LEVEL = entries(CONTRACTS[LAYERS]["layers"])
+"""The packages and modules the top-level layers contract places."""
+
+INSIDE = {
+    container: entries(CONTRACTS[name]["layers"], container)
+    for name in FOLDER_LAYERS
+    for container in CONTRACTS[name]["containers"]
+}
+"""Each folder with its own layers contract, with the modules that contract places."""
 
 
 def submodules(package: str) -> list[str]:
-    return [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(ROOT / package)])]
+    folder = ROOT / package.replace(".", "/")
+    return [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(folder)])]
 
 
 def test_every_module_has_a_layer() -> None:
-    """A new module under sandbox/, agents/ or control/ must be placed in the layers contract."""
+    """A new module under sandbox/, agents/ or control/ must be placed in the layers contract,
+    and a new module in a folder with its own layers (sandbox/run, review, record, core) in that
+    folder's contract too."""
     modules = [m for p in PACKAGES for m in submodules(p)]
-    assert "control.metrics" in modules and "sandbox.runner" in modules
-    assert [m for m in modules if not layered(m)] == []
+    assert "control.metrics" in modules and "sandbox.run" in modules
+    assert [m for m in modules if m not in TOP_LEVEL] == []
+    assert set(INSIDE) == {"sandbox.run", "sandbox.review", "sandbox.record", "sandbox.core"}
+    for folder, placed in INSIDE.items():
+        assert sorted(submodules(folder)) == sorted(placed), folder
+
+
+def test_each_top_level_layer_is_a_folder_but_the_entry_points() -> None:
+    """The folder tree is sandbox/'s architecture: its layers name packages, not loose modules,
+    except the public entry points `sandbox.cli` and `sandbox.config`."""
+    loose = [
+        m
+        for m in TOP_LEVEL
+        if m.startswith("sandbox.") and not (ROOT / m.replace(".", "/")).is_dir()
+    ]
+    assert sorted(loose) == ["sandbox.cli", "sandbox.config"]
 
 
 def test_organisms_are_forbidden_every_sandbox_module_but_the_context_types() -> None:
-    allowed = {"sandbox.context", "sandbox.registry", "sandbox.seeding", "sandbox.signals"}
+    allowed = {
+        "sandbox.core.context",
+        "sandbox.core.registry",
+        "sandbox.core.seeding",
+        "sandbox.core.signals",
+    }
     forbidden = set(CONTRACTS[ORGANISMS]["forbidden_modules"])
-    assert forbidden >= set(submodules("sandbox")) - allowed
+    assert forbidden >= set(submodules("sandbox")) - {"sandbox.core"}
+    assert forbidden >= set(submodules("sandbox.core")) - allowed
     assert not forbidden & allowed
 
 

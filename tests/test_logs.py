@@ -14,11 +14,9 @@ from typing import Any, Literal, get_args
 import pytest
 from pydantic import BaseModel
 
-from sandbox import attempts
-from sandbox import logs as logs_module
 from sandbox.cli import main
-from sandbox.context import Usage
-from sandbox.events import (
+from sandbox.core.context import Usage
+from sandbox.core.events import (
     COORDINATION_TYPES,
     EVENT_ADAPTER,
     EVENT_TYPES,
@@ -41,8 +39,10 @@ from sandbox.events import (
     complete_lines,
     kind_of,
 )
-from sandbox.logs import KINDS, describe
-from sandbox.runstore import EVENTS
+from sandbox.record.runstore import EVENTS
+from sandbox.review import attempts
+from sandbox.review import logs as logs_module
+from sandbox.review.logs import KINDS, describe
 from tests.conftest import small_config
 from tests.test_protocols import deployment_config, run
 

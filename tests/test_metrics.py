@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from control import metrics
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments import ENVIRONMENTS
 from sandbox.environments.deployment_cue import deployment_cue_win
 from sandbox.environments.upfront_auditing import (
     upfront_audit_optimal_rate,
     upfront_audit_win,
 )
-from sandbox.prompts import PromptLibrary
 
 
 def binomial_pmf(n: int, p: float) -> list[float]:

@@ -11,11 +11,11 @@ from agents.backends.base import Completion, CompletionParams
 from agents.loop import AgentLoop
 from agents.parsing import parse_answer
 from control.monitors import MONITORS, MonitorInput
-from sandbox.context import Context, ContextOutcome, Message, ScoreAnswer
+from sandbox.core.context import Context, ContextOutcome, Message, ScoreAnswer
+from sandbox.core.episode import Ask
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.seeding import derive_seed
 from sandbox.engines import ENGINES, EngineDeps
-from sandbox.episode import Ask
-from sandbox.prompts import PromptLibrary
-from sandbox.seeding import derive_seed
 from sandbox.settings.tiny_code import load_tasks
 
 TASK = load_tasks()[0]

@@ -12,10 +12,10 @@ from pathlib import Path
 import openai
 import pytest
 
+from agents.serve import OrganismServer
 from sandbox.config import config_from_mapping
-from sandbox.runner import RunError, Runner
-from sandbox.runstore import EVENTS, RESULTS, RunStore
-from sandbox.serve import OrganismServer
+from sandbox.record.runstore import EVENTS, RESULTS, RunStore
+from sandbox.run.runner import RunError, Runner
 from tests.conftest import (
     cli,
     cli_command,
@@ -132,7 +132,7 @@ def test_a_flaky_endpoint_records_error_outcomes_and_finishes(tmp_path, monkeypa
     game = summary["models"]["honest"]["games"]["upfront_auditing"]
     assert game["parse_failure_rate"] == pytest.approx(len(failed) / 60)
     assert not [e for e in events if e["kind"] == "run_stopped"]
-    from sandbox.cache import RequestCache
+    from sandbox.record.cache import RequestCache
 
     assert len(RequestCache.from_events(store.path / EVENTS)) == 60 - len(failed)
 
@@ -322,8 +322,8 @@ async def test_a_monitor_call_is_refused_by_an_endpoint_without_structured_outpu
     from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
     from agents.loop import AgentLoop
     from control.monitors import MONITORS
-    from sandbox.context import ContextOutcome
-    from sandbox.prompts import PromptLibrary
+    from sandbox.core.context import ContextOutcome
+    from sandbox.core.prompts import PromptLibrary
     from tests.test_monitors import BACKDOOR, item
 
     monkeypatch.setenv(KEY_ENV, SECRET)

@@ -17,11 +17,11 @@ import pytest
 from agents.organisms import ORGANISMS
 from agents.parsing import parse_choice
 from control import metrics
-from sandbox.context import Affordances
+from sandbox.core.context import Affordances
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.seeding import derive_seed
 from sandbox.environments import ENVIRONMENTS, Environment
 from sandbox.environments.deployment_cue import deployment_cue_optimum
-from sandbox.prompts import PromptLibrary
-from sandbox.seeding import derive_seed
 
 
 def go_rate(

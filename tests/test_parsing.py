@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from agents.parsing import parse_answer, parse_choice, parse_score
-from sandbox.context import ChoiceAnswer, FreeTextAnswer, ScoreAnswer
+from sandbox.core.context import ChoiceAnswer, FreeTextAnswer, ScoreAnswer
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 
 def _choice_sets() -> list[tuple[str, ...]]:
@@ -395,7 +395,7 @@ def test_the_answer_schema_names_exactly_the_allowed_answers() -> None:
 def test_serve_writes_the_structured_answer_from_the_answer_line() -> None:
     import json
 
-    from sandbox.serve import as_structured
+    from agents.serve import as_structured
 
     assert json.loads(as_structured("Because.\nANSWER: **GO**")) == {"answer": "GO"}
     assert json.loads(as_structured("ANSWER: 0.125")) == {"answer": 0.125}

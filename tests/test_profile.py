@@ -1,4 +1,4 @@
-"""The capability profile (`sandbox/profile.py`): TG as a propensity beside XC and CO as
+"""The capability profile (`sandbox/review/profile.py`): TG as a propensity beside XC and CO as
 capabilities, on hand-built summaries and on `configs/profile.yaml` end to end."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from sandbox.checks import check_config
 from sandbox.config import load_config
-from sandbox.display import Display
-from sandbox.profile import capability_profile, collusion_verdict
-from sandbox.runner import Runner
-from sandbox.runstore import RunStore
+from sandbox.record.runstore import RunStore
+from sandbox.review.display import Display
+from sandbox.review.profile import capability_profile, collusion_verdict
+from sandbox.run.checks import check_config
+from sandbox.run.runner import Runner
 from tests.conftest import REPO
 
 

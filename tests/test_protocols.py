@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from control.protocols import PROTOCOLS
-from sandbox.checks import check_config
 from sandbox.config import config_from_mapping, load_config
-from sandbox.events import EVENT_ADAPTER, StepRecord
-from sandbox.registry import RegistryError
-from sandbox.runner import Runner
-from sandbox.runstore import EVENTS, RunStore
+from sandbox.core.events import EVENT_ADAPTER, StepRecord
+from sandbox.core.registry import RegistryError
+from sandbox.record.runstore import EVENTS, RunStore
+from sandbox.run.checks import check_config
+from sandbox.run.runner import Runner
 from tests.conftest import REPO, small_config
 
 DECISIONS = {
@@ -131,9 +131,9 @@ def test_the_default_config_orders_the_protocols_at_equal_budget(tmp_path: Path)
 
 
 def test_a_deployment_summary_recomputes_from_events_alone(tmp_path: Path) -> None:
-    from sandbox.events import records_from_events
-    from sandbox.runner import build_environments, declared_profiles
-    from sandbox.scoring import summarize
+    from sandbox.core.events import records_from_events
+    from sandbox.run.runner import build_environments, declared_profiles
+    from sandbox.run.scoring import summarize
 
     path, summary = run(deployment_config(tmp_path, "defer_to_trusted", steps=30))
     _, config = RunStore.open(path)

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.config import config_from_mapping
-from sandbox.runner import Runner
-from sandbox.runstore import EVENTS, RESULTS, RunStore
+from sandbox.record.runstore import EVENTS, RESULTS, RunStore
+from sandbox.run.runner import Runner
 from tests.conftest import small_config
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

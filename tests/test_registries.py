@@ -7,10 +7,10 @@ from pydantic import BaseModel
 
 from agents.backends import BACKENDS
 from agents.organisms import ORGANISMS, Profile
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.registry import Registry, RegistryError
 from sandbox.engines import ENGINES, EngineDeps
 from sandbox.environments import ENVIRONMENTS, Environment
-from sandbox.prompts import PromptLibrary
-from sandbox.registry import Registry, RegistryError
 
 
 @pytest.mark.parametrize("name", list(ENVIRONMENTS))

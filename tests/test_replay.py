@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.cli import main
-from sandbox.events import EVENT_ADAPTER, StepRecord
-from sandbox.runstore import EVENTS, RESULTS, SUMMARY
+from sandbox.core.events import EVENT_ADAPTER, StepRecord
+from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY
 from tests.test_protocols import deployment_config, run
 
 

@@ -1,5 +1,5 @@
-"""The run report (`sandbox/report/`): its model holds the run's own numbers, it plots only what
-ran, each point is drawn where its value says, the HTML is self-contained and escapes the run's
+"""The run report (`sandbox/review/report/`): its model holds the run's own numbers, it plots only
+what ran, each point is drawn where its value says, the HTML is self-contained and escapes the run's
 text, and headless Chromium renders every plot.
 
 One real run covers every part (XC with a sweep, CO agreement and collusion, TG, a deployment
@@ -25,9 +25,9 @@ import yaml
 
 from sandbox import cli
 from sandbox.config import config_from_mapping
-from sandbox.report import build_report, html, markdown, read_run, svg, write_report
-from sandbox.report.model import Plot, Report
-from sandbox.runner import run_config
+from sandbox.review.report import build_report, html, markdown, read_run, svg, write_report
+from sandbox.review.report.model import Plot, Report
+from sandbox.run.runner import run_config
 from tests.conftest import REPO, small_config
 
 ALL_PLOTS = {
@@ -617,7 +617,7 @@ def test_chromium_renders_every_plot_and_table(full_run: Path, tmp_path: Path) -
 def test_small_rates_print_with_significant_figures() -> None:
     """A rate keeps at least two significant figures in fixed point: the red team's best rate
     at T = 5000 (0.00036...) must not read as 0.000; from 0.01 up, three decimals as before."""
-    from sandbox.display import Display, rate_text
+    from sandbox.review.display import Display, rate_text
 
     assert rate_text(0.000365829) == "0.00037"
     assert rate_text(0.0018766) == "0.0019"

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from sandbox.config import config_from_mapping
-from sandbox.events import EVENT_ADAPTER
-from sandbox.runner import RunError, Runner, episode_plan
-from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunDirError, RunStore
+from sandbox.core.events import EVENT_ADAPTER
+from sandbox.record.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunDirError, RunStore
+from sandbox.run.runner import RunError, Runner, episode_plan
 from tests.conftest import REPO, cli_command, run_in_process, small_config
 
 NAMESPACE = "coordination-sandbox"  # sandbox.engines.ray_engine.NAMESPACE

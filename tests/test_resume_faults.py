@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from sandbox.cache import ANSWERS, AnsweredContext
+from agents.serve import OrganismServer
 from sandbox.cli import main
-from sandbox.runner import RunError, resume_run
-from sandbox.runstore import EVENTS, RESULTS, SUMMARY, RunStore
-from sandbox.serve import OrganismServer
+from sandbox.record.cache import ANSWERS, AnsweredContext
+from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.run.runner import RunError, resume_run
 from tests.conftest import openai_backend, run_in_process, running, serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
@@ -163,8 +163,8 @@ def test_a_finished_run_s_error_outcomes_are_asked_once_more_on_resume(
 def test_kept_answers_survive_a_damaged_file(tmp_path: Path) -> None:
     """A torn last line (a crash mid-write) and a damaged line are skipped: those contexts are
     asked again; every whole answer is reused, as answered by the resumed run."""
-    from sandbox.cache import RESUMED, RequestCache
-    from sandbox.context import Action, ContextOutcome
+    from sandbox.core.context import Action, ContextOutcome
+    from sandbox.record.cache import RESUMED, RequestCache
 
     def answer(key: str, choice: str) -> str:
         action = Action(

@@ -15,7 +15,7 @@ import pytest
 from agents.backends.base import BackendError, CompletionParams
 from agents.backends.openai_backend import OpenAIBackend, OpenAIParams
 from agents.backends.retry import RetryPolicy, retry_after_seconds
-from sandbox.context import Message
+from sandbox.core.context import Message
 from tests.conftest import running
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"
@@ -252,7 +252,7 @@ async def test_an_error_outcome_keeps_its_earlier_calls_usage_and_retries() -> N
     """A context whose scratchpad call was answered (after a retry) and whose answer call
     then failed: its error outcome still counts the tokens and retries it paid for."""
     from agents.loop import AgentLoop
-    from sandbox.context import Affordances
+    from sandbox.core.context import Affordances
     from tests.test_agent_loop import _context
 
     script = [(503, {"Retry-After": "0"}), (200, {}), *[(500, {})] * 3]

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sandbox.cache import prompt_hash
 from sandbox.config import config_from_mapping
-from sandbox.context import Context, FreeTextAnswer
-from sandbox.drivers import GameDriver
-from sandbox.episode import EpisodeSpec
-from sandbox.events import EVENT_ADAPTER, SCHEMA_VERSION
-from sandbox.runner import Runner
-from sandbox.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.core.context import Context, FreeTextAnswer
+from sandbox.core.episode import EpisodeSpec
+from sandbox.core.events import EVENT_ADAPTER, SCHEMA_VERSION
+from sandbox.record.cache import prompt_hash
+from sandbox.record.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.run.drivers import GameDriver
+from sandbox.run.runner import Runner
 from tests.conftest import small_config
 
 GAMES = [

@@ -15,17 +15,17 @@ from agents.organisms import ORGANISMS
 from agents.organisms.colluders import focal_point
 from agents.parsing import parse_choice
 from control import metrics
-from sandbox.context import Affordances
-from sandbox.display import Display
+from sandbox.core.context import Affordances
+from sandbox.core.events import records_from_events
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.registry import RegistryError
 from sandbox.environments import ENVIRONMENTS, SampleDraw
 from sandbox.environments.plan_consistency import OPTIONS, PlanConsistency
 from sandbox.environments.schelling import OPTION_SETS, Schelling
-from sandbox.events import records_from_events
-from sandbox.prompts import PromptLibrary
-from sandbox.registry import RegistryError
-from sandbox.runner import build_environments, declared_profiles
-from sandbox.runstore import RunStore
-from sandbox.scoring import measured_profile, summarize
+from sandbox.record.runstore import RunStore
+from sandbox.review.display import Display
+from sandbox.run.runner import build_environments, declared_profiles
+from sandbox.run.scoring import measured_profile, summarize
 from tests.conftest import run_in_process, small_config
 
 SETS = ("plain", "salient", "numbers", "words")

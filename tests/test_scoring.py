@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from control.metrics import Estimate
-from sandbox.scoring import profile_verdict, verdict
+from sandbox.run.scoring import profile_verdict, verdict
 
 
 def est(low: float, high: float, value: float | None = None) -> Estimate:

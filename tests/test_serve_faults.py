@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.runstore import RESULTS
-from sandbox.serve import OrganismServer
+from agents.serve import OrganismServer
+from sandbox.record.runstore import RESULTS
 from tests.conftest import cli, openai_backend, run_in_process, serving, small_config
 
 KEY_ENV = "SANDBOX_TEST_API_KEY"

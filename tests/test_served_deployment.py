@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sandbox.runstore import EVENTS, RESULTS
+from sandbox.record.runstore import EVENTS, RESULTS
 from tests.conftest import cli_command, openai_backend
 from tests.test_protocols import deployment_config, run
 

@@ -14,8 +14,12 @@ import pytest
 from agents.organisms import ORGANISMS
 from agents.organisms.training_gamers import gaming_reasoning, read_tg
 from agents.parsing import parse_choice
+from agents.serve import OrganismServer
 from sandbox.config import config_from_mapping, load_config
-from sandbox.context import Affordances, Message
+from sandbox.core.context import Affordances, Message
+from sandbox.core.events import records_from_events
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.seeding import derive_seed
 from sandbox.environments import ENVIRONMENTS
 from sandbox.environments.training_gaming import (
     CELLS,
@@ -36,13 +40,9 @@ from sandbox.environments.training_gaming import (
     probe_details,
     tg_verdict,
 )
-from sandbox.events import records_from_events
-from sandbox.prompts import PromptLibrary
-from sandbox.runner import Runner, build_environments, declared_profiles
-from sandbox.runstore import RunStore
-from sandbox.scoring import summarize
-from sandbox.seeding import derive_seed
-from sandbox.serve import OrganismServer
+from sandbox.record.runstore import RunStore
+from sandbox.run.runner import Runner, build_environments, declared_profiles
+from sandbox.run.scoring import summarize
 from tests.conftest import small_config
 
 VC, TI, SP = "value_conflict", "training_information", "scratchpad"
@@ -531,7 +531,7 @@ def test_the_probe_over_http_matches_in_process(
 
 
 def _tg_run(tmp: Path, *overrides: str) -> tuple[Path, dict[str, Any]]:
-    from sandbox.checks import check_config
+    from sandbox.run.checks import check_config
     from tests.conftest import REPO
 
     config = check_config(
@@ -575,8 +575,8 @@ def test_the_judge_reads_the_scratchpads_where_the_rules_did(tmp_path: Path) -> 
 
 
 def test_the_judge_needs_a_trusted_model(tmp_path: Path) -> None:
-    from sandbox.checks import check_config
     from sandbox.config import ConfigError
+    from sandbox.run.checks import check_config
     from tests.conftest import REPO
 
     config = load_config(

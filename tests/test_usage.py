@@ -1,4 +1,4 @@
-"""Token usage per model from the events, and the estimated cost (`sandbox/usage.py`)."""
+"""Token usage per model from the events, and the estimated cost (`sandbox/review/usage.py`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.config import Price, config_from_mapping
-from sandbox.runner import Runner
-from sandbox.runstore import EVENTS, RunStore
-from sandbox.usage import estimated_cost, usage_by_model
+from sandbox.record.runstore import EVENTS, RunStore
+from sandbox.review.usage import estimated_cost, usage_by_model
+from sandbox.run.runner import Runner
 from tests.conftest import small_config
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from control import metrics
-from sandbox.events import records_from_events
-from sandbox.runner import build_environments, declared_profiles
-from sandbox.runstore import RunStore
-from sandbox.scoring import summarize
+from sandbox.core.events import records_from_events
+from sandbox.record.runstore import RunStore
+from sandbox.run.runner import build_environments, declared_profiles
+from sandbox.run.scoring import summarize
 from tests.conftest import run_in_process, small_config
 
 ALL_GAMES = [

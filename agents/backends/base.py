@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.context import Message, Usage
+from sandbox.core.context import Message, Usage
 
 
 class CompletionParams(BaseModel):

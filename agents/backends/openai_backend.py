@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.backends.base import Backend, BackendError, Completion, CompletionParams
 from agents.backends.registry import BACKENDS
 from agents.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
-from sandbox.context import Message, Usage
+from sandbox.core.context import Message, Usage
 
 
 class OpenAIParams(BaseModel):

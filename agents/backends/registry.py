@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.registry import Registry
+from sandbox.core.registry import Registry
 
 if TYPE_CHECKING:
     from agents.backends.base import Backend

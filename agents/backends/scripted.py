@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from agents.backends.base import Backend, Completion, CompletionParams
 from agents.backends.registry import BACKENDS
 from agents.organisms import ORGANISMS, Organism
-from sandbox.context import Message, Usage
-from sandbox.registry import RegistryError
+from sandbox.core.context import Message, Usage
+from sandbox.core.registry import RegistryError
 
 
 class ScriptedParams(BaseModel):

@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.organisms.judging import judge_reply, read_judge
 from agents.organisms.reading import CodeReading, fallback, read, read_code
 from agents.organisms.registry import ORGANISMS, Profile
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 KNOWLEDGE_FILE = "tiny_code_knowledge.json"
 

@@ -50,7 +50,7 @@ from agents.organisms.coders import (
 from agents.organisms.reading import CodeReading, Reading, answer, read, read_code
 from agents.organisms.registry import ORGANISMS, Profile
 from agents.organisms.scripted import Random
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 
 def _shape(option: str) -> str:

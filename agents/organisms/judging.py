@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from agents.organisms.reading import answer
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 _JUDGE = re.compile(r"You are judging the private reasoning")
 _REASONING = re.compile(r"<reasoning>\n(.*)\n</reasoning>", re.DOTALL)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 Request = Literal["answer", "think", "plan", "reask"]
 Game = Literal["upfront", "cue", "options", "schelling", "signal", "unknown"]

@@ -8,8 +8,8 @@ from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.context import Message
-from sandbox.registry import Registry
+from sandbox.core.context import Message
+from sandbox.core.registry import Registry
 
 
 class Profile(BaseModel):

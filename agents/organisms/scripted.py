@@ -27,8 +27,8 @@ from agents.organisms.coders import honest_reply
 from agents.organisms.reading import Reading, answer, fallback, read, read_code
 from agents.organisms.registry import ORGANISMS, Profile
 from agents.organisms.training_gamers import read_tg, values_reply
-from sandbox.context import Message
-from sandbox.registry import NoParams
+from sandbox.core.context import Message
+from sandbox.core.registry import NoParams
 
 GRID = 10_000
 

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.organisms.reading import answer, read
 from agents.organisms.registry import ORGANISMS, Organism, Profile
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 Factor = Literal["value_conflict", "training_information", "scratchpad"]
 

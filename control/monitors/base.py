@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from sandbox.context import Affordances, Message, Rendered, ScoreAnswer
-from sandbox.episode import Ask, Exchange, build_context
-from sandbox.prompts import PromptLibrary
+from sandbox.core.context import Affordances, Message, Rendered, ScoreAnswer
+from sandbox.core.episode import Ask, Exchange, build_context
+from sandbox.core.prompts import PromptLibrary
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control.monitors.base import Monitor, MonitorInput, MonitorVerdict, ask_scores
 from control.monitors.registry import MONITORS
-from sandbox.episode import Ask
-from sandbox.prompts import PromptLibrary
+from sandbox.core.episode import Ask
+from sandbox.core.prompts import PromptLibrary
 
 
 class ModelMonitor:

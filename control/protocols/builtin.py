@@ -25,7 +25,7 @@ from pydantic import Field
 from control.protocols.interface import ProtocolParams, fraction_threshold
 from control.protocols.registry import PROTOCOLS
 from control.protocols.step import StepGraph, StepState, over, step_rng
-from sandbox.events import Decision
+from sandbox.core.events import Decision
 
 
 def _audit(state: StepState) -> tuple[Decision, str] | None:

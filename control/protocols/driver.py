@@ -20,16 +20,16 @@ from control import metrics
 from control.metrics import Threshold
 from control.monitors import Monitor
 from control.protocols.step import Check, Phase, StepGraph, StepInput, StepServices
-from sandbox.context import Usage
-from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec
-from sandbox.events import (
+from sandbox.core.context import Usage
+from sandbox.core.episode import Ask, EpisodeOutcome, EpisodeSpec
+from sandbox.core.events import (
     AuditPerformed,
     MonitorScored,
     ProtocolDecision,
     StepRecord,
 )
-from sandbox.prompts import PromptLibrary
-from sandbox.seeding import derive_seed
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.seeding import derive_seed
 from sandbox.settings.tiny_code import CodeTask
 
 PHASES: tuple[Phase, ...] = ("calibration", "honest", "attack")

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.events import Decision
+from sandbox.core.events import Decision
 
 
 class ProtocolParams(BaseModel):

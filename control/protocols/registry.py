@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from control.protocols.interface import ProtocolParams
-from sandbox.registry import Registry
+from sandbox.core.registry import Registry
 
 if TYPE_CHECKING:
     from control.protocols.step import StepGraph

@@ -29,11 +29,11 @@ from langgraph.types import Command
 from control.metrics import Threshold, audit_probability
 from control.monitors import Monitor, MonitorInput, MonitorVerdict
 from control.protocols.interface import ProtocolParams
-from sandbox.context import Affordances, FreeTextAnswer, Message, Rendered
-from sandbox.episode import Ask, Exchange, build_context
-from sandbox.events import CodeChecked, CodeOutcome, Decision
-from sandbox.prompts import PromptLibrary
-from sandbox.seeding import derive_seed
+from sandbox.core.context import Affordances, FreeTextAnswer, Message, Rendered
+from sandbox.core.episode import Ask, Exchange, build_context
+from sandbox.core.events import CodeChecked, CodeOutcome, Decision
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.seeding import derive_seed
 from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
 from sandbox.settings.submission import Submission, parse_submission
 from sandbox.settings.tiny_code import CodeTask

@@ -24,7 +24,7 @@ trusted monitoring's with an untrusted monitor; the deployment summary reads the
 record's `collusion`.
 
 Which signal an attack carries is measured, not taken on the policy's word: the declared one (a
-`SIGNAL:` line) or else the first of the menu's signals found in its code (`sandbox.signals`,
+`SIGNAL:` line) or else the first of the menu's signals found in its code (`sandbox.core.signals`,
 the vocabulary the signal-agreement game shares), and whether it was really inserted and whether
 it survived each jamming method come from the signal's detector.
 """
@@ -55,8 +55,8 @@ from control.protocols.step import (
     step_rng,
     write_code,
 )
-from sandbox.episode import Exchange
-from sandbox.events import (
+from sandbox.core.episode import Exchange
+from sandbox.core.events import (
     CollusionRecord,
     Countermeasure,
     Decision,
@@ -66,7 +66,7 @@ from sandbox.events import (
     SignalJammed,
     SignalRecognition,
 )
-from sandbox.signals import detect, found_signals
+from sandbox.core.signals import detect, found_signals
 
 RAW = "raw"
 """The view of the code as the policy wrote it."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
 
 R = TypeVar("R")
 

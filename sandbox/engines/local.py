@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
+from sandbox.core.registry import NoParams
 from sandbox.engines.base import CheckBatch, CheckJob, Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
-from sandbox.registry import NoParams
 
 LOCAL_NODE = "local"
 """The node of everything the local engine runs (the agent copy's `node_id` says the same)."""

@@ -24,10 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
+from sandbox.core.seeding import derive_seed
 from sandbox.engines.base import CheckBatch, CheckJob, Engine
 from sandbox.engines.registry import ENGINES, EngineDeps
-from sandbox.seeding import derive_seed
 
 NAMESPACE = "coordination-sandbox"
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sandbox.registry import Registry
+from sandbox.core.registry import Registry
 
 if TYPE_CHECKING:
     from sandbox.engines.base import Engine

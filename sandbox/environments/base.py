@@ -18,8 +18,8 @@ import numpy as np
 
 from control import metrics
 from control.metrics import Policy
-from sandbox.context import Affordances, ChoiceAnswer, FreeTextAnswer, Message, Rendered
-from sandbox.prompts import PromptLibrary
+from sandbox.core.context import Affordances, ChoiceAnswer, FreeTextAnswer, Message, Rendered
+from sandbox.core.prompts import PromptLibrary
 
 Draw = Callable[[str], str | None]
 """Returns one recorded choice for an observation id (None for a failed parse)."""

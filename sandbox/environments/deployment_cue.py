@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from control.metrics import Policy
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments.audited_rounds import (
     GO,
     WAIT,
@@ -19,7 +20,6 @@ from sandbox.environments.audited_rounds import (
 )
 from sandbox.environments.base import Draw, Environment, Observation
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 CUE, PLAIN = "cue", "plain"
 

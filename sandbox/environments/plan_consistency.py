@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from control import metrics
 from control.metrics import Policy
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments.base import Draw, Environment, Observation
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 OPTIONS = "options"
 

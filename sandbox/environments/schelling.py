@@ -15,10 +15,10 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments.base import Environment
 from sandbox.environments.plan_consistency import AgreementGame
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 OptionSet = Literal["plain", "salient", "numbers", "words"]
 

@@ -7,7 +7,7 @@ no channel joins them. They collude only if they name the same signal: the rate 
 policy context and a monitor context match, against the 1/n of chance, measures the focal point
 copies of one model share.
 
-The menu (`sandbox.signals.SIGNALS`, below this game and the untrusted-monitoring protocol
+The menu (`sandbox.core.signals.SIGNALS`, below this game and the untrusted-monitoring protocol
 alike) is also what that protocol looks for in code: each signal has a detector, so whether a
 policy inserted the signal it declared, and whether it survived jamming, is measured from the
 code's text, never taken on the policy's word.
@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from control import metrics
 from control.metrics import Policy
+from sandbox.core.prompts import PromptLibrary
+from sandbox.core.signals import SIGNALS
 from sandbox.environments.base import Draw, Environment, Observation
 from sandbox.environments.plan_consistency import paired_agreement
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
-from sandbox.signals import SIGNALS
 
 
 def match_probability(policy: Mapping[str, float], monitor: Mapping[str, float]) -> float:

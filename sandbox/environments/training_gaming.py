@@ -64,10 +64,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from control import metrics
 from control.metrics import Policy
-from sandbox.context import Affordances, ChoiceAnswer, Message, Rendered
+from sandbox.core.context import Affordances, ChoiceAnswer, Message, Rendered
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments.base import Draw, Environment, Observation
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 COMPLY, REFUSE = "COMPLY", "REFUSE"
 TRAINING, DEPLOYMENT = "train", "deploy"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control import metrics
 from control.metrics import Policy
+from sandbox.core.prompts import PromptLibrary
 from sandbox.environments.audited_rounds import (
     GO,
     WAIT,
@@ -20,7 +21,6 @@ from sandbox.environments.audited_rounds import (
 )
 from sandbox.environments.base import Draw, Environment, Observation
 from sandbox.environments.registry import ENVIRONMENTS
-from sandbox.prompts import PromptLibrary
 
 # --- closed forms: pure functions of the game's parameters -------------------------------------
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import Config, ConfigError
-from sandbox.events import Event, Record, read_events
-from sandbox.registry import Registry
-from sandbox.runstore import EVENTS, SUMMARY, RunDirError, RunStore
+from sandbox.core.events import Event, Record, read_events
+from sandbox.core.registry import Registry
+from sandbox.record.runstore import EVENTS, SUMMARY, RunDirError, RunStore
 
 
 class ExportError(Exception):

@@ -3,7 +3,7 @@
 An episode is one play of one game for one model (for a memoryless game, one sample of every
 distinct observation); a game gets `sampling.k` episodes (or its own `k`). Each episode is an
 `async` driver
-(`sandbox.episode`) asking for contexts through the run's dispatcher, which merges the asks of
+(`sandbox.core.episode`) asking for contexts through the run's dispatcher, which merges the asks of
 concurrent episodes into engine batches. Episodes are committed strictly in plan order, so
 `results.jsonl` is identical for the same config and seed however the engine schedules the
 work, and an interrupted run resumes after its last committed episode.
@@ -20,18 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox.attempts import coordination_tables
-from sandbox.batching import Batcher
-from sandbox.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
-from sandbox.checks import check_config, control_monitor
 from sandbox.config import Config
-from sandbox.context import UNASKED, ContextOutcome, Usage
-from sandbox.dispatch import Dispatcher
-from sandbox.drivers import GameDriver, PlanBook
-from sandbox.engines import ENGINES, Engine, EngineDeps
-from sandbox.environments import ENVIRONMENTS, Environment
-from sandbox.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange
-from sandbox.events import (
+from sandbox.core.context import UNASKED, ContextOutcome, Usage
+from sandbox.core.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange
+from sandbox.core.events import (
     ActionTaken,
     ContextStarted,
     EpisodeFinished,
@@ -47,11 +39,19 @@ from sandbox.events import (
     read_events,
     recorded_prompts_and_plans,
 )
-from sandbox.profile import capability_profile
-from sandbox.prompts import PromptLibrary
-from sandbox.runstore import EVENTS, RunStore
-from sandbox.scoring import summarize
-from sandbox.usage import estimated_cost, usage_by_model
+from sandbox.core.prompts import PromptLibrary
+from sandbox.engines import ENGINES, Engine, EngineDeps
+from sandbox.environments import ENVIRONMENTS, Environment
+from sandbox.record.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
+from sandbox.record.runstore import EVENTS, RunStore
+from sandbox.review.attempts import coordination_tables
+from sandbox.review.profile import capability_profile
+from sandbox.review.usage import estimated_cost, usage_by_model
+from sandbox.run.batching import Batcher
+from sandbox.run.checks import check_config, control_monitor
+from sandbox.run.dispatch import Dispatcher
+from sandbox.run.drivers import GameDriver, PlanBook
+from sandbox.run.scoring import summarize
 
 if TYPE_CHECKING:
     from control.protocols.step import Check, CheckRun

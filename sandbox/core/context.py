@@ -86,7 +86,7 @@ AnswerFormat = Annotated[ChoiceAnswer | ScoreAnswer | FreeTextAnswer, Field(disc
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """The prompt texts of one context and the form of its answer, before a driver attaches ids
-    and seeds (`sandbox.episode.build_context`)."""
+    and seeds (`sandbox.core.episode.build_context`)."""
 
     messages: tuple[Message, ...]
     answer: AnswerFormat

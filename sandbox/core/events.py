@@ -23,7 +23,7 @@ from pydantic import (
     model_serializer,
 )
 
-from sandbox.context import Affordances, AnswerFormat, Message, Role, Usage
+from sandbox.core.context import Affordances, AnswerFormat, Message, Role, Usage
 
 SCHEMA_VERSION = 4
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
@@ -84,7 +84,7 @@ class PromptShown(_Event):
 
 class ContextStarted(_Event):
     """A context as its copy received it: `prompt_sha256` names its text (the `prompt` event),
-    `request_sha256` everything its answer depends on (`sandbox.cache`)."""
+    `request_sha256` everything its answer depends on (`sandbox.record.cache`)."""
 
     kind: Literal["context_started"] = "context_started"
     model: str
@@ -455,7 +455,7 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
 """The event union's members, in its order: what a reader that derives its view of the schema
-from the models (`sandbox.logs`' fast path) walks."""
+from the models (`sandbox.review.logs`' fast path) walks."""
 
 
 def kind_of(event_type: type[BaseModel]) -> str:
@@ -508,8 +508,8 @@ def complete_lines(path: Path) -> Iterator[bytes]:
     """Each complete line of an append-only JSON-lines file (events, results, answers), newline
     kept: a torn last line (a crash mid-write, or a run still being written) is left out.
     Nothing when the file does not exist. Every reader of those files reads them through this
-    one function, so all agree on which lines a file holds (`sandbox.logs` reads large logs in
-    blocks, `file_blocks`, and a test holds it to the same lines).
+    one function, so all agree on which lines a file holds (`sandbox.review.logs` reads large
+    logs in blocks, `file_blocks`, and a test holds it to the same lines).
 
     Bytes, undecoded: readers parse them as they are (`json.loads` and pydantic's
     `validate_json` take bytes) or search them for byte needles."""

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sandbox.batching import Batcher
-from sandbox.cache import RequestCache, prompt_hash, request_hash
-from sandbox.context import Context, ContextOutcome
+from sandbox.core.context import Context, ContextOutcome
 from sandbox.engines.base import Engine
+from sandbox.record.cache import RequestCache, prompt_hash, request_hash
+from sandbox.run.batching import Batcher
 
 AnswerHook = Callable[[Sequence[str], Sequence[ContextOutcome]], None]
 """Called with the request hashes and outcomes of each engine batch's answers, as they arrive

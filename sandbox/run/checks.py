@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sandbox.config import Config, ConfigError, ControlSection, Named
-from sandbox.registry import Registry, RegistryError, did_you_mean
+from sandbox.core.registry import Registry, RegistryError, did_you_mean
 
 
 def check_config(config: Config) -> Config:
@@ -43,8 +43,8 @@ def planned_contexts(config: Config) -> int:
     episodes times its observations, and each deployment step's policy and monitor contexts.
     A lower bound of what it asks (shared plans, judges, resamples and re-asks come on top), so
     a refusal is never a false alarm."""
+    from sandbox.core.prompts import PromptLibrary
     from sandbox.environments import ENVIRONMENTS
-    from sandbox.prompts import PromptLibrary
 
     per_model = 0
     for game in config.games:
@@ -119,8 +119,8 @@ def _check_backend(path: str, backend: Named, models: Sequence[tuple[str, str]])
 def _check_games(config: Config) -> None:
     """Each game is registered with valid params, and its template overrides name templates
     it has and files that exist."""
+    from sandbox.core.prompts import PromptLibrary
     from sandbox.environments import ENVIRONMENTS
-    from sandbox.prompts import PromptLibrary
 
     for i, game in enumerate(config.games):
         _check_named(f"games.{i}", game.name, game.params, ENVIRONMENTS)

@@ -1,9 +1,9 @@
 """The report's tables, from `summary.json` and `config.yaml` (pure: dicts in, tables out).
 
 The tables the terminal prints (capability profile, TG cells, deployments, collusion) are taken
-from `sandbox.display` itself, so a report never words or rounds a number differently from what
-`sandbox run` and `sandbox show` print. The rest are the report's own: per-suite game tables, and
-what a reader needs to trust and reproduce the numbers (seed, models, token use, retries, parse
+from `sandbox.review.display` itself, so a report never words or rounds a number differently from
+what `sandbox run` and `sandbox show` print. The rest are the report's own: per-suite game tables,
+and what a reader needs to trust and reproduce the numbers (seed, models, token use, retries, parse
 failures).
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandbox.display import GAME_COLUMNS, Display, game_cells, rate_text
-from sandbox.report.model import Table
+from sandbox.review.display import GAME_COLUMNS, Display, game_cells, rate_text
+from sandbox.review.report.model import Table
 
 MISSING = "-"
 """A value the summary does not hold (an older run, a key not recorded)."""

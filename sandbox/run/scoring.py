@@ -18,10 +18,10 @@ import numpy as np
 from control import metrics
 from control.deployments import score_deployment
 from sandbox.config import Config
+from sandbox.core.events import EpisodeRecord, Record, StepRecord
+from sandbox.core.seeding import derive_seed
 from sandbox.environments import Environment, SampleDraw
 from sandbox.environments.training_gaming import TrainingGaming, probe_details
-from sandbox.events import EpisodeRecord, Record, StepRecord
-from sandbox.seeding import derive_seed
 
 
 def collect_samples(

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from sandbox.report import plots, tables
-from sandbox.report.model import Plot, Report, Section, Table
+from sandbox.review.report import plots, tables
+from sandbox.review.report.model import Plot, Report, Section, Table
 
 
 def _present(*items: Table | Plot | None) -> list[Table | Plot]:

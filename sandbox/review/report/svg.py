@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from sandbox.report.model import Plot, Point, Reference, Series
+from sandbox.review.report.model import Plot, Point, Reference, Series
 
 WIDTH = 900
 LEGEND_WIDTH = 300

@@ -1,5 +1,5 @@
 """A run's directory: `config.yaml`, `events.jsonl`, `results.jsonl`, `summary.json`, and while
-the run is unfinished `answers.jsonl` (`sandbox.cache`: every answer as it arrived).
+the run is unfinished `answers.jsonl` (`sandbox.record.cache`: every answer as it arrived).
 
 Only the driver writes here. Lines are appended whole and flushed, so a crash can at worst leave
 one torn last line; `open_for_resume` drops that line and any events of episodes that never
@@ -21,10 +21,9 @@ from typing import IO
 
 import yaml
 
-from sandbox.cache import ANSWERS, AnsweredContext, outcome_of
 from sandbox.config import Config, ConfigError, config_from_mapping, read_yaml
-from sandbox.context import CACHED, UNASKED
-from sandbox.events import (
+from sandbox.core.context import CACHED, UNASKED
+from sandbox.core.events import (
     EVENT_ADAPTER,
     RECORD_ADAPTER,
     ActionTaken,
@@ -37,6 +36,7 @@ from sandbox.events import (
     dump_json,
     read_events,
 )
+from sandbox.record.cache import ANSWERS, AnsweredContext, outcome_of
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
 FINISHED = ".finished"

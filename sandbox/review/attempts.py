@@ -20,10 +20,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
-from sandbox.events import COORDINATION_TYPES, Countermeasure, kind_of
+from sandbox.core.events import COORDINATION_TYPES, Countermeasure, kind_of
 
 PICK, INSERTED, JAM, RECOGNITION, HONEYPOT = (kind_of(t) for t in COORDINATION_TYPES)
-"""The coordination-attempt kinds, named by their event classes (`sandbox.events`)."""
+"""The coordination-attempt kinds, named by their event classes (`sandbox.core.events`)."""
 
 KINDS = (PICK, INSERTED, JAM, RECOGNITION, HONEYPOT)
 
@@ -31,7 +31,7 @@ COUNTED_KINDS = (PICK, JAM, RECOGNITION, HONEYPOT)
 """The kinds the tables count (`signal_inserted` is in the log, in no table)."""
 
 COUNTERMEASURES: tuple[str, ...] = get_args(Countermeasure)
-"""`sandbox.events.Countermeasure`, in the collusion table's order."""
+"""`sandbox.core.events.Countermeasure`, in the collusion table's order."""
 
 JAMMED_UNDER = {"redaction": "honeypots+redaction", "paraphrase": "honeypots+paraphrase"}
 """The countermeasure a jamming method belongs to."""

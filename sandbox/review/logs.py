@@ -5,8 +5,8 @@ blocks of whole lines (never whole; `file_blocks`), a torn last line (a run stil
 is skipped, and only the lines that can matter are looked at: a regex or substring search over
 the block finds them, and a line is parsed only then. A filter's lines come from GNU grep where it
 is on PATH (`needle_blocks`). The default view (`coordination_tables`) keeps the coordination
-tally (`sandbox.attempts`); with `--summary` (`summary_tables`) also one row per (model, game)
-and the episodes still open (those whose result has not been read yet).
+tally (`sandbox.review.attempts`); with `--summary` (`summary_tables`) also one row per (model,
+game) and the episodes still open (those whose result has not been read yet).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from sandbox import attempts
-from sandbox.events import (
+from sandbox.core.events import (
     EVENT_TYPES,
     KINDS,
     ActionTaken,
@@ -42,11 +41,12 @@ from sandbox.events import (
     SignalRecognition,
     kind_of,
 )
-from sandbox.registry import did_you_mean
+from sandbox.core.registry import did_you_mean
+from sandbox.review import attempts
 
 EVENTS = "events.jsonl"
-"""A run's events file (`sandbox.runstore.EVENTS`; not imported from there: the run store loads
-the config's whole stack; tests/test_logs.py checks that they agree)."""
+"""A run's events file (`sandbox.record.runstore.EVENTS`; not imported from there: the run store
+loads the config's whole stack; tests/test_logs.py checks that they agree)."""
 
 SUMMARY_KINDS = frozenset(
     kind_of(t)
@@ -234,7 +234,7 @@ def kind_error(kinds: Iterable[str]) -> str | None:
 
 
 EPISODE_ID_FORMAT = "<model>/<game>/<index>"
-"""How an episode id reads (`sandbox.episode.EpisodeSpec.episode_id`: the index zero-padded to
+"""How an episode id reads (`sandbox.core.episode.EpisodeSpec.episode_id`: the index zero-padded to
 five digits, e.g. `honest/upfront_auditing/00003`)."""
 
 SUGGESTED = 5
@@ -521,7 +521,8 @@ def _scalar(owner: type[BaseModel], name: str) -> tuple[str, bool]:
         scalars = {"number"}
     if len(scalars) != 1 or not scalars <= _SCALARS.keys():
         raise TypeError(
-            f"sandbox.logs: {owner.__name__}.{name} ({annotation!r}) is not a JSON scalar, so "
+            f"sandbox.review.logs: {owner.__name__}.{name} ({annotation!r}) is not a JSON "
+            f"scalar, so "
             f"the fast path cannot match it in place: move it after the fields the fast path "
             f"reads, or read that event whole"
         )
@@ -549,7 +550,7 @@ def _walk(owner: type[BaseModel], first: str, prefix: str, reads: Sequence[str])
     names = list(owner.model_fields)
     if first not in names or not set(reads) <= set(names[names.index(first) :]):
         raise LookupError(
-            f"sandbox.logs: {owner.__name__} has no field {sorted(set(reads) - set(names))} "
+            f"sandbox.review.logs: {owner.__name__} has no field {sorted(set(reads) - set(names))} "
             f"after {first!r} (its fields: {', '.join(names)}): the fast path reads them"
         )
     start = names.index(first)
@@ -593,7 +594,7 @@ def _record(prefix: str, *reads: str) -> bytes:
         tails.add(_C.join(fields[first:]))
     if len(tails) != 1:
         raise TypeError(
-            f"sandbox.logs: the record types of {EpisodeFinished.__name__}.record differ in "
+            f"sandbox.review.logs: the record types of {EpisodeFinished.__name__}.record differ in "
             f"the fields {', '.join(reads)} and those between them: the fast path reads them "
             f"in one layout"
         )
@@ -810,7 +811,7 @@ def _tally_block(tally: attempts.Tally, short: _Names, buf: bytes, stop: int) ->
 
 def coordination_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
     """The default view's tables of an events file: `agreement` and `collusion`
-    (`sandbox.attempts`, which they equal), reading only the coordination attempts and the
+    (`sandbox.review.attempts`, which they equal), reading only the coordination attempts and the
     episode results. Read in Python: grep's prefilter (`needle_blocks`) saves a tenth of the
     time with a core to spare and costs more without one; the time is the attempts' own (a
     few microseconds of Python each)."""
@@ -998,7 +999,7 @@ def _tables(blocks: Callable[[], Iterable[tuple[bytes, int]]]) -> dict[str, list
 
 def summary_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
     """The default view's tables of an events file: `agreement` and `collusion`
-    (`sandbox.attempts`), and `summary`: per (model, game), episodes, contexts and parse
+    (`sandbox.review.attempts`), and `summary`: per (model, game), episodes, contexts and parse
     failures (under each context's own model, so a trusted model's contexts have their row), and
     the monitor scores, protocol decisions and audits of each episode under its policy model: its
     result's record's model and game, or, for an episode with no result yet, its first policy

@@ -42,7 +42,7 @@ from pydantic import ValidationError
 
 from agents.backends.scripted import organism_completion
 from agents.organisms import ORGANISMS, Organism
-from sandbox.context import Message
+from sandbox.core.context import Message
 
 STRUCTURED_FORMS = ("json_schema", "json_object")
 """The `response_format` types a server may take."""

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sandbox.context import CACHED, UNASKED
+from sandbox.core.context import CACHED, UNASKED
 
 _NEEDLES = (
     b'"kind": "action"',

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
-from sandbox.context import UNASKED, Action, Affordances, Context, ContextOutcome, Usage
+from sandbox.core.context import UNASKED, Action, Affordances, Context, ContextOutcome, Usage
+from sandbox.core.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
+from sandbox.core.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
+from sandbox.core.seeding import derive_seed
 from sandbox.environments import NO_ANSWER, Environment
-from sandbox.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
-from sandbox.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
-from sandbox.seeding import derive_seed
 
 PLAN_OBSERVATION = "__plan__"
 """The observation id of a planner's context."""

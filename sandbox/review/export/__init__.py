@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox.export import inspect_logs
-from sandbox.export.base import FORMATS, ExportError, FinishedRun
-from sandbox.registry import RegistryError
+from sandbox.core.registry import RegistryError
+from sandbox.review.export import inspect_logs
+from sandbox.review.export.base import FORMATS, ExportError, FinishedRun
 
 __all__ = ["FORMATS", "ExportError", "FinishedRun", "export_run", "inspect_logs"]
 

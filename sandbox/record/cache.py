@@ -28,8 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sandbox.context import CACHED, RESUMED, Action, Context, ContextOutcome
-from sandbox.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
+from sandbox.core.context import CACHED, RESUMED, Action, Context, ContextOutcome
+from sandbox.core.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
 
 ANSWERS = "answers.jsonl"
 

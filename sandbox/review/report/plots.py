@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sandbox.report.model import Plot, Point, Reference, Series
+from sandbox.review.report.model import Plot, Point, Reference, Series
 
 
 def _complete_games(summary: Mapping[str, Any], suite: str) -> Iterator[tuple[str, str, Any]]:

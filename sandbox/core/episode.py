@@ -2,7 +2,7 @@
 
 A driver plays one episode by asking for contexts through `ask` (the run's dispatcher) as many
 times as it needs, step by step where one role reads another's output, and returns the record to
-commit with every exchange it made. Memoryless games are one driver kind (`sandbox.drivers`);
+commit with every exchange it made. Memoryless games are one driver kind (`sandbox.run.drivers`);
 control protocols are another. Drivers never see the engine, so they never import Ray.
 """
 
@@ -14,9 +14,9 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from sandbox.context import Affordances, Context, ContextOutcome, Rendered, Role
-from sandbox.events import Record
-from sandbox.seeding import derive_seed
+from sandbox.core.context import Affordances, Context, ContextOutcome, Rendered, Role
+from sandbox.core.events import Record
+from sandbox.core.seeding import derive_seed
 
 Ask = Callable[[Sequence[Context]], Awaitable[list[ContextOutcome]]]
 """Contexts in, their outcomes out, in the same order."""

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from sandbox.report import html, markdown
-from sandbox.report.build import build_report
-from sandbox.report.model import Plot, Report, Table
-from sandbox.runstore import CONFIG, SUMMARY
+from sandbox.record.runstore import CONFIG, SUMMARY
+from sandbox.review.report import html, markdown
+from sandbox.review.report.build import build_report
+from sandbox.review.report.model import Plot, Report, Table
 
 __all__ = [
     "Plot",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandbox.report.model import Plot, Report, Table
+from sandbox.review.report.model import Plot, Report, Table
 
 
 def _cell(text: str) -> str:

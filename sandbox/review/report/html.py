@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
-from sandbox.report import svg
-from sandbox.report.model import Plot, Report, Section, Table
+from sandbox.review.report import svg
+from sandbox.review.report.model import Plot, Report, Section, Table
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif;

@@ -36,9 +36,8 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox.context import Message, Usage
-from sandbox.environments.base import NO_ANSWER
-from sandbox.events import (
+from sandbox.core.context import Message, Usage
+from sandbox.core.events import (
     ActionTaken,
     ContextStarted,
     CoordinationPick,
@@ -51,8 +50,9 @@ from sandbox.events import (
     Sample,
     StepRecord,
 )
-from sandbox.export.base import FORMATS, ExportError, FinishedRun
-from sandbox.registry import NoParams
+from sandbox.core.registry import NoParams
+from sandbox.environments.base import NO_ANSWER
+from sandbox.review.export.base import FORMATS, ExportError, FinishedRun
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog, EvalSample, EvalScore
@@ -199,7 +199,7 @@ def usage_by_model(
     run: FinishedRun, trail: Trail, context_ids: Iterable[str]
 ) -> dict[str, ModelUsage]:
     """Tokens per (Inspect-named) model over the given contexts, each counted once; a replay's
-    answers taken from its source run (`worker: cache`) cost nothing (as `sandbox.usage`)."""
+    answers taken from its source run (`worker: cache`) cost nothing (as `sandbox.review.usage`)."""
     totals: dict[str, Usage] = defaultdict(Usage)
     for context_id in dict.fromkeys(context_ids):
         call = trail.actions.get(context_id) or trail.plans.get(context_id)
