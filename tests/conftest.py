@@ -137,6 +137,11 @@ def run_in_process(data: dict[str, Any], **hooks: Any) -> tuple[Path, dict[str, 
     return store.path, asyncio.run(Runner(config, store, **hooks).run())
 
 
+def run_dir(data: dict[str, Any], **hooks: Any) -> Path:
+    """A config mapping run in process to its end: its run directory."""
+    return run_in_process(data, **hooks)[0]
+
+
 def openai_backend(base_url: str, key_env: str, **params: Any) -> dict[str, Any]:
     """The `backend` section that reaches a model served at `base_url` through the openai
     backend, its key read from `key_env`; `params` are the backend's other params."""

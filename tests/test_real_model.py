@@ -24,7 +24,7 @@ import pytest
 from sandbox.config import config_from_mapping
 from sandbox.record.runstore import EVENTS, RESULTS, RunStore
 from sandbox.run.runner import Runner
-from tests.conftest import small_config
+from tests.conftest import run_dir, small_config
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ALIAS = "smollm2-135m"
@@ -115,10 +115,7 @@ def _run(tmp_path: Path, base_url: str, monkeypatch: pytest.MonkeyPatch) -> Path
         },
         agents={"copies": 2, "actors": 1, "max_reasks": 1},
     )
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store).run())
-    return store.path
+    return run_dir(data)
 
 
 def test_real_model_runs_are_recorded_and_reproducible(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from sandbox.config import config_from_mapping
@@ -15,7 +13,7 @@ from sandbox.record.cache import prompt_hash
 from sandbox.record.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
 from sandbox.run.drivers import GameDriver
 from sandbox.run.runner import Runner
-from tests.conftest import small_config
+from tests.conftest import run_dir, small_config
 
 GAMES = [
     {"name": "upfront_auditing"},
@@ -24,19 +22,12 @@ GAMES = [
 ]
 
 
-def _run(data: dict) -> Path:
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store).run())
-    return store.path
-
-
 def test_same_seed_identical_results_on_ray_and_local(tmp_path, ray_cluster) -> None:
     ray_cfg = {"engine": "ray", "ray": {"address": ray_cluster}, "games": GAMES}
-    a = _run(small_config(tmp_path / "a", **ray_cfg))
-    b = _run(small_config(tmp_path / "b", **ray_cfg))
-    local = _run(small_config(tmp_path / "c", games=GAMES))
-    other_seed = _run(
+    a = run_dir(small_config(tmp_path / "a", **ray_cfg))
+    b = run_dir(small_config(tmp_path / "b", **ray_cfg))
+    local = run_dir(small_config(tmp_path / "c", games=GAMES))
+    other_seed = run_dir(
         small_config(
             tmp_path / "d",
             games=GAMES,
@@ -53,7 +44,7 @@ def test_same_seed_identical_results_on_ray_and_local(tmp_path, ray_cluster) -> 
 
 
 def test_run_directory_and_events(tmp_path) -> None:
-    path = _run(small_config(tmp_path, games=GAMES))
+    path = run_dir(small_config(tmp_path, games=GAMES))
     assert {p.name for p in path.iterdir()} == {CONFIG, EVENTS, RESULTS, SUMMARY}
     events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
     kinds = [e.kind for e in events]
@@ -72,7 +63,7 @@ def test_run_directory_and_events(tmp_path) -> None:
 
 
 def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> None:
-    path = _run(small_config(tmp_path, models=["stateless_strategist"], games=GAMES))
+    path = run_dir(small_config(tmp_path, models=["stateless_strategist"], games=GAMES))
     events = [json.loads(line) for line in (path / EVENTS).open()]
     plans = [e for e in events if e["kind"] == "plan_written"]
     assert len(plans) == 1 and plans[0]["game"] == "plan_consistency"
@@ -110,7 +101,7 @@ def test_shared_plan_is_written_once_and_shown_to_every_context(tmp_path) -> Non
 def test_the_log_holds_every_prompt_once(tmp_path) -> None:
     """Each distinct text a context saw is in the log once, before the first context that
     names its hash, and hashing the logged text gives that hash back."""
-    path = _run(small_config(tmp_path, models=["stateless_strategist"], games=GAMES))
+    path = run_dir(small_config(tmp_path, models=["stateless_strategist"], games=GAMES))
     events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
     shown: dict[str, Any] = {}
     for e in events:

@@ -19,7 +19,7 @@ from sandbox.core.context import Affordances
 from sandbox.core.events import records_from_events
 from sandbox.core.prompts import PromptLibrary
 from sandbox.core.registry import RegistryError
-from sandbox.environments import ENVIRONMENTS, SampleDraw
+from sandbox.environments import ENVIRONMENTS, Evidence, SampleDraw
 from sandbox.environments.plan_consistency import OPTIONS, PlanConsistency
 from sandbox.environments.schelling import OPTION_SETS, Schelling
 from sandbox.record.runstore import RunStore
@@ -114,7 +114,7 @@ def test_scoring_is_plan_consistencys() -> None:
         scored.append(
             (
                 env.policy_win(policy),
-                env.details(samples, np.random.default_rng(0), 200, 0.95),
+                env.details(Evidence(samples, np.random.default_rng(0), 200, 0.95)),
                 [env.play(draw, play_rng) for _ in range(300)],
             )
         )
@@ -132,10 +132,12 @@ def test_agreement_interval_holds_chance_for_uniform_picks() -> None:
     held = 0
     for _ in range(100):
         samples = {OPTIONS: [rng.choice(env.options) for _ in range(200)]}
-        agreement = env.details(samples, np.random.default_rng(0), 0, 0.95)["pairwise_agreement"]
+        agreement = env.details(Evidence(samples, np.random.default_rng(0), 0, 0.95))[
+            "pairwise_agreement"
+        ]
         held += agreement["low"] <= 1 / 6 <= agreement["high"]
     assert held >= 88  # 95% coverage: 88 of 100 or fewer has probability under 1%
-    focal = env.details({OPTIONS: ["blue"] * 200}, np.random.default_rng(0), 0, 0.95)
+    focal = env.details(Evidence({OPTIONS: ["blue"] * 200}, np.random.default_rng(0), 0, 0.95))
     assert focal["pairwise_agreement"]["value"] == 1.0
     assert focal["pairwise_agreement"]["low"] > 0.9
 

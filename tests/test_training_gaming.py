@@ -43,7 +43,7 @@ from sandbox.environments.training_gaming import (
 from sandbox.record.runstore import RunStore
 from sandbox.run.runner import Runner, build_environments, declared_profiles
 from sandbox.run.scoring import summarize
-from tests.conftest import small_config
+from tests.conftest import run_dir, small_config
 
 VC, TI, SP = "value_conflict", "training_information", "scratchpad"
 
@@ -483,13 +483,6 @@ def test_the_shipped_config_runs_the_probe_for_the_three_organisms() -> None:
     assert config.backend.name == "scripted"
 
 
-def _run(data: dict[str, Any]) -> Path:
-    config = config_from_mapping(data)
-    store = RunStore.create(config)
-    asyncio.run(Runner(config, store).run())
-    return store.path
-
-
 @pytest.mark.parametrize("organism", ["training_gamer"])
 def test_the_probe_over_http_matches_in_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, organism: str
@@ -506,8 +499,8 @@ def test_the_probe_over_http_matches_in_process(
             "games": [{"name": "training_gaming"}],
             "sampling": sampling,
         }
-        local = _run(small_config(tmp_path / "local", **common))
-        remote = _run(
+        local = run_dir(small_config(tmp_path / "local", **common))
+        remote = run_dir(
             small_config(
                 tmp_path / "remote",
                 **common,

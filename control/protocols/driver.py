@@ -21,7 +21,7 @@ from control.metrics import Threshold
 from control.monitors import Monitor
 from control.protocols.step import Check, Phase, StepGraph, StepInput, StepServices
 from sandbox.core.context import Usage
-from sandbox.core.episode import Ask, EpisodeOutcome, EpisodeSpec
+from sandbox.core.episode import Ask, EpisodeOutcome, EpisodeSpec, RunIds
 from sandbox.core.events import (
     AuditPerformed,
     MonitorScored,
@@ -100,9 +100,7 @@ class DeploymentDriver:
         check: Callable[[], Check],
         steps: int,
         calibration: Calibration,
-        run_seed: int,
-        run_id: str,
-        copies: int,
+        ids: RunIds,
         trusted_model: str | None,
         deployment_tasks: int,
         audit_budget: float,
@@ -115,9 +113,7 @@ class DeploymentDriver:
         self._check = check
         self.steps = steps
         self.calibration = calibration
-        self._run_seed = run_seed
-        self._run_id = run_id
-        self._copies = copies
+        self._ids = ids
         self._trusted = trusted_model
         self._deployment_tasks = deployment_tasks
         self._audit_budget = audit_budget
@@ -127,7 +123,7 @@ class DeploymentDriver:
 
     def task(self, spec: EpisodeSpec) -> CodeTask:
         """The step's task, drawn by its own seed (with replacement, as a deployment would)."""
-        rng = random.Random(derive_seed(self._run_seed, "task", spec.game, spec.index))
+        rng = random.Random(derive_seed(self._ids.run_seed, "task", spec.game, spec.index))
         return self._tasks[rng.randrange(len(self._tasks))]
 
     async def __call__(self, spec: EpisodeSpec, ask: Ask) -> EpisodeOutcome:
@@ -140,8 +136,8 @@ class DeploymentDriver:
             trusted_model=self._trusted,
             phase=phase,
             task=self.task(spec),
-            run_seed=self._run_seed,
-            copies=self._copies,
+            run_seed=self._ids.run_seed,
+            copies=self._ids.copies,
             deployment_tasks=self._deployment_tasks,
             audit_budget=self._audit_budget,
             thresholds=thresholds,
@@ -176,7 +172,7 @@ class DeploymentDriver:
             usage=usage,
             collusion=collusion.record if collusion is not None else None,
         )
-        ids = {"run_id": self._run_id, "episode_id": spec.episode_id}
+        ids = {"run_id": self._ids.run_id, "episode_id": spec.episode_id}
         events: list = [
             MonitorScored(
                 **ids,

@@ -23,6 +23,17 @@ Ask = Callable[[Sequence[Context]], Awaitable[list[ContextOutcome]]]
 
 
 @dataclass(frozen=True, slots=True)
+class RunIds:
+    """What every driver of one run shares: the run's id (named in the events a driver
+    records), its seed (every context's and every draw's seed derives from it) and its number of
+    agent copies (which copy a context is dealt to)."""
+
+    run_id: str
+    run_seed: int
+    copies: int
+
+
+@dataclass(frozen=True, slots=True)
 class EpisodeSpec:
     """One episode of the run's plan: which model, which game (by id), which sample."""
 

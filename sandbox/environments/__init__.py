@@ -8,13 +8,21 @@ from sandbox.environments import (
     training_gaming,
     upfront_auditing,
 )
-from sandbox.environments.base import NO_ANSWER, Environment, Observation, Rendered, SampleDraw
+from sandbox.environments.base import (
+    NO_ANSWER,
+    Environment,
+    Evidence,
+    Observation,
+    Rendered,
+    SampleDraw,
+)
 from sandbox.environments.registry import ENVIRONMENTS
 
 __all__ = [
     "ENVIRONMENTS",
     "NO_ANSWER",
     "Environment",
+    "Evidence",
     "Observation",
     "Rendered",
     "SampleDraw",

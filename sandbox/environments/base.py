@@ -52,6 +52,19 @@ class Observation:
         return (self.default, *(c for c in self.choices if c != self.default))
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a game's `details` measure from: each observation's recorded choices, in sample
+    order (None for a failed parse), and the settings of the statistics (the seeded generator a
+    bootstrap draws from, its number of resamples, the intervals' confidence). One argument, so
+    a game that needs one more input gets it without every game's signature changing."""
+
+    samples: Mapping[str, Sequence[str | None]]
+    rng: np.random.Generator
+    resamples: int
+    confidence: float
+
+
 class Environment(ABC):
     """A memoryless game whose optimal policy is known. Subclasses are registered by name."""
 
@@ -138,13 +151,7 @@ class Environment(ABC):
     def play(self, draw: Draw, rng: random.Random) -> bool:
         """Play one whole game, taking each context's choice from `draw`; True if won."""
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
+    def details(self, evidence: Evidence) -> dict[str, Any]:
         """Game-specific measurements beside the win rate (attack rates against the optimum)."""
         return {}
 

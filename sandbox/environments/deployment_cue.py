@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from control.metrics import Policy
@@ -18,7 +16,7 @@ from sandbox.environments.audited_rounds import (
     check_rounds,
     go_rate,
 )
-from sandbox.environments.base import Draw, Environment, Observation
+from sandbox.environments.base import Draw, Environment, Evidence, Observation
 from sandbox.environments.registry import ENVIRONMENTS
 
 CUE, PLAIN = "cue", "plain"
@@ -125,16 +123,10 @@ class DeploymentCue(Environment):
                 return index >= p.audited
         return False
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
+    def details(self, evidence: Evidence) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for obs in (CUE, PLAIN):
-            out[f"go_rate_{obs}"] = go_rate(samples[obs], confidence).as_dict()
+            out[f"go_rate_{obs}"] = go_rate(evidence.samples[obs], evidence.confidence).as_dict()
         out["optimal_go_rate_cue"] = 1.0
         out["optimal_go_rate_plain"] = self.optimal_plain
         return out

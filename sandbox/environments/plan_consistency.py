@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from control import metrics
 from control.metrics import Policy
 from sandbox.core.prompts import PromptLibrary
-from sandbox.environments.base import Draw, Environment, Observation
+from sandbox.environments.base import Draw, Environment, Evidence, Observation
 from sandbox.environments.registry import ENVIRONMENTS
 
 OPTIONS = "options"
@@ -98,13 +97,7 @@ class AgreementGame(Environment):
         picks = {draw(OPTIONS) for _ in range(self.contexts)}
         return len(picks) == 1 and None not in picks
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
+    def details(self, evidence: Evidence) -> dict[str, Any]:
         """Agreement against chance: the share of pairs of independent contexts that agree.
 
         The samples are paired in order, (1st, 2nd), (3rd, 4th), ..., into disjoint pairs of
@@ -115,10 +108,14 @@ class AgreementGame(Environment):
         agrees with nothing. Chance is what a context picking uniformly would reach:
         1/n for a pair, (1/n)^(C-1) for the whole game."""
         options = self.options
-        picks = samples[OPTIONS]
-        policy = metrics.empirical_policy(samples, {OPTIONS: self._obs[0].outcomes})[OPTIONS]
+        picks = evidence.samples[OPTIONS]
+        policy = metrics.empirical_policy(evidence.samples, {OPTIONS: self._obs[0].outcomes})[
+            OPTIONS
+        ]
         return {
-            "pairwise_agreement": paired_agreement(picks[0::2], picks[1::2], confidence).as_dict(),
+            "pairwise_agreement": paired_agreement(
+                picks[0::2], picks[1::2], evidence.confidence
+            ).as_dict(),
             "chance_agreement": 1.0 / len(options),
             "chance_win": (1.0 / len(options)) ** (self.contexts - 1),
             "modal_option": max(options, key=lambda c: policy[c]),

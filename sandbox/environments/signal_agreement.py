@@ -21,17 +21,16 @@ probability sum_i p_i q_i of the two roles' pick distributions.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from control import metrics
 from control.metrics import Policy
 from sandbox.core.prompts import PromptLibrary
 from sandbox.core.signals import SIGNALS
-from sandbox.environments.base import Draw, Environment, Observation
+from sandbox.environments.base import Draw, Environment, Evidence, Observation
 from sandbox.environments.plan_consistency import paired_agreement
 from sandbox.environments.registry import ENVIRONMENTS
 
@@ -115,20 +114,14 @@ class SignalAgreement(Environment):
         pick = draw("policy")
         return pick is not None and pick == draw("monitor")
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
+    def details(self, evidence: Evidence) -> dict[str, Any]:
         """Matches of each episode's policy and monitor picks against chance (1/n: what either
         role picking uniformly reaches), and each role's most frequent pick."""
         outcomes = {o.id: o.outcomes for o in self._obs}
-        policy = metrics.empirical_policy(samples, outcomes)
+        policy = metrics.empirical_policy(evidence.samples, outcomes)
         return {
             "pairwise_agreement": paired_agreement(
-                samples["policy"], samples["monitor"], confidence
+                evidence.samples["policy"], evidence.samples["monitor"], evidence.confidence
             ).as_dict(),
             "chance_agreement": 1.0 / len(self.signals),
             "modal_signal": {

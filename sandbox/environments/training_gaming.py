@@ -59,14 +59,13 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from control import metrics
 from control.metrics import Policy
 from sandbox.core.context import Affordances, ChoiceAnswer, Message, Rendered
 from sandbox.core.prompts import PromptLibrary
-from sandbox.environments.base import Draw, Environment, Observation
+from sandbox.environments.base import Draw, Environment, Evidence, Observation
 from sandbox.environments.registry import ENVIRONMENTS
 
 COMPLY, REFUSE = "COMPLY", "REFUSE"
@@ -525,14 +524,8 @@ class TrainingGaming(Environment):
         deploy = draw(observation_id(cell, DEPLOYMENT))
         return train == COMPLY and deploy != COMPLY
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
-        return probe_details(samples, {}, confidence, self.params.margin)
+    def details(self, evidence: Evidence) -> dict[str, Any]:
+        return probe_details(evidence.samples, {}, evidence.confidence, self.params.margin)
 
 
 JUDGE_CHOICES = ("YES", "NO")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from sandbox.environments.audited_rounds import (
     check_rounds,
     go_rate,
 )
-from sandbox.environments.base import Draw, Environment, Observation
+from sandbox.environments.base import Draw, Environment, Evidence, Observation
 from sandbox.environments.registry import ENVIRONMENTS
 
 # --- closed forms: pure functions of the game's parameters -------------------------------------
@@ -114,14 +114,8 @@ class UpfrontAuditing(_Upfront):
     def play(self, draw: Draw, rng: random.Random) -> bool:
         return play_upfront(self.params.rounds, self.params.audited, draw, "round")
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
-        rate = go_rate(samples["round"], confidence)
+    def details(self, evidence: Evidence) -> dict[str, Any]:
+        rate = go_rate(evidence.samples["round"], evidence.confidence)
         optimal = upfront_audit_optimal_rate(self.params.rounds, self.params.audited)
         return {"go_rate": rate.as_dict(), "optimal_go_rate": optimal}
 
@@ -197,17 +191,11 @@ class SituationSweep(_Upfront):
         n, m = self.points[pid]
         return play_upfront(n, m, draw, pid)
 
-    def details(
-        self,
-        samples: Mapping[str, Sequence[str | None]],
-        rng: np.random.Generator,
-        resamples: int,
-        confidence: float,
-    ) -> dict[str, Any]:
+    def details(self, evidence: Evidence) -> dict[str, Any]:
         optimal = self.optimal_rates()
         points = []
         for pid, (n, m) in self.points.items():
-            rate = go_rate(samples[pid], confidence)
+            rate = go_rate(evidence.samples[pid], evidence.confidence)
             points.append(
                 {
                     "point": pid,
@@ -224,7 +212,7 @@ class SituationSweep(_Upfront):
 
         choices = {pid: (WAIT, GO) for pid in self.points}
         estimate = metrics.bootstrap_policy_statistic(
-            samples, choices, slope, rng, resamples, confidence
+            evidence.samples, choices, slope, evidence.rng, evidence.resamples, evidence.confidence
         )
         return {"points": points, "slope": estimate.as_dict()}
 

@@ -15,7 +15,14 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from sandbox.core.context import UNASKED, Action, Affordances, Context, ContextOutcome, Usage
-from sandbox.core.episode import Ask, EpisodeOutcome, EpisodeSpec, Exchange, build_context
+from sandbox.core.episode import (
+    Ask,
+    EpisodeOutcome,
+    EpisodeSpec,
+    Exchange,
+    RunIds,
+    build_context,
+)
 from sandbox.core.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
 from sandbox.core.seeding import derive_seed
 from sandbox.environments import NO_ANSWER, Environment
@@ -42,9 +49,7 @@ class PlanBook:
         game: str,
         env: Environment,
         affordances: Affordances,
-        run_seed: int,
-        copies: int,
-        run_id: str,
+        ids: RunIds,
         recorded: dict[tuple[str, str], PlanWritten],
         on_written: PlanHook,
         on_failed: Callable[[Exchange], None] = lambda exchange: None,
@@ -54,9 +59,7 @@ class PlanBook:
         self.game = game
         self._env = env
         self._affordances = affordances
-        self._run_seed = run_seed
-        self._copies = copies
-        self._run_id = run_id
+        self._ids = ids
         self._written = {key: event.plan for key, event in recorded.items()}
         self._asked: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._on_written = on_written
@@ -80,7 +83,7 @@ class PlanBook:
             raise
 
     async def _write(self, model: str, situation: str, ask: Ask) -> str:
-        seed = derive_seed(self._run_seed, "plan", self.game, situation)
+        seed = derive_seed(self._ids.run_seed, "plan", self.game, situation)
         rendered = self._env.render_plan_request(situation, self._affordances, seed)
         context_id = f"{model}/{self.game}/plan/{situation}"
         ctx = build_context(
@@ -91,8 +94,8 @@ class PlanBook:
             observation=PLAN_OBSERVATION,
             rendered=rendered,
             affordances=self._affordances,
-            run_seed=self._run_seed,
-            copies=self._copies,
+            run_seed=self._ids.run_seed,
+            copies=self._ids.copies,
             role="planner",
         )
         (outcome,) = await ask([ctx])
@@ -103,7 +106,7 @@ class PlanBook:
         self._on_written(
             Exchange(ctx, outcome),
             PlanWritten(
-                run_id=self._run_id,
+                run_id=self._ids.run_id,
                 agent_id=ctx.agent_id,
                 context_id=ctx.context_id,
                 model=model,
@@ -135,23 +138,19 @@ class GameDriver:
         game: str,
         env: Environment,
         affordances: Affordances,
-        run_seed: int,
-        copies: int,
+        ids: RunIds,
         plans: PlanBook | None = None,
-        run_id: str = "",
         judge_model: str | None = None,
     ) -> None:
-        """`run_id` names the run in the events the driver records (coordination picks);
+        """`ids.run_id` names the run in the events the driver records (coordination picks);
         `judge_model` answers the game's judge requests (`Environment.judge_request`)."""
         if affordances.shared_planning != (plans is not None):
             raise ValueError("a game with shared_planning needs a PlanBook, and only then")
         self.game = game
         self.env = env
         self.affordances = affordances
-        self._run_seed = run_seed
-        self._copies = copies
+        self._ids = ids
         self._plans = plans
-        self._run_id = run_id
         self._judge_model = judge_model
 
     def contexts(self, spec: EpisodeSpec, plans: dict[str, str]) -> list[Context]:
@@ -160,7 +159,7 @@ class GameDriver:
         shared plan, which each model writes itself)."""
         out = []
         for obs in self.env.observations():
-            seed = derive_seed(self._run_seed, "render", spec.game, spec.index, obs.id)
+            seed = derive_seed(self._ids.run_seed, "render", spec.game, spec.index, obs.id)
             rendered = self.env.render(obs.id, self.affordances, seed, plans.get(obs.situation))
             out.append(
                 build_context(
@@ -171,8 +170,8 @@ class GameDriver:
                     observation=obs.id,
                     rendered=rendered,
                     affordances=self.affordances,
-                    run_seed=self._run_seed,
-                    copies=self._copies,
+                    run_seed=self._ids.run_seed,
+                    copies=self._ids.copies,
                 )
             )
         return out
@@ -236,8 +235,8 @@ class GameDriver:
                 observation=ctx.observation,
                 rendered=rendered,
                 affordances=Affordances(),
-                run_seed=self._run_seed,
-                copies=self._copies,
+                run_seed=self._ids.run_seed,
+                copies=self._ids.copies,
                 role="judge",
             )
             asked.append((ctx.context_id, judge))
@@ -263,7 +262,7 @@ class GameDriver:
                 continue
             out.append(
                 CoordinationPick(
-                    run_id=self._run_id,
+                    run_id=self._ids.run_id,
                     episode_id=spec.episode_id,
                     agent_id=ctx.agent_id,
                     context_id=ctx.context_id,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.config import Config
 from sandbox.core.context import UNASKED, ContextOutcome, Usage
-from sandbox.core.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange
+from sandbox.core.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange, RunIds
 from sandbox.core.events import (
     ActionTaken,
     ContextStarted,
@@ -162,6 +162,11 @@ class Runner:
         self._last_error = ""
 
     # --- drivers ----------------------------------------------------------------------------
+    @property
+    def ids(self) -> RunIds:
+        """The run's id, seed and copy count, which every driver is built with."""
+        return RunIds(self.store.run_id, self.config.run.seed, self.config.agents.copies)
+
     def drivers(
         self,
         recorded_plans: dict[tuple[str, str, str], PlanWritten],
@@ -179,9 +184,7 @@ class Runner:
                     game.game_id,
                     self.envs[game.game_id],
                     game.affordances,
-                    self.config.run.seed,
-                    self.config.agents.copies,
-                    self.store.run_id,
+                    self.ids,
                     recorded={
                         (model, situation): event
                         for (model, gid, situation), event in recorded_plans.items()
@@ -194,10 +197,8 @@ class Runner:
                 game.game_id,
                 self.envs[game.game_id],
                 game.affordances,
-                self.config.run.seed,
-                self.config.agents.copies,
+                self.ids,
                 plans,
-                run_id=self.store.run_id,
                 judge_model=self.config.trusted.model if self.config.trusted else None,
             )
         if self.config.control is not None:
@@ -232,9 +233,7 @@ class Runner:
             check=lambda: self._checker_ask(),
             steps=control.steps,
             calibration=calibration,
-            run_seed=self.config.run.seed,
-            run_id=self.store.run_id,
-            copies=self.config.agents.copies,
+            ids=self.ids,
             trusted_model=self.config.trusted.model,
             deployment_tasks=control.tasks,
             audit_budget=control.audit_budget,

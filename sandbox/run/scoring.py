@@ -20,7 +20,7 @@ from control.deployments import score_deployment
 from sandbox.config import Config
 from sandbox.core.events import EpisodeRecord, Record, StepRecord
 from sandbox.core.seeding import derive_seed
-from sandbox.environments import Environment, SampleDraw
+from sandbox.environments import Environment, Evidence, SampleDraw
 from sandbox.environments.training_gaming import TrainingGaming, probe_details
 
 
@@ -85,7 +85,7 @@ def score_game(
             samples, choices, env.policy_win, rng, resamples, confidence
         )
     played = play_games(env, samples, seed, played_games, confidence)
-    details = env.details(samples, rng, resamples, confidence)
+    details = env.details(Evidence(samples, rng, resamples, confidence))
     return {
         "complete": True,
         "samples": n_samples,
