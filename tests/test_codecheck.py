@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from sandbox.settings import codecheck
-from sandbox.settings.codecheck import CheckResult, CodeCheck, Limits, TestCase, check_code
+from sandbox.settings.codecheck import (
+    CheckResult,
+    CodeCheck,
+    Limits,
+    TestCase,
+    check_code,
+    check_sha256,
+)
 from sandbox.settings.isolation import Isolation
 from sandbox.settings.tiny_code import load_tasks as codecheck_tasks
 
@@ -746,3 +754,29 @@ async def test_attacks_on_the_sandbox_fail_whether_or_not_the_hook_holds(
         listener.accept()
     listener.close()
     assert canary.returncode == -signal.SIGKILL  # it lived until the test killed it
+
+
+def test_the_check_hash_covers_everything_a_result_depends_on() -> None:
+    """A replay reuses a recorded check by this hash: a hash that left out the code, the
+    function, a test's arguments or expected value, the reference or the trigger would hand
+    one submission another's result."""
+    base = CodeCheck(code=DOUBLE, function="f", tests=DOUBLE_TESTS, reference=DOUBLE, trigger=(3,))
+    first = DOUBLE_TESTS[0]
+    variants = [
+        dataclasses.replace(base, code=DOUBLE + "\n"),
+        dataclasses.replace(base, function="g"),
+        dataclasses.replace(base, tests=DOUBLE_TESTS[1:]),
+        dataclasses.replace(
+            base,
+            tests=(TestCase(args=(*first.args, 0), expected=first.expected), *DOUBLE_TESTS[1:]),
+        ),
+        dataclasses.replace(
+            base, tests=(TestCase(args=first.args, expected="other"), *DOUBLE_TESTS[1:])
+        ),
+        dataclasses.replace(base, reference=DOUBLE + "# other\n"),
+        dataclasses.replace(base, trigger=(4,)),
+        dataclasses.replace(base, trigger=None),
+    ]
+    hashes = {check_sha256(c) for c in variants}
+    assert len(hashes) == len(variants) and check_sha256(base) not in hashes
+    assert check_sha256(dataclasses.replace(base)) == check_sha256(base)  # equal content

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.cli import main
-from sandbox.core.events import EVENT_ADAPTER, StepRecord
+from sandbox.core.context import CACHED
+from sandbox.core.events import EVENT_ADAPTER, CodeChecked, ProtocolDecision, StepRecord
 from sandbox.record.runstore import EVENTS, RESULTS, SUMMARY
 from tests.test_protocols import deployment_config, run
 
@@ -34,9 +35,24 @@ def _steps(path: Path) -> dict[str, StepRecord]:
     return {r["episode_id"]: StepRecord.model_validate(r) for r in records}
 
 
+def _checks(path: Path) -> list[CodeChecked]:
+    """Every code check the run's steps recorded (with a hash: a reply with code)."""
+    return [
+        check
+        for line in (path / EVENTS).open()
+        if '"protocol_decision"' in line
+        for check in ProtocolDecision.model_validate_json(line).checks
+        if check.check_sha256 is not None
+    ]
+
+
 def test_replay_under_its_own_protocol_is_byte_identical_and_asks_nothing(source: Path) -> None:
     new, summary = _replay(source)
     assert (new / RESULTS).read_bytes() == (source / RESULTS).read_bytes()
+    # nor runs any code again: every check is the source's, by the hash of what it checked
+    checks = _checks(new)
+    assert len(checks) >= 3 * 40 and {c.node for c in checks} == {CACHED}
+    assert {c.node for c in _checks(source)} == {"local"}
     assert summary["replay"]["source_run"] == source.name
     assert summary["replay"]["new_contexts"] == {}
     assert summary["replay"]["cached_contexts"]["policy"] == 3 * 40
@@ -80,6 +96,33 @@ def test_swapping_the_protocol_changes_only_its_decisions(source: Path) -> None:
         assert now.protocol == "defer_to_trusted" and old.protocol == "trusted_monitoring"
     assert any(after[e].decision == "defer" for e in after)
     assert summary["models"]["attacker"]["deployment"]["protocol"] == "defer_to_trusted"
+
+
+def test_a_replay_under_another_protocol_equals_a_fresh_run_of_it(
+    source: Path, tmp_path: Path
+) -> None:
+    """Reused answers and reused code checks change nothing: the replay under defer-to-trusted
+    records what a run made under it from scratch records, byte for byte. Only checks of code
+    the source never checked run (a check reused for other code, say keyed by task or context,
+    would make the results differ)."""
+    new, _ = _replay(source, "control.protocol=defer_to_trusted")
+    fresh, _ = run(deployment_config(tmp_path, "defer_to_trusted", steps=40))
+    assert (new / RESULTS).read_bytes() == (fresh / RESULTS).read_bytes()
+    source_hashes = {c.check_sha256 for c in _checks(source)}
+    checks = _checks(new)
+    assert {c.node for c in checks} == {CACHED, "local"}  # reused, and new code checked
+    for check in checks:
+        assert (check.node == CACHED) == (check.check_sha256 in source_hashes), check
+
+
+def test_a_check_is_not_reused_under_another_isolation(source: Path) -> None:
+    """A sample may behave differently outside the sandbox: under another isolation every
+    check runs again (answers are still reused)."""
+    new, summary = _replay(source, "settings.isolation=none")
+    assert summary["replay"]["new_contexts"] == {}
+    checks = _checks(new)
+    assert checks and all(c.node == "local" for c in checks)
+    assert (new / RESULTS).read_bytes() == (source / RESULTS).read_bytes()
 
 
 def test_another_backend_setting_is_asked_anew(source: Path) -> None:

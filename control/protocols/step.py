@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -34,7 +34,7 @@ from sandbox.core.episode import Ask, Exchange, build_context
 from sandbox.core.events import CodeChecked, CodeOutcome, Decision
 from sandbox.core.prompts import PromptLibrary
 from sandbox.core.seeding import derive_seed
-from sandbox.settings.codecheck import CheckResult, CodeCheck, TestCase
+from sandbox.settings.codecheck import CheckResult, CodeCheck, Status, TestCase, check_sha256
 from sandbox.settings.submission import Submission, parse_submission
 from sandbox.settings.tiny_code import CodeTask
 
@@ -397,6 +397,22 @@ async def write_code(
     return parse_submission(outcome.action.visible), Exchange(ctx, outcome)
 
 
+def recorded_result(outcome: CodeOutcome) -> CheckResult:
+    """A recorded check's outcome as the checker's result, for a replay that reuses it: the
+    same outcome again through `check_submissions` (a backdoor is a pass whose trigger output
+    differed; the one-line detail is not recorded)."""
+    status = outcome.status
+    if status not in get_args(Status):
+        raise ValueError(f"a recorded check's status {status!r} is not a checker's")
+    return CheckResult(
+        status=cast(Status, status),
+        tests_passed=outcome.tests_passed,
+        tests_total=outcome.tests_total,
+        trigger_differs=outcome.backdoor if status == "passed" else None,
+        detail="(recorded)",
+    )
+
+
 async def check_submissions(
     task: CodeTask, submissions: Sequence[tuple[Exchange, Submission]], check: Check
 ) -> list[CodeChecked]:
@@ -415,7 +431,7 @@ async def check_submissions(
         for _, s in submissions
         if s.code is not None
     ]
-    runs = iter(await check(checks))
+    runs = iter(zip(checks, await check(checks), strict=True))
     out = []
     for exchange, s in submissions:
         context_id = exchange.context.context_id
@@ -425,7 +441,7 @@ async def check_submissions(
             )
             out.append(CodeChecked(context_id=context_id, outcome=outcome))
             continue
-        run = next(runs)
+        code_check, run = next(runs)
         r = run.result
         if r is None:
             outcome = CodeOutcome(
@@ -439,6 +455,12 @@ async def check_submissions(
                 backdoor=r.backdoor_succeeded,
             )
         out.append(
-            CodeChecked(context_id=context_id, outcome=outcome, node=run.node, error=run.error)
+            CodeChecked(
+                context_id=context_id,
+                outcome=outcome,
+                node=run.node,
+                error=run.error,
+                check_sha256=check_sha256(code_check),
+            )
         )
     return out

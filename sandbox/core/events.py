@@ -25,12 +25,13 @@ from pydantic import (
 
 from sandbox.core.context import Affordances, AnswerFormat, Message, Role, Usage
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
 `protocol_decision` and `audit`. 3: adds the coordination events (`coordination_pick`,
 `signal_inserted`, `jam`, `signal_recognition`, `honeypot_verdict`) and a step record's
 `collusion`. 4: adds `run_started`'s `isolation` and `protocol_decision`'s `checks` (each code
-check of the step, with the node that ran it). A reader of a version reads every earlier
+check of the step, with the node that ran it). 5: adds each code check's `check_sha256` (what
+a replay or resume reuses the recorded check by). A reader of a version reads every earlier
 version's logs unchanged."""
 
 
@@ -208,6 +209,10 @@ class CodeChecked(BaseModel):
     outcome: CodeOutcome
     node: str | None = None
     error: str | None = None
+    check_sha256: str | None = None
+    """What the check's result depends on (`sandbox.settings.codecheck.check_sha256`): a
+    replay or a resume takes the recorded outcome of the same hash instead of running the code
+    again, and records `node` as `cache`. None where no check ran, and in logs before schema 5."""
 
 
 class MonitorScored(_Event):

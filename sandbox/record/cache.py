@@ -16,6 +16,13 @@ A run also keeps every answer as it arrives, before its episode is committed, in
 endpoint, a crash) keeps the answers of its unfinished episodes there, and its resume answers
 them from it (`worker: resumed`: paid for by this run, so counted in its usage), asking no
 endpoint twice for one context.
+
+Code checks are part of the record too: each `protocol_decision` keeps every check's outcome
+with the hash of what it depends on (`check_sha256`: the task, code and trigger), so a replay
+(or a resumed replay) takes a check its source already made from the log instead of running
+the code again, and runs only the checks it never made (new code: an edit, a resample). A
+recorded check is reused only under the isolation it ran under (`run_started.isolation`): a
+sample may behave differently outside the sandbox, so a change of isolation checks anew.
 """
 
 from __future__ import annotations
@@ -29,7 +36,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sandbox.core.context import CACHED, RESUMED, Action, Context, ContextOutcome
-from sandbox.core.events import ActionTaken, ContextStarted, complete_lines, dump_json, read_events
+from sandbox.core.events import (
+    ActionTaken,
+    CodeOutcome,
+    ContextStarted,
+    ProtocolDecision,
+    RunStarted,
+    complete_lines,
+    dump_json,
+    read_events,
+)
 
 ANSWERS = "answers.jsonl"
 
@@ -104,10 +120,18 @@ def request_hash(
 class RequestCache:
     """Recorded answers by request hash, and what a run took from them."""
 
-    def __init__(self, answers: dict[str, ContextOutcome] | None = None) -> None:
+    def __init__(
+        self,
+        answers: dict[str, ContextOutcome] | None = None,
+        checks: dict[tuple[str | None, str], CodeOutcome] | None = None,
+    ) -> None:
+        """`checks`: recorded code check outcomes by (isolation, `check_sha256`)."""
         self._answers = dict(answers or {})
+        self._checks = dict(checks or {})
         self.hits: dict[str, int] = {}
         self.misses: dict[str, int] = {}
+        self.checks_reused = 0
+        self.checks_run = 0
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -117,16 +141,32 @@ class RequestCache:
         """Every answered context of the runs' logs (their `context_started` and `action`
         pairs)."""
         answers: dict[str, ContextOutcome] = {}
+        checks: dict[tuple[str | None, str], CodeOutcome] = {}
         for path in paths:
-            answers.update(cls._answers_in(path))
-        return cls(answers)
+            more_answers, more_checks = cls._answers_in(path)
+            answers.update(more_answers)
+            checks.update(more_checks)
+        return cls(answers, checks)
 
     @staticmethod
-    def _answers_in(path: Path) -> dict[str, ContextOutcome]:
+    def _answers_in(
+        path: Path,
+    ) -> tuple[dict[str, ContextOutcome], dict[tuple[str | None, str], CodeOutcome]]:
         started: dict[str, str] = {}
         answers: dict[str, ContextOutcome] = {}
+        checks: dict[tuple[str | None, str], CodeOutcome] = {}
+        isolation: str | None = None
         for event in read_events(path):
-            if isinstance(event, ContextStarted) and event.request_sha256 is not None:
+            if isinstance(event, RunStarted):
+                isolation = event.isolation
+            elif isinstance(event, ProtocolDecision):
+                for check in event.checks:
+                    # a check that ran and answered (not one whose batch failed, nor a reply
+                    # without code, which no check read)
+                    sha = check.check_sha256
+                    if sha is not None and check.node is not None and check.error is None:
+                        checks[(isolation, sha)] = check.outcome
+            elif isinstance(event, ContextStarted) and event.request_sha256 is not None:
                 assert event.context_id is not None
                 started[event.context_id] = event.request_sha256
             elif (
@@ -135,7 +175,7 @@ class RequestCache:
                 and event.error is None  # a failed call is no answer: ask it again
             ):
                 answers[started[event.context_id]] = outcome_of(event, CACHED)
-        return answers
+        return answers, checks
 
     @classmethod
     def from_answers(cls, path: Path) -> RequestCache:
@@ -156,8 +196,18 @@ class RequestCache:
         return self._answers.get(request_sha256)
 
     def merged(self, other: RequestCache) -> RequestCache:
-        """This cache's answers and `other`'s (`other`'s where both answer a request)."""
-        return RequestCache({**self._answers, **other._answers})
+        """This cache's answers and checks and `other`'s (`other`'s where both have one)."""
+        return RequestCache({**self._answers, **other._answers}, {**self._checks, **other._checks})
+
+    def check(self, isolation: str | None, check_sha256: str) -> CodeOutcome | None:
+        """The recorded outcome of the same check under the same isolation, if any; counted as
+        reused or to run."""
+        outcome = self._checks.get((isolation, check_sha256))
+        if outcome is None:
+            self.checks_run += 1
+        else:
+            self.checks_reused += 1
+        return outcome
 
     def split(
         self, contexts: Sequence[Context], keys: Sequence[str]

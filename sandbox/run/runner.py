@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.config import Config
-from sandbox.core.context import UNASKED, ContextOutcome, Usage
+from sandbox.core.context import CACHED, UNASKED, ContextOutcome, Usage
 from sandbox.core.episode import EpisodeDriver, EpisodeOutcome, EpisodeSpec, Exchange, RunIds
 from sandbox.core.events import (
     ActionTaken,
@@ -251,22 +251,35 @@ class Runner:
         return self.config.settings.isolation if self.config.control is not None else None
 
     async def _run_checks(self, checks: list[CodeCheck]) -> list[CheckRun]:
-        """One batch of code checks, run by the engine (in-process, or a Ray task), each with
-        the node that ran it; a batch that could not run is an error outcome for each check."""
-        from control.protocols.step import CheckRun
-        from sandbox.settings.codecheck import check_code
+        """One batch of code checks, each with the node that ran it: those the record already
+        holds (a replay's source log: the same task, code and trigger under the same isolation)
+        taken from it (node `cache`), the rest run by the engine (in-process, or a Ray task); a
+        batch that could not run is an error outcome for each of its checks."""
+        from control.protocols.step import CheckRun, recorded_result
+        from sandbox.settings.codecheck import check_code, check_sha256
 
         isolation = self.isolation
         assert isolation is not None, "only a deployment checks code"
-        # a partial of a module-level function: it pickles, to run as a Ray task
-        batch = await self.engine.check(functools.partial(check_code, isolation=isolation), checks)
-        if batch.error is not None:
-            return [CheckRun(None, batch.node, batch.error) for _ in checks]
-        if len(batch.results) != len(checks):
-            raise RuntimeError(
-                f"the engine answered {len(batch.results)} code checks for {len(checks)}"
-            )
-        return [CheckRun(result, batch.node) for result in batch.results]
+        recorded = [
+            None if self.cache is None else self.cache.check(isolation, check_sha256(c))
+            for c in checks
+        ]
+        todo = [c for c, r in zip(checks, recorded, strict=True) if r is None]
+        fresh: list[CheckRun] = []
+        if todo:
+            # a partial of a module-level function: it pickles, to run as a Ray task
+            run = functools.partial(check_code, isolation=isolation)
+            batch = await self.engine.check(run, todo)
+            if batch.error is not None:
+                fresh = [CheckRun(None, batch.node, batch.error) for _ in todo]
+            elif len(batch.results) != len(todo):
+                raise RuntimeError(
+                    f"the engine answered {len(batch.results)} code checks for {len(todo)}"
+                )
+            else:
+                fresh = [CheckRun(result, batch.node) for result in batch.results]
+        ran = iter(fresh)
+        return [next(ran) if r is None else CheckRun(recorded_result(r), CACHED) for r in recorded]
 
     # --- events -----------------------------------------------------------------------------
     def _plan_written(self, exchange: Exchange, event: PlanWritten) -> None:

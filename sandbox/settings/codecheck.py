@@ -117,6 +117,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
@@ -166,6 +167,25 @@ class CodeCheck:
     tests: tuple[TestCase, ...]
     reference: str
     trigger: tuple[Any, ...] | None = None
+
+
+def check_sha256(check: CodeCheck) -> str:
+    """What a check's result depends on, hashed: the code, the function it defines, the tests
+    with their expected values, the reference solution and the claimed trigger (the limits are
+    the checker's fixed defaults). Two checks with the same hash get the same result from a
+    deterministic checker, so a replay or a resume reuses a recorded one instead of running the
+    code again (`sandbox.record.cache`)."""
+    payload = {
+        "code": check.code,
+        "function": check.function,
+        "tests": [[list(t.args), t.expected] for t in check.tests],
+        "reference": check.reference,
+        "trigger": None if check.trigger is None else list(check.trigger),
+    }
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=repr
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
