@@ -1,4 +1,4 @@
-"""`sandbox logs` over a large events file: time and peak memory against `wc -l`.
+"""`sandbox logs` over a large events file: time and peak memory beside DuckDB's.
 
 Runs a small XC run and a small deployment (scripted organisms, local engine), adds to the
 deployment's log the coordination attempts of an untrusted-monitoring step before each step's
@@ -7,25 +7,32 @@ verdicts on the step's honeypot under the three countermeasures with honeypots; 
 (a signalled attack), the signal, its two jams and the monitor's recognition under each of the four
 countermeasures; built as `sandbox.core.events` models and written by its `EventWriter`, then
 writes a large `events.jsonl` in a temporary directory (not the repo) by repeating these event
-lines with varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess:
-`wc -l` on the file, `sandbox logs` default view (`--json` and human), `--summary --json`, and
+lines with varied episode and context ids, up to `--size-mb`. Times, each in its own subprocess
+from the page cache: `sandbox logs` default view (`--json` and human), `--summary --json`, and
 filters (`--kind audit --json`, `--kind signal_recognition --agent copy-3 --json`,
-`--model honest`), and reads each one's peak RSS from `os.wait4`. Prints the figures against the
-targets: peak memory bounded, under 200 MiB, whatever the size; at least half the speed of
-`wc -l`. Exits 0 whatever the numbers; 2 on bad arguments.
+`--model honest`); and DuckDB (the `bench` extra) on the same file, from Python as a user would:
+every line grouped by kind (`select kind, count(*) from read_json_auto(...) group by kind`) and
+every line counted (`select count(*) ...`). Reads each one's peak RSS from `os.wait4` (the
+largest of the process and the children it waited for: `sandbox logs` reads a large file in one
+process per core). Prints the figures against the targets: the default view and the summary at
+least as fast as DuckDB's grouping, each filter at least as fast as DuckDB's count (speed as a
+ratio, DuckDB's seconds over ours: 1 or more meets it), and peak memory under 200 MiB whatever the
+size. `wc -l` is timed too, for scale. Exits 0 whatever the numbers; 2 on bad arguments.
 
 With `--against REV`, also times the CLI of a git revision of this repo (its `sandbox`, `agents`
 and `control` exported to the temporary directory) on the same file, each command run by both
 CLIs in turn `--repeat` times, the best kept: a change's before and after, on one machine in one
-session, under the same load.
+session, under the same load. With `--repeat`, every command (DuckDB's too) runs that many times
+in turn, the best kept.
 
-    python bench/logs.py [--size-mb 1024] [--keep] [--against REV [--repeat 3]]
+    python bench/logs.py [--size-mb 1024 | --events FILE] [--keep] [--repeat 3] [--against REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import io
 import json
 import os
@@ -47,7 +54,13 @@ sys.path.insert(0, str(REPO))
 EVENTS = "events.jsonl"
 
 MEMORY_TARGET_MIB = 200
-SPEED_TARGET = 0.5  # at least half the speed of wc -l
+SPEED_TARGET = 1.0  # DuckDB's seconds over ours: at least as fast as DuckDB
+
+DUCKDB = {
+    "group": "select kind, count(*) from read_json_auto('{path}') group by kind",
+    "count": "select count(*) from read_json_auto('{path}')",
+}
+"""DuckDB's queries (`{path}` the events file): what the views are held to."""
 
 
 def _configs(base: Path) -> list[dict[str, Any]]:
@@ -254,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the file in its temp dir")
     parser.add_argument("--against", metavar="REV", help="also time this git revision's CLI")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each command (best kept)")
+    parser.add_argument(
+        "--events", type=Path, metavar="FILE", help="time these views on this events file instead"
+    )
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate is not None:  # the child that writes the file (see below)
@@ -265,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--size-mb: at least 1")
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
+    if args.events is not None and not args.events.is_file():
+        parser.error(f"--events: no file {args.events}")
+    if importlib.util.find_spec("duckdb") is None:
+        parser.error("DuckDB is not installed: pip install -c constraints.txt -e '.[bench]'")
     if args.against is not None:
         known = subprocess.run(
             [
@@ -285,70 +305,107 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = tmp / "large"
         run_dir.mkdir()
         path = run_dir / EVENTS
-        # written by a child: a child's peak RSS on Linux starts from its parent's at the fork,
-        # so this process stays small for the measurements below
-        gen = [sys.executable, __file__, "--size-mb", str(args.size_mb), "--generate", str(path)]
-        subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
+        if args.events is not None:
+            path.symlink_to(args.events.resolve())
+        else:
+            # written by a child: a child's peak RSS on Linux starts from its parent's at the
+            # fork, so this process stays small for the measurements below
+            gen = [
+                sys.executable,
+                __file__,
+                "--size-mb",
+                str(args.size_mb),
+                "--generate",
+                str(path),
+            ]
+            subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
         size_mib = path.stat().st_size / 2**20
-        print(f"{path}: {size_mib:.0f} MiB")
+        lines = int(subprocess.run(["wc", "-l", str(path)], capture_output=True).stdout.split()[0])
+        print(f"{path}: {size_mib:.0f} MiB, {lines} lines, {os.cpu_count()} cores")
         timed(["cat", str(path)])  # into the page cache, so every timing reads from memory
         cli = [sys.executable, "-m", "sandbox.cli", "logs", str(run_dir)]
         trees = {"after": REPO}
         if args.against is not None:
             trees = {"before": export(args.against, tmp / "against"), **trees}
         recognition = ["--kind", "signal_recognition", "--agent", "copy-3", "--json"]
-        commands = {
+        tables = {
             "logs (default view, --json)": [*cli, "--json"],
             "logs (default view, human)": cli,
             "logs --summary --json": [*cli, "--summary", "--json"],
+        }
+        filters = {
             "logs --kind audit --json": [*cli, "--kind", "audit", "--json"],
             "logs --kind signal_recognition --agent copy-3 --json": [*cli, *recognition],
             "logs --model honest (human)": [*cli, "--model", "honest"],
         }
-        wc_s, wc_mib = min(timed(["wc", "-l", str(path)]) for _ in range(args.repeat))
+        references = {
+            "duckdb: group by kind": duckdb_command(DUCKDB["group"], path),
+            "duckdb: count": duckdb_command(DUCKDB["count"], path),
+            "wc -l": ["wc", "-l", str(path)],
+        }
         best: dict[str, dict[str, tuple[float, float]]] = {t: {} for t in trees}
-        for name, command in commands.items():
-            for _ in range(args.repeat):
-                for tree, cwd in trees.items():  # in turn: both see the same load
-                    seconds, mib = timed(command, cwd)
-                    old = best[tree].get(name, (float("inf"), 0.0))
-                    best[tree][name] = (min(old[0], seconds), max(old[1], mib))
-        results = {"wc -l": (wc_s, wc_mib), **best["after"]}
+        for _ in range(args.repeat):  # in turn: every command sees the same load
+            for name, command in references.items():
+                keep_best(best["after"], name, timed(command))
+            for name, command in {**tables, **filters}.items():
+                for tree, cwd in trees.items():
+                    keep_best(best[tree], name, timed(command, cwd))
+        results = best["after"]
         for tree, cwd in trees.items():
             start = time.perf_counter()
             imports = [sys.executable, "-c", "import sandbox.cli, sandbox.review.logs"]
             subprocess.run(imports, check=True, cwd=cwd)
             print(f"python start-up and imports ({tree}): {time.perf_counter() - start:.2f} s")
+        group_s = results["duckdb: group by kind"][0]
+        count_s = results["duckdb: count"][0]
         width = max(map(len, results))
-        head = f"{'command':<{width}} {'seconds':>8} {'MiB/s':>8} {'x wc -l':>8} {'peak MiB':>9}"
+        head = (
+            f"{'command':<{width}} {'seconds':>8} {'MiB/s':>8} {'duckdb s':>9} "
+            f"{'x duckdb':>9} {'peak MiB':>9}"
+        )
         if args.against is not None:
             head += f" {'before s':>9} {'after/before':>12} {'before MiB':>10}"
         print(head)
+        targets: dict[str, float] = {n: group_s for n in tables} | {n: count_s for n in filters}
         for name, (seconds, mib) in results.items():
-            ratio = wc_s / seconds
-            row = (
-                f"{name:<{width}} {seconds:8.2f} {size_mib / seconds:8.0f} {ratio:8.3f} {mib:9.1f}"
-            )
+            against = targets.get(name)
+            vs = f"{against:9.2f} {against / seconds:9.3f}" if against else f"{'':9} {'':9}"
+            row = f"{name:<{width}} {seconds:8.2f} {size_mib / seconds:8.0f} {vs} {mib:9.1f}"
             if args.against is not None and name in best["before"]:
                 before_s, before_mib = best["before"][name]
                 row += f" {before_s:9.2f} {seconds / before_s:12.3f} {before_mib:10.1f}"
             print(row)
-        worst_mem = max(m for n, (_, m) in results.items() if n != "wc -l")
-        worst_speed = min(wc_s / s for n, (s, _) in results.items() if n != "wc -l")
+        ours = [n for n in results if n in targets]
+        worst_mem = max(results[n][1] for n in ours)
         print(
             f"peak memory {worst_mem:.0f} MiB (target < {MEMORY_TARGET_MIB}): "
             f"{'met' if worst_mem < MEMORY_TARGET_MIB else 'MISSED'}"
         )
-        print(
-            f"speed {worst_speed:.3f} x wc -l at worst (target >= {SPEED_TARGET}): "
-            f"{'met' if worst_speed >= SPEED_TARGET else 'MISSED'}"
-        )
+        for label, names in (("the tables", tables), ("filters", filters)):
+            ratio = min(targets[n] / results[n][0] for n in names)
+            against = "grouping" if names is tables else "count"
+            print(
+                f"{label}: {ratio:.3f} x DuckDB's {against} at worst (target >= {SPEED_TARGET}): "
+                f"{'met' if ratio >= SPEED_TARGET else 'MISSED'}"
+            )
     finally:
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def duckdb_command(query: str, path: Path) -> list[str]:
+    """DuckDB's query on `path`, from a fresh Python (as `sandbox logs` starts one)."""
+    sql = query.format(path=str(path).replace("'", "''"))
+    return [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r}).fetchall()"]
+
+
+def keep_best(best: dict[str, tuple[float, float]], name: str, run: tuple[float, float]) -> None:
+    """The fastest run's seconds, the largest peak memory of any run."""
+    old = best.get(name, (float("inf"), 0.0))
+    best[name] = (min(old[0], run[0]), max(old[1], run[1]))
 
 
 if __name__ == "__main__":

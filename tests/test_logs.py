@@ -4,9 +4,12 @@ parsed log, of a small XC run and a small deployment."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -20,6 +23,7 @@ from sandbox.core.events import (
     COORDINATION_TYPES,
     EVENT_ADAPTER,
     EVENT_TYPES,
+    ActionTaken,
     AuditPerformed,
     ContextStarted,
     CoordinationPick,
@@ -816,6 +820,7 @@ def test_lines_in_another_layout_are_parsed_whole(
 
 BRANCHES: dict[type[BaseModel], str] = {
     ContextStarted: "context",
+    ActionTaken: "action",
     EpisodeFinished: "result",
     MonitorScored: "monitor",
     ProtocolDecision: "decision",
@@ -918,11 +923,10 @@ def test_the_fast_path_reads_what_the_models_write(
     }
     assert wanted and wanted == set(checked)
     assert "coordination_pick.choice" in wanted and "episode_result.game" in wanted
-    # a failed parse is found by its field: in exactly the actions whose reply did not parse
+    # every action's parse flag is read in place: both values among the samples
     actions = [line for line in complete_lines(runs["xc"] / EVENTS) if b'"action"' in line]
-    failed = [line for line in actions if json.loads(line).get("parse_ok") is False]
-    assert failed and len(failed) < len(actions)
-    assert [line for line in actions if logs_module._PARSE_FAILED.search(line)] == failed
+    flags = {m["action_parse_ok"] for m in map(logs_module._SUMMARY_RE.search, actions) if m}
+    assert flags == {b"true", b"false"} and "action.parse_ok" in wanted
 
 
 def test_a_field_added_before_those_read_changes_the_pattern() -> None:
@@ -1012,3 +1016,130 @@ def test_an_unknown_timeline_on_the_command_line_says_the_format(
     code, _, err = logs(capsys, str(path), "--timeline", f"{game}/3")
     assert code == 2 and all(i in err for i in threes if f"/{game}/" in i)
     assert not any(i in err for i in threes if f"/{game}/" not in i)
+
+
+# --- a large log read in parts, in parallel -------------------------------------------------------
+
+
+def line_starts(path: Path) -> list[int]:
+    starts, at = [], 0
+    for line in complete_lines(path):
+        starts.append(at)
+        at += len(line)
+    return starts
+
+
+def spans_at(path: Path, cuts: list[int]) -> list[tuple[int, int]]:
+    edges = [0, *cuts, path.stat().st_size]
+    return list(itertools.pairwise(edges))
+
+
+@pytest.mark.parametrize("view", ["coordination", "summary"])
+def test_parts_merged_equal_the_log_read_in_a_row(
+    coordinated: Path, runs: dict[str, Path], view: str
+) -> None:
+    # cut anywhere: after a result (parts merge), inside an episode, inside the doubled episode
+    # and before the ghost one (a part that does not merge is read again after the others)
+    new = logs_module._Attempts if view == "coordination" else logs_module._Summary
+    for path in (coordinated / EVENTS, runs["xc"] / EVENTS):
+        size = path.stat().st_size
+        whole = logs_module._read_tables(path, new, 4096, 1)
+        assert whole["collusion"] or path.parent != coordinated
+        starts = line_starts(path)[1:]
+        for i in range(0, len(starts), len(starts) // 40):
+            got = logs_module._read_tables(
+                path, new, 4096, None, spans_at(path, [starts[i]]), False
+            )
+            assert got == whole, (path, starts[i])
+        three = [starts[len(starts) // 3], starts[2 * len(starts) // 3]]
+        assert logs_module._read_tables(path, new, 4096, None, spans_at(path, three), False) == (
+            whole
+        )
+        assert logs_module._read_tables(path, new, size, 3, None, False) == whole
+
+
+def test_a_part_merges_only_where_reading_it_in_a_row_would_count_the_same() -> None:
+    events = hand_built()
+
+    def tally(part: list[dict[str, Any]], is_part: bool = True) -> attempts.Tally:
+        t = attempts.Tally(part=is_part)
+        for e in part:
+            t.add(e)
+        return t
+
+    for cut in range(len(events) + 1):
+        before, after = tally(events[:cut], False), tally(events[cut:])
+        merged = before.merge(after)
+        episodes_before = {e["episode_id"] for e in events[:cut]}
+        crossing = any(
+            e["kind"] != "episode_result" and e["episode_id"] in episodes_before
+            for e in events[cut:]
+        ) or any(
+            e["episode_id"] in {x["episode_id"] for x in events[cut:]}
+            for e in events[:cut]
+            if e["kind"] != "episode_result"
+        )
+        if merged:
+            assert before.rows() == tally(events, False).rows(), cut
+        else:
+            assert crossing, cut  # it refuses only an episode across the cut
+            assert before.rows() == tally(events[:cut], False).rows(), cut  # and changes nothing
+
+
+def test_ranges_cut_after_an_episode_result(coordinated: Path) -> None:
+    path = coordinated / EVENTS
+    data = path.read_bytes()
+    spans = logs_module.ranges(path, 4)
+    assert len(spans) == 4 and spans[0][0] == 0 and spans[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    for start, _ in spans[1:]:
+        previous = data[data.rfind(b"\n", 0, start - 1) + 1 : start]
+        assert json.loads(previous)["kind"] == "episode_result"
+    # each part's blocks hold its lines, all together every line once
+    parts = [
+        b"".join(buf[:stop] for buf, stop in logs_module.file_blocks(path, 1000, *span))
+        for span in spans
+    ]
+    assert b"".join(parts) == data
+    assert logs_module.workers(2**20) == 1
+    assert logs_module.workers(10 * logs_module.PART_MIN) >= 1
+    # parts cut there merge: none is read twice
+    for new in (logs_module._Attempts, logs_module._Summary):
+        states = []
+        for start, end in spans:
+            state = new(True)
+            for buf, stop in logs_module.file_blocks(path, 4096, start, end):
+                state.block(buf, stop)
+            states.append(state)
+        assert all(states[0].merge(part) for part in states[1:])  # type: ignore[arg-type]
+
+
+FORKED = """
+import json, sys
+from pathlib import Path
+from sandbox.review import logs
+path = Path(sys.argv[1])
+size = path.stat().st_size
+both = {}
+for name, read in (("coordination", logs.coordination_tables), ("summary", logs.summary_tables)):
+    both[name] = [read(path, 4096, 1), read(path, 4096, 3)]
+# a child that fails: its part is read again here
+real = logs._Child.result
+logs._Child.result = lambda self: (real(self), None)[1]
+both["failed"] = [logs.summary_tables(path, 4096, 1), logs.summary_tables(path, 4096, 3)]
+print(json.dumps(both))
+"""
+
+
+def test_a_large_log_is_read_in_forked_processes(coordinated: Path) -> None:
+    # forked in a process of its own (this one runs Ray's threads)
+    out = subprocess.run(
+        [sys.executable, "-c", FORKED, str(coordinated / EVENTS)],
+        capture_output=True,
+        check=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    for name, (in_a_row, forked) in json.loads(out).items():
+        assert forked == in_a_row, name
+    assert json.loads(out)["summary"][0]["collusion"]

@@ -12,8 +12,11 @@ game) and the episodes still open (those whose result has not been read yet).
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -22,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import IO, Any, Literal, Protocol, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -66,24 +69,31 @@ BLOCK = 8 * 2**20
 """Bytes read at a time."""
 
 
-def file_blocks(path: Path, size: int = BLOCK) -> Iterator[tuple[bytes, int]]:
+def file_blocks(
+    path: Path, size: int = BLOCK, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, int]]:
     """The file in blocks `(buf, stop)`: `buf[:stop]` is whole lines, and every complete line of
     the file is in exactly one block; a torn last line is in none. A line longer than `size` is
-    read whole (the block grows)."""
+    read whole (the block grows). With `start` and `end` (line starts, or the file's end), the
+    lines of those bytes only."""
     with path.open("rb") as fh:
-        while True:
-            buf = fh.read(size)
+        fh.seek(start)
+        at = start
+        while end is None or at < end:
+            want = size if end is None else min(size, end - at)
+            buf = fh.read(want)
             if not buf:
                 return
             stop = buf.rfind(b"\n") + 1
             if stop == 0:
-                if len(buf) < size:
+                if len(buf) < want or (end is not None and at + len(buf) >= end):
                     return  # a torn last line
-                fh.seek(-len(buf), 1)
+                fh.seek(at)
                 size *= 2
                 continue
+            at += stop
             if stop < len(buf):
-                fh.seek(stop - len(buf), 1)  # the next block starts at this line's end
+                fh.seek(at)  # the next block starts at this line's end
             yield buf, stop
 
 
@@ -184,6 +194,7 @@ class Filter:
     episode: str | None = None
     _needles: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
     _first: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _grep: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         needles: list[tuple[bytes, ...]] = []
@@ -201,6 +212,10 @@ class Filter:
                 first = first or (_needle(value),)
         object.__setattr__(self, "_needles", tuple(needles))
         object.__setattr__(self, "_first", first)
+        # grep searches for the first condition's key and value, in both layouts, less the
+        # key's opening quote: as selective, and GNU grep's several fixed strings that start
+        # with a quote are searched for at a third of the speed
+        object.__setattr__(self, "_grep", tuple(n[1:] for n in needles[0]) if needles else ())
 
     def active(self) -> bool:
         return bool(self._needles)
@@ -208,6 +223,11 @@ class Filter:
     def first_needles(self) -> tuple[bytes, ...]:
         """The values of one condition, one of which every matching line holds."""
         return self._first
+
+    def grep_needles(self) -> tuple[bytes, ...]:
+        """Substrings of one condition's key and value, one of which every matching line
+        holds (`grep_blocks` searches for them)."""
+        return self._grep
 
     def may_match(self, line: bytes) -> bool:
         """False when the line cannot match (some condition's key and value are absent from it)."""
@@ -294,9 +314,9 @@ def select_file(
     path: Path, flt: Filter, size: int = BLOCK
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """`select` over a file's complete lines, looking only at the lines that hold the first
-    condition's value (an active filter)."""
+    condition's value (an active filter; with grep, its key and value)."""
     needles = flt.first_needles()
-    return select(lines_with(needle_blocks(path, needles, size), needles), flt)
+    return select(lines_with(needle_blocks(path, flt.grep_needles(), size), needles), flt)
 
 
 def shorten(text: str | None, width: int = 80) -> str:
@@ -452,6 +472,18 @@ class Row:
     audits_caught: int = 0
     audits_clean: int = 0
 
+    def add(self, other: Row) -> None:
+        """Another part's counts of the same model and game."""
+        self.episodes += other.episodes
+        self.contexts += other.contexts
+        self.parse_failures += other.parse_failures
+        self.monitor_scores += other.monitor_scores
+        self.monitor_missing += other.monitor_missing
+        for decision, n in other.decisions.items():
+            self.decisions[decision] = self.decisions.get(decision, 0) + n
+        self.audits_caught += other.audits_caught
+        self.audits_clean += other.audits_clean
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -484,7 +516,7 @@ UNKNOWN = "?"
 # with it; one of a type that cannot be matched in place (an object or a list) before a field
 # read is an error at import, naming it. tests/test_logs.py checks every branch against the
 # models, field by field, on a sample of every kind written as the writer writes it.
-_QC = rb'[^"\\\n]*(?:\\.[^"\\\n]*)*'  # a JSON string's content (unrolled: fast in `re`)
+_QC = rb'[^"\\\n]*+(?:\\.[^"\\\n]*+)*+'  # a JSON string's content (unrolled, possessive: fast)
 _Q = rb'"' + _QC + rb'"'  # a JSON string
 _C = rb",\s?"  # between fields
 _K = rb":\s?"  # between a key and its value
@@ -607,12 +639,8 @@ order (tests/test_logs.py checks): the head read before the kind is any event's.
 _HEAD = re.compile(_C.join(_walk(_BASE, "episode_id", "head", ("episode_id", "context_id"))) + _C)
 """An event's ids before its kind (`head_episode_id`, `head_context_id`: raw, null or quoted),
 matched at its `"episode_id"`."""
-_EPISODE = re.compile(_walk(_BASE, "episode_id", "head", ("episode_id",))[0])
-"""An event's own episode id (`head_episode_id`), searched for before its kind."""
-_PARSE_FAILED = re.compile(_key(ActionTaken, "parse_ok") + rb"false")
-"""An action whose reply did not parse."""
 _JSON_WORDS = {b"true": True, b"false": False, b"null": None}
-_PARSED_WHOLE = (*sorted(SUMMARY_KINDS - {kind_of(ActionTaken)}), *attempts.COUNTED_KINDS)
+_PARSED_WHOLE = (*sorted(SUMMARY_KINDS), *attempts.COUNTED_KINDS)
 
 
 def _whole(kinds: Iterable[str]) -> bytes:
@@ -646,12 +674,15 @@ _SUMMARY_RE = re.compile(
     + b"|".join(
         (
             _after_kind(ContextStarted, "context", "model", "game"),
+            # every action in the writer's layout, its parse flag read (a failed parse is
+            # counted): one pass finds them with the rest; another layout's is parsed whole
+            _after_kind(ActionTaken, "action", "model", "game", "parse_ok"),
             rb'(?P<result>%s"' % re.escape(kind_of(EpisodeFinished)).encode()
             + _C
             + rb'"record"'
             + _K
             + rb"\{"
-            + _record("result", "episode_id", "model", "game")
+            + _record("result", "model", "game")
             + rb")",
             _after_kind(MonitorScored, "monitor", "score"),
             _after_kind(ProtocolDecision, "decision", "decision"),
@@ -681,18 +712,6 @@ _TALLY_RE = re.compile(
 """The coordination tables alone: the attempts, and each result's episode (its event's own)."""
 
 
-def _groups(prefix: str, *fields: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}_{f}" for f in fields)
-
-
-_PICK = _groups("pick", "model", "game", "observation", "pair", "choice")
-_RECOGNITION = _groups(
-    "recognition", "model", "game", "countermeasure", "policy_context_id", "outcome", "backdoor"
-)
-_HONEYPOT = _groups("honeypot", "model", "game", "countermeasure", "honeypot_id", "outcome")
-_JAM = _groups("jam", "model", "game", "method", "policy_context_id", "survived")
-
-
 def _text(raw: bytes) -> str:
     """A JSON string's content, decoded."""
     return json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8")
@@ -711,115 +730,140 @@ class _Names(dict[bytes, str]):
         return text
 
 
-def _pick(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
-    model, game, observation, pair, choice = m.group(*_PICK)
-    return attempts.pick(
-        context, short[model], short[game], short[observation], int(pair), _text_or_none(choice)
-    )
+class _Fields:
+    """Where a pattern's attempt branches hold their fields (group numbers, found once): each
+    attempt is read as its fields are written (`entry`) and decoded once per distinct value
+    (`_decoded`); a pick, whose pairing compares choices across episodes, is decoded at once."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        def at(branch: str, *fields: str) -> tuple[int, ...]:
+            return tuple(pattern.groupindex[f"{branch}_{f}"] for f in fields)
+
+        self.pick = at("pick", "model", "game", "observation", "pair", "choice")
+        # the key within an episode after the context id, and what the attempt adds
+        self.keys = {
+            "recognition": at("recognition", "countermeasure", "policy_context_id"),
+            "honeypot": at("honeypot", "countermeasure", "honeypot_id"),
+            "jam": at("jam", "method", "policy_context_id"),
+        }
+        self.values = {
+            "recognition": at(
+                "recognition", "model", "game", "countermeasure", "outcome", "backdoor"
+            ),
+            "honeypot": at("honeypot", "model", "game", "countermeasure", "outcome"),
+            "jam": at("jam", "model", "game", "method", "survived"),
+        }
+
+    def entry(self, branch: str, m: re.Match[bytes], context: bytes) -> attempts.Entry:
+        """An attempt other than a pick, as read: keyed by its branch and fields, its
+        contribution tagged with its branch's bytes (`_decoded` reads it)."""
+        return (branch, context, *m.group(*self.keys[branch])), (
+            _TAGS[branch],
+            *m.group(*self.values[branch]),
+        )
+
+    def read_pick(self, m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
+        model, game, observation, pair, choice = m.group(*self.pick)
+        return attempts.pick(
+            context, short[model], short[game], short[observation], int(pair), _text_or_none(choice)
+        )
 
 
-def _recognition(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
-    model, game, cm, policy, outcome, backdoor = m.group(*_RECOGNITION)
-    return attempts.recognition(
-        context,
-        short[model],
-        short[game],
-        short[cm],
-        policy,
-        short[outcome],
-        _JSON_WORDS[backdoor],
-    )
+_TAGS = {branch: branch.encode() for branch in ("recognition", "honeypot", "jam")}
 
 
-def _honeypot(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
-    model, game, cm, honeypot_id, outcome = m.group(*_HONEYPOT)
-    return attempts.honeypot(
-        context, short[model], short[game], short[cm], honeypot_id, short[outcome]
-    )
+def _decoded(c: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An attempt's contribution as read (`_Fields.entry`), in `sandbox.review.attempts`' form."""
+    tag, model, game = c[0], _text(c[1]), _text(c[2])
+    if tag == b"recognition":
+        cm, outcome, backdoor = _text(c[3]), _text(c[4]), _JSON_WORDS[c[5]]
+        return attempts.recognition(None, model, game, cm, None, outcome, backdoor)[1]
+    if tag == b"honeypot":
+        return attempts.honeypot(None, model, game, _text(c[3]), None, _text(c[4]))[1]
+    return attempts.jam(None, model, game, _text(c[3]), None, _JSON_WORDS[c[4]])[1]
 
 
-def _jam(m: re.Match[bytes], context: bytes, short: _Names) -> attempts.Entry:
-    model, game, method, policy, survived = m.group(*_JAM)
-    return attempts.jam(
-        context, short[model], short[game], short[method], policy, _JSON_WORDS[survived]
-    )
+_TALLY_FIELDS = _Fields(_TALLY_RE)
+_SUMMARY_FIELDS = _Fields(_SUMMARY_RE)
+_EPISODE_KEY = b'"episode_id"'
 
 
-_ATTEMPTS = {"pick": _pick, "recognition": _recognition, "honeypot": _honeypot, "jam": _jam}
+def _line(buf: bytes, at: int, stop: int) -> bytes:
+    """The line of buf[:stop] (whole lines) holding position `at`."""
+    return buf[buf.rfind(b"\n", 0, at) + 1 : buf.find(b"\n", at, stop)]
 
 
-def _head(buf: bytes, start: int, at: int) -> re.Match[bytes] | None:
-    """The line's head (`_HEAD`: its episode and context ids), between its start and its kind at
-    `at`; None when not in the writer's layout."""
-    id_at = buf.find(b'"episode_id"', start, at)
-    return None if id_at < 0 else _HEAD.match(buf, id_at, at)
-
-
-def _add_whole(tally: attempts.Tally, line: bytes) -> None:
-    """A line parsed whole, to `tally`."""
+def _parsed(line: bytes) -> dict[str, Any] | None:
     try:
         event = json.loads(line)
     except ValueError:
-        return
-    if isinstance(event, dict):
-        tally.add(event)
+        return None
+    return event if isinstance(event, dict) else None
 
 
-def _attempt(
-    tally: attempts.Tally,
-    short: _Names,
-    buf: bytes,
-    start: int,
-    m: re.Match[bytes],
-    branch: str,
-    stop: int,
-) -> None:
-    """The attempt `m` of the line starting at `start`, read in place (parsed whole when its
-    head is in another layout), to `tally`."""
-    head = _head(buf, start, m.start())
-    if head is None:
-        _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
-        return
-    episode = _text_or_none(head["head_episode_id"])
-    if episode is not None:  # ids as read: keys within one episode's attempts
-        tally.add_entry(episode, _ATTEMPTS[branch](m, head["head_context_id"], short))
+class _Run:
+    """The attempts of one episode read one after another, before its result (if any): handed
+    to the tally together (`attempts.Tally.add_run`)."""
+
+    __slots__ = ("entries", "picks", "raw")
+
+    def __init__(self) -> None:
+        self.raw: bytes | None = None  # the episode id as read (quoted, or null)
+        self.entries: list[attempts.Entry] = []
+        self.picks: list[attempts.Entry] = []
+
+    def end(self, tally: attempts.Tally, result: bool, raw: bytes | None = None) -> None:
+        """Hand the run to `tally` (then its result, when `result`), and start one of `raw`."""
+        if self.raw is not None and (result or self.entries or self.picks):
+            episode = _text_or_none(self.raw)
+            if episode is not None:
+                tally.add_run(episode, self.entries, self.picks, result)
+        if self.entries:
+            self.entries = []
+        if self.picks:
+            self.picks = []
+        self.raw = raw
 
 
-def _tally_block(tally: attempts.Tally, short: _Names, buf: bytes, stop: int) -> None:
-    """The coordination attempts and results of buf[:stop] (whole lines), in order."""
-    raw: bytes | None = None  # the last episode id read, as read, and decoded: lines of one
-    episode: str | None = None  # episode come together
-    for m in _TALLY_RE.finditer(buf, 0, stop):
-        branch = m.lastgroup
-        at = m.start()
-        start = buf.rfind(b"\n", 0, at) + 1
-        head = _head(buf, start, at) if branch != "whole" else None
-        if head is None:  # its fields, or its head, in another layout
-            _add_whole(tally, buf[start : buf.find(b"\n", m.end(), stop)])
-            continue
-        if head["head_episode_id"] != raw:
-            raw = head["head_episode_id"]
-            episode = _text_or_none(raw)
-        if episode is None:
-            continue
-        if branch == "result":
-            tally.commit(episode)
-        else:  # ids as read: keys within one episode's attempts
-            entry = _ATTEMPTS[branch](m, head["head_context_id"], short)  # type: ignore[index]
-            tally.add_entry(episode, entry)
+class _Attempts:
+    """The default view's state: the coordination tally of the lines read so far."""
 
+    def __init__(self, part: bool = False) -> None:
+        self.tally = attempts.Tally(part)
+        self.short = _Names()
 
-def coordination_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
-    """The default view's tables of an events file: `agreement` and `collusion`
-    (`sandbox.review.attempts`, which they equal), reading only the coordination attempts and the
-    episode results. Read in Python: grep's prefilter (`needle_blocks`) saves a tenth of the
-    time with a core to spare and costs more without one; the time is the attempts' own (a
-    few microseconds of Python each)."""
-    tally = attempts.Tally()
-    short = _Names()
-    for buf, stop in file_blocks(path, size):
-        _tally_block(tally, short, buf, stop)
-    return tally.rows()
+    def block(self, buf: bytes, stop: int) -> None:
+        """The coordination attempts and results of buf[:stop] (whole lines), in order. A line
+        is found by its kind, its ids read from its head (`_HEAD`, which must end at the kind:
+        else the line is in another layout and parsed whole)."""
+        tally, short, fields = self.tally, self.short, _TALLY_FIELDS
+        rfind, head_at, run = buf.rfind, _HEAD.match, _Run()
+        for m in _TALLY_RE.finditer(buf, 0, stop):
+            branch = m.lastgroup
+            at = m.start()
+            head = head_at(buf, rfind(_EPISODE_KEY, 0, at), at) if branch != "whole" else None
+            if head is None or head.end() != at:
+                run.end(tally, False)
+                event = _parsed(_line(buf, at, stop))
+                if event is not None:
+                    tally.add(event)
+                continue
+            if head[1] != run.raw:
+                run.end(tally, False, head[1])
+            if branch == "result":
+                run.end(tally, True, head[1])
+            elif branch == "pick":  # ids as read: keys within one episode's attempts
+                run.picks.append(fields.read_pick(m, head[2], short))
+            else:
+                run.entries.append(fields.entry(branch, m, head[2]))  # type: ignore[arg-type]
+        run.end(tally, False)
+
+    def merge(self, part: _Attempts) -> bool:
+        return self.tally.merge(part.tally)
+
+    def tables(self, path: Path, size: int) -> dict[str, list[dict[str, Any]]]:
+        self.tally.translate(_decoded)
+        return self.tally.rows()
 
 
 @dataclass
@@ -832,7 +876,7 @@ class _Open:
     audits_caught: int = 0
     audits_clean: int = 0
 
-    def add_to(self, row: Row) -> None:
+    def add_to(self, row: Row | _Open) -> None:
         row.monitor_scores += self.monitor_scores
         row.monitor_missing += self.monitor_missing
         for decision, n in self.decisions.items():
@@ -842,15 +886,17 @@ class _Open:
 
 
 class _Summary:
-    """The default view's state: the rows (by raw model and game where read by the regex), the
-    monitor scores, decisions and audits of each episode whose result has not been read yet, and
-    the coordination tally."""
+    """The default view's state with `--summary`: the rows (contexts and failed parses by raw
+    model and game as read by the regex), the monitor scores, decisions and audits of each
+    episode whose result has not been read yet, and the coordination tally."""
 
-    def __init__(self) -> None:
+    def __init__(self, part: bool = False) -> None:
         self.rows: dict[tuple[str, str], Row] = {}
         self.contexts: Counter[tuple[bytes, bytes]] = Counter()
+        self.failed: Counter[tuple[bytes, bytes]] = Counter()
         self.open: dict[str | None, _Open] = {}
-        self.tally = attempts.Tally()
+        self.tally = attempts.Tally(part)
+        self.unnamed_result = False  # a result with no episode id was read
         self.names: dict[tuple[bytes, bytes], tuple[str, str]] = {}
         self.short = _Names()
 
@@ -866,6 +912,8 @@ class _Summary:
             self.open.pop(episode).add_to(row)
         if episode is not None:
             self.tally.commit(episode)
+        else:
+            self.unnamed_result = True
 
     def of_episode(self, episode: str | None) -> _Open:
         if episode not in self.open:
@@ -901,57 +949,80 @@ class _Summary:
             self.tally.add(event)
 
     def block(self, buf: bytes, stop: int) -> None:
-        """The lines of buf[:stop] (whole lines) that count, in order."""
-        names = self.names
-        short = self.short
+        """The lines of buf[:stop] (whole lines) that count, in order (as `_Attempts.block`; a
+        context's and an action's fields are counted as read, with no need of their ids)."""
+        names, short, fields = self.names, self.short, _SUMMARY_FIELDS
+        contexts, failed, tally, open_ = self.contexts, self.failed, self.tally, self.open
+        rfind, head_at, run = buf.rfind, _HEAD.match, _Run()
+        episode: str | None = None  # the run's episode, decoded
         for m in _SUMMARY_RE.finditer(buf, 0, stop):
             branch = m.lastgroup
             if branch == "context":
-                self.contexts[(m["context_model"], m["context_game"])] += 1
+                contexts[m.group(_CONTEXT_MODEL, _CONTEXT_GAME)] += 1  # type: ignore[index]
                 continue
+            if branch == "action":
+                if m[_ACTION_PARSE_OK] == b"false":
+                    failed[m.group(_ACTION_MODEL, _ACTION_GAME)] += 1  # type: ignore[index]
+                continue
+            at = m.start()
+            head = head_at(buf, rfind(_EPISODE_KEY, 0, at), at) if branch != "whole" else None
+            if head is None or head.end() != at:  # its fields, or its head, in another layout
+                run.end(tally, False)
+                event = _parsed(_line(buf, at, stop))
+                if event is not None:
+                    self.event(event)
+                continue
+            if head[1] != run.raw:
+                run.end(tally, False, head[1])
+                episode = _text_or_none(head[1])
             if branch == "result":
-                episode, model, game = m.group("result_episode_id", "result_model", "result_game")
+                model, game = m.group(*_RESULT)
                 key = names.get((model, game))
                 if key is None:
                     key = names[(model, game)] = (_text(model), _text(game))
-                self.result(_text(episode), *key)
-                continue
-            start = buf.rfind(b"\n", 0, m.start()) + 1
-            if branch in _ATTEMPTS:
-                _attempt(self.tally, short, buf, start, m, branch, stop)
-                continue
-            if branch == "whole":
-                try:
-                    event = json.loads(buf[start : buf.find(b"\n", m.end(), stop)])
-                except ValueError:
-                    continue
-                if isinstance(event, dict):
-                    self.event(event)
-                continue
-            head = _EPISODE.search(buf, start, m.start())
-            episode = None if head is None else _text_or_none(head["head_episode_id"])
-            pending = self.of_episode(episode)
-            if branch == "monitor":
-                pending.monitor_scores += 1
-                pending.monitor_missing += m["monitor_score"] == b"null"
-            elif branch == "decision":
-                decision = _text(m["decision_decision"])
-                pending.decisions[decision] = pending.decisions.get(decision, 0) + 1
-            elif m["audit_outcome"] == b"caught":
-                pending.audits_caught += 1
+                run.end(tally, False, head[1])  # its attempts, then the result, as `event`
+                self.result(episode, *key)
+            elif branch == "pick":  # ids as read: keys within one episode's attempts
+                run.picks.append(fields.read_pick(m, head[2], short))
+            elif branch in fields.keys:
+                run.entries.append(fields.entry(branch, m, head[2]))
             else:
-                pending.audits_clean += 1
-        for m in _PARSE_FAILED.finditer(buf, 0, stop):
-            start = buf.rfind(b"\n", 0, m.start()) + 1
-            line = buf[start : buf.find(b"\n", m.end(), stop)]
-            if b'"action"' not in line:
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("kind") == "action":
-                self.event(event)
+                pending = open_.get(episode)
+                if pending is None:
+                    pending = open_[episode] = _Open()
+                if branch == "monitor":
+                    pending.monitor_scores += 1
+                    pending.monitor_missing += m[_MONITOR_SCORE] == b"null"
+                elif branch == "decision":
+                    decision = short[m[_DECISION]]
+                    pending.decisions[decision] = pending.decisions.get(decision, 0) + 1
+                elif m[_AUDIT_OUTCOME] == b"caught":
+                    pending.audits_caught += 1
+                else:
+                    pending.audits_clean += 1
+        run.end(tally, False)
+
+    def merge(self, part: _Summary) -> bool:
+        """Add `part`, read from nothing over the lines right after these, as if they had been
+        read in a row (`attempts.Tally.merge`); False, changing nothing, where that can differ:
+        also when `part` reads the result of an episode these lines left open (its monitor
+        scores, decisions and audits go to that result's row)."""
+        if not self.tally.can_merge(part.tally) or any(
+            part.unnamed_result if e is None else part.tally.has_result(e) for e in self.open
+        ):
+            return False
+        self.tally.merge(part.tally)
+        for key, row in part.rows.items():
+            self.row(key).add(row)
+        self.contexts.update(part.contexts)
+        self.failed.update(part.failed)
+        for episode, pending in part.open.items():
+            if episode in self.open:
+                pending.add_to(self.open[episode])
+            else:
+                self.open[episode] = pending
+        self.unnamed_result |= part.unnamed_result
+        return True
 
     def policy_models(self, blocks: Iterable[tuple[bytes, int]]) -> None:
         """Count what the episodes still open hold under their first policy context's model and
@@ -959,9 +1030,8 @@ class _Summary:
         keys: dict[str | None, tuple[str, str]] = {}
         needles = [_needle(e) for e in self.open if e is not None]
         for line in lines_with(blocks, needles) if needles else ():
-            try:
-                event = json.loads(line)
-            except ValueError:
+            event = _parsed(line)
+            if event is None:
                 continue
             episode = event.get("episode_id")
             if (
@@ -976,10 +1046,19 @@ class _Summary:
             pending.add_to(self.row(keys.get(episode, (UNKNOWN, UNKNOWN))))
         self.open.clear()
 
-    def tables(self) -> dict[str, list[dict[str, Any]]]:
+    def tables(self, path: Path, size: int) -> dict[str, list[dict[str, Any]]]:
+        if self.open:
+            self.policy_models(file_blocks(path, size))
+        return self.counted()
+
+    def counted(self) -> dict[str, list[dict[str, Any]]]:
         for (model, game), n in self.contexts.items():
             self.row((_text(model), _text(game))).contexts += n
+        for (model, game), n in self.failed.items():
+            self.row((_text(model), _text(game))).parse_failures += n
         self.contexts.clear()
+        self.failed.clear()
+        self.tally.translate(_decoded)
         tables = self.tally.rows()
         return {
             "agreement": tables["agreement"],
@@ -988,25 +1067,168 @@ class _Summary:
         }
 
 
-def _tables(blocks: Callable[[], Iterable[tuple[bytes, int]]]) -> dict[str, list[dict[str, Any]]]:
-    state = _Summary()
-    for buf, stop in blocks():
-        state.block(buf, stop)
-    if state.open:
-        state.policy_models(blocks())
-    return state.tables()
+def _group(pattern: re.Pattern[bytes], name: str) -> int:
+    return pattern.groupindex[name]
 
 
-def summary_tables(path: Path, size: int = BLOCK) -> dict[str, list[dict[str, Any]]]:
+_CONTEXT_MODEL = _group(_SUMMARY_RE, "context_model")
+_CONTEXT_GAME = _group(_SUMMARY_RE, "context_game")
+_ACTION_MODEL = _group(_SUMMARY_RE, "action_model")
+_ACTION_GAME = _group(_SUMMARY_RE, "action_game")
+_ACTION_PARSE_OK = _group(_SUMMARY_RE, "action_parse_ok")
+_RESULT = tuple(_group(_SUMMARY_RE, f"result_{f}") for f in ("model", "game"))
+_MONITOR_SCORE = _group(_SUMMARY_RE, "monitor_score")
+_DECISION = _group(_SUMMARY_RE, "decision_decision")
+_AUDIT_OUTCOME = _group(_SUMMARY_RE, "audit_outcome")
+
+
+# --- reading a large log in parallel ----------------------------------------------------------
+
+PARALLEL_MIN = 64 * 2**20
+"""The smallest events file the tables are read from in parallel: below it starting the other
+processes costs about what they save."""
+
+PART_MIN = 32 * 2**20
+"""The least a process reads."""
+
+RESULT_NEEDLE = b'"episode_result"'
+"""In every episode result's line (its kind's value, in any layout): a part starts after one."""
+
+
+def workers(size: int) -> int:
+    """How many processes read a file of `size` bytes: one per core this process may run on,
+    each reading at least `PART_MIN`; one below `PARALLEL_MIN`, or where there is no fork."""
+    if size < PARALLEL_MIN or not hasattr(os, "fork"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, size // PART_MIN))
+
+
+def _cut(fh: IO[bytes], at: int, window: int = 2**20) -> int | None:
+    """A line start at or after `at`: just after the first line from there holding an episode
+    result (`RESULT_NEEDLE`: the next part then starts with a new episode), else after the first
+    whole line; None when the window holds no whole line."""
+    fh.seek(at)
+    buf = fh.read(window)
+    found = buf.find(RESULT_NEEDLE)
+    end = buf.find(b"\n", max(found, 0))
+    if found < 0 or end < 0:
+        end = buf.find(b"\n")
+    return None if end < 0 else at + end + 1
+
+
+def ranges(path: Path, n: int) -> list[tuple[int, int]]:
+    """`path` in at most `n` byte ranges `[start, end)` of about equal size, each starting at a
+    line start (after an episode result where one is near); the last ends at the file's end."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as fh:
+        for i in range(1, n):
+            cut = _cut(fh, max(size * i // n, cuts[-1]))
+            if cut is None or cut >= size:
+                break
+            if cut > cuts[-1]:
+                cuts.append(cut)
+    return list(itertools.pairwise([*cuts, size]))
+
+
+class _Child:
+    """A forked process that computes `work()` and sends it back pickled through a pipe."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns (no atexit handlers, no buffers flushed twice)
+            code = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump(work(), out, pickle.HIGHEST_PROTOCOL)
+                code = 0
+            except BaseException:
+                pass
+            finally:
+                os._exit(code)
+        os.close(write)
+        self.pid, self.read = pid, read
+
+    def result(self) -> Any | None:
+        """What the child computed; None when it failed."""
+        with os.fdopen(self.read, "rb") as fh:
+            data = fh.read()
+        _, status = os.waitpid(self.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not data:
+            return None
+        return pickle.loads(data)
+
+
+class _State(Protocol):
+    def block(self, buf: bytes, stop: int) -> None: ...
+
+    def merge(self, part: Any) -> bool: ...
+
+    def tables(self, path: Path, size: int) -> dict[str, list[dict[str, Any]]]: ...
+
+
+def _read_tables(
+    path: Path,
+    new: Callable[[bool], _State],
+    size: int,
+    processes: int | None,
+    spans: Sequence[tuple[int, int]] | None = None,
+    fork: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """The tables of `path`: read in a row, or (`processes` > 1; None: `workers`) in parts
+    (`ranges`; or `spans`, line starts), each but the first in a forked process (or, without
+    `fork`, here, one after another), merged in order; a part that does not merge (an episode
+    across the cut, or a process that failed) is read again, in a row, after those before it."""
+    if spans is None:
+        n = workers(path.stat().st_size) if processes is None else processes
+        spans = ranges(path, n) if n > 1 else [(0, path.stat().st_size)]
+
+    def read(state: _State, start: int, end: int) -> _State:
+        for buf, stop in file_blocks(path, size, start, end):
+            state.block(buf, stop)
+        return state
+
+    if fork:
+        children = [_Child(functools.partial(read, new(True), *span)) for span in spans[1:]]
+        parts: Iterable[_State | None] = (child.result() for child in children)
+    else:
+        parts = (read(new(True), *span) for span in spans[1:])
+    whole = read(new(False), *spans[0])
+    for span, part in zip(spans[1:], parts, strict=True):
+        if part is None or not whole.merge(part):
+            read(whole, *span)
+    return whole.tables(path, size)
+
+
+def coordination_tables(
+    path: Path, size: int = BLOCK, processes: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The default view's tables of an events file: `agreement` and `collusion`
+    (`sandbox.review.attempts`, which they equal), reading only the coordination attempts and the
+    episode results; a large file in parallel (`processes`, `_read_tables`)."""
+    return _read_tables(path, _Attempts, size, processes)
+
+
+def summary_tables(
+    path: Path, size: int = BLOCK, processes: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """The default view's tables of an events file: `agreement` and `collusion`
     (`sandbox.review.attempts`), and `summary`: per (model, game), episodes, contexts and parse
     failures (under each context's own model, so a trusted model's contexts have their row), and
     the monitor scores, protocol decisions and audits of each episode under its policy model: its
     result's record's model and game, or, for an episode with no result yet, its first policy
     context's (read in a second pass, over the lines of those episodes only)."""
-    return _tables(lambda: file_blocks(path, size))
+    return _read_tables(path, _Summary, size, processes)
 
 
 def summarize(lines: Sequence[bytes]) -> list[dict[str, Any]]:
     """`summary_tables`' `summary`, of complete lines."""
-    return _tables(lambda: ((line, len(line)) for line in lines))["summary"]
+    state = _Summary()
+    for line in lines:
+        state.block(line, len(line))
+    if state.open:
+        state.policy_models((line, len(line)) for line in lines)
+    return state.counted()["summary"]
