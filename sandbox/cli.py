@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -76,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         "--summary",
         action="store_true",
         help="the default view, then a summary per model and game (reads every line: slower)",
+    )
+    logs.add_argument(
+        "--sql",
+        metavar="QUERY",
+        help="a SQL query on the events as the table `events`, with DuckDB (the sql extra)",
     )
     export = sub.add_parser(
         "export", help="write a finished run in another tool's log format (Inspect AI's .eval)"
@@ -399,80 +405,117 @@ def _show(args: argparse.Namespace) -> int:
 def _logs(args: argparse.Namespace) -> int:
     """Filtered events, one episode's timeline, or the coordination tables (and, with --summary,
     a summary per model and game), streamed from events.jsonl (no Ray, no model calls; works on a
-    run still being written)."""
+    run still being written); or, with --sql, a query on the events as a table. A reader that
+    closes the pipe early (`| head`) ends it quietly, with exit 0: it has what it asked for."""
     from sandbox.review import logs
     from sandbox.review.logs import EVENTS
 
-    path = args.run_dir / EVENTS
-    if not args.run_dir.is_dir():
-        _error(f"{args.run_dir} does not exist")
-        return EXIT_USAGE
-    if not path.is_file():
-        _error(f"{args.run_dir} has no {EVENTS}: not a run directory")
-        return EXIT_USAGE
-    problem = logs.kind_error(args.kind)
-    if problem is not None:
-        _error(f"--kind: {problem}")
-        return EXIT_USAGE
-    if args.limit is not None and args.limit < 0:
-        _error("--limit: must be 0 or more")
-        return EXIT_USAGE
-    episode = args.timeline if args.timeline is not None else args.episode
-    if args.timeline is not None and args.episode is not None and args.episode != args.timeline:
-        _error("--timeline and --episode name different episodes")
-        return EXIT_USAGE
-    flt = logs.Filter(
-        kinds=frozenset(args.kind),
-        agent=args.agent,
-        model=args.model,
-        game=args.game,
-        episode=episode,
-    )
-    if not flt.active():
-        tables = logs.summary_tables(path) if args.summary else logs.coordination_tables(path)
-        if args.json:
-            for name, rows in tables.items():
-                for row in rows:
-                    print(json.dumps({"table": name} | row, ensure_ascii=False))
-        else:
-            _coordination_tables(tables)
-            if args.summary:
-                _summary_table(tables["summary"])
-            else:
-                print("a summary per model and game (it reads every line): --summary")
-        return 0
-    if args.summary:
-        _error("--summary: only in the default view (no filter)")
-        return EXIT_USAGE
-    selected = logs.select_file(path, flt)
-    shown: list[dict[str, Any]] = []
-    count = 0
-    for line, event in selected:
-        if args.limit is not None and count >= args.limit:
-            break
-        count += 1
-        if args.json:
-            sys.stdout.write(line.decode("utf-8"))
-        elif args.timeline is not None:
-            shown.append(event)  # one episode: bounded; its prompts are looked up below
-        else:
-            print(logs.describe(event))
-    if args.timeline is not None and count == 0:
-        ids = logs.episode_ids(logs.lines_with(logs.file_blocks(path), [b'"episode_result"']))
-        if args.timeline not in ids:
-            _error(f"--timeline: {logs.unknown_episode(args.timeline, ids, path)}")
+    try:
+        path = args.run_dir / EVENTS
+        if not args.run_dir.is_dir():
+            _error(f"{args.run_dir} does not exist")
             return EXIT_USAGE
-    if shown:
-        shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}
-        needles = [json.dumps(sha).encode() for sha in shas]
-        prompts = (
-            logs.prompt_texts(logs.lines_with(logs.file_blocks(path), needles), shas)
-            if shas
-            else {}
+        if not path.is_file():
+            _error(f"{args.run_dir} has no {EVENTS}: not a run directory")
+            return EXIT_USAGE
+        if args.sql is not None:
+            others = [args.kind, args.agent, args.model, args.game, args.episode, args.timeline]
+            if any(o for o in others) or args.summary or args.limit is not None:
+                _error("--sql: on its own (filter and limit in the query: where, limit)")
+                return EXIT_USAGE
+            try:
+                columns, found = logs.query(path, args.sql)
+            except logs.QueryError as exc:
+                _error(f"--sql: {exc}")
+                return EXIT_USAGE
+            if args.json:
+                for values in found:
+                    row = dict(zip(columns, values, strict=True))
+                    print(json.dumps(row, ensure_ascii=False, default=str))
+            else:
+                from rich.table import Table
+
+                table = Table(caption=f"{len(found)} rows")
+                for column in columns:
+                    table.add_column(column, overflow="fold")
+                for values in found:
+                    table.add_row(*("NULL" if v is None else str(v) for v in values))
+                _print_table(table)
+            return 0
+        problem = logs.kind_error(args.kind)
+        if problem is not None:
+            _error(f"--kind: {problem}")
+            return EXIT_USAGE
+        if args.limit is not None and args.limit < 0:
+            _error("--limit: must be 0 or more")
+            return EXIT_USAGE
+        episode = args.timeline if args.timeline is not None else args.episode
+        if args.timeline is not None and args.episode is not None and args.episode != args.timeline:
+            _error("--timeline and --episode name different episodes")
+            return EXIT_USAGE
+        flt = logs.Filter(
+            kinds=frozenset(args.kind),
+            agent=args.agent,
+            model=args.model,
+            game=args.game,
+            episode=episode,
         )
-        for event in shown:
-            print(logs.describe(event, prompts))
-    return 0
+        if not flt.active():
+            tables = logs.summary_tables(path) if args.summary else logs.coordination_tables(path)
+            if args.json:
+                for name, rows in tables.items():
+                    for row in rows:
+                        print(json.dumps({"table": name} | row, ensure_ascii=False))
+            else:
+                _coordination_tables(tables)
+                if args.summary:
+                    _summary_table(tables["summary"])
+                else:
+                    print("a summary per model and game (it reads every line): --summary")
+            return 0
+        if args.summary:
+            _error("--summary: only in the default view (no filter)")
+            return EXIT_USAGE
+        selected = logs.select_file(path, flt)
+        shown: list[dict[str, Any]] = []
+        count = 0
+        for line, event in selected:
+            if args.limit is not None and count >= args.limit:
+                break
+            count += 1
+            if args.json:
+                sys.stdout.write(line.decode("utf-8"))
+            elif args.timeline is not None:
+                shown.append(event)  # one episode: bounded; its prompts are looked up below
+            else:
+                print(logs.describe(event))
+        if args.timeline is not None and count == 0:
+            ids = logs.episode_ids(logs.lines_with(logs.file_blocks(path), [b'"episode_result"']))
+            if args.timeline not in ids:
+                _error(f"--timeline: {logs.unknown_episode(args.timeline, ids, path)}")
+                return EXIT_USAGE
+        if shown:
+            shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}
+            needles = [json.dumps(sha).encode() for sha in shas]
+            prompts = (
+                logs.prompt_texts(logs.lines_with(logs.file_blocks(path), needles), shas)
+                if shas
+                else {}
+            )
+            for event in shown:
+                print(logs.describe(event, prompts))
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return 0
+    except BrokenPipeError:
+        # what is left unwritten goes nowhere: the interpreter's last flush would fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):
+            return 0  # rich's console ends a closed pipe so, its output already sent nowhere
+        raise
 
 
 def _print_table(table: Any) -> None:

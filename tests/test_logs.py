@@ -1143,3 +1143,30 @@ def test_a_large_log_is_read_in_forked_processes(coordinated: Path) -> None:
     for name, (in_a_row, forked) in json.loads(out).items():
         assert forked == in_a_row, name
     assert json.loads(out)["summary"][0]["collusion"]
+
+
+# --- a reader that closes the pipe early ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv", [["--json"], [], ["--kind", "honeypot_verdict", "--json"], ["--model", "attacker"]]
+)
+def test_a_closed_pipe_ends_the_output_quietly(coordinated: Path, argv: list[str]) -> None:
+    # `sandbox logs RUN --json | head -1`: the reader has what it wanted, so exit 0 and no
+    # traceback; the output is far larger than a pipe holds, so the write fails mid-way
+    cli = [sys.executable, "-m", "sandbox.cli", "logs", str(coordinated), *argv]
+    if argv[:1] != ["--json"] and argv:
+        full = subprocess.run(cli, capture_output=True, check=True).stdout
+        assert len(full) > 2**17  # twice what a pipe holds
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 0 and err == b"" and first
+    # and through a shell, as typed
+    shell = subprocess.run(
+        ["bash", "-c", 'set -o pipefail; "$@" | head -1', "bash", *cli],
+        capture_output=True,
+    )
+    assert shell.returncode == 0 and shell.stderr == b"" and shell.stdout.count(b"\n") == 1

@@ -20,6 +20,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import tempfile
 import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -1232,3 +1233,91 @@ def summarize(lines: Sequence[bytes]) -> list[dict[str, Any]]:
     if state.open:
         state.policy_models((line, len(line)) for line in lines)
     return state.counted()["summary"]
+
+
+# --- the run's events as a table, queried with SQL (`sandbox logs --sql`) ----------------------
+
+SQL_INSTALL = "pip install -c constraints.txt -e '.[sql]'"
+"""The install command for DuckDB, the optional dependency `--sql` needs (its error names it)."""
+
+SQL_TABLE = "events"
+"""The table a query reads: one row per event of the log."""
+
+_DUCKDB_TYPES = {"str": "VARCHAR", "bool": "BOOLEAN", "int": "BIGINT", "number": "DOUBLE"}
+
+
+class QueryError(Exception):
+    """A query that cannot run: DuckDB is not installed, or DuckDB's own error."""
+
+
+def event_columns() -> dict[str, str]:
+    """The columns of `events`: every top-level field of every event kind (`kind` among them),
+    in the order the kinds' models first declare them, each with its DuckDB type: a scalar's own
+    (DOUBLE where kinds disagree between integers and numbers), else JSON (an object or a list,
+    queried with `->>`: `record->>'$.model'`; or a field kinds type differently). Derived from
+    the event models, like the fast path: every column is there whatever kinds a run wrote, so
+    a query runs on any run's log."""
+    types: dict[str, set[str]] = {}
+    for event_type in EVENT_TYPES:
+        for name in event_type.model_fields:
+            try:
+                duck = _DUCKDB_TYPES[_scalar(event_type, name)[0]]
+            except TypeError:  # not a JSON scalar
+                duck = "JSON"
+            types.setdefault(name, set()).add(duck)
+    return {
+        name: found.pop()
+        if len(found) == 1
+        else "DOUBLE"
+        if found == {"BIGINT", "DOUBLE"}
+        else "JSON"
+        for name, found in types.items()
+    }
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _complete(path: Path, tmp: Path) -> Path:
+    """`path`, or where a torn last line (a run still being written) is left out, a copy of its
+    complete lines in `tmp`: a query sees the lines every other view sees."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(size - 1, 0))
+        if size == 0 or fh.read(1) == b"\n":
+            return path
+        copy = tmp / EVENTS
+        with copy.open("wb") as out:
+            for buf, stop in file_blocks(path):
+                out.write(memoryview(buf)[:stop])
+    return copy
+
+
+def query(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run `sql` on the events file `path` as the table `events` (`event_columns`; a line
+    that does not parse is left out, as every view leaves it) with DuckDB, an optional extra;
+    its result's column names and rows. Raises `QueryError` naming the install command when
+    DuckDB is missing, and with DuckDB's message when the query fails."""
+    try:
+        import duckdb
+    except ImportError:
+        raise QueryError(f"needs DuckDB, which is not installed: {SQL_INSTALL}") from None
+    columns = ", ".join(f"{_sql_text(n)}: {_sql_text(t)}" for n, t in event_columns().items())
+    with tempfile.TemporaryDirectory(prefix="sandbox-logs-") as tmp:
+        source = _complete(path, Path(tmp))
+        con = duckdb.connect()
+        try:
+            con.execute(
+                f"create view {SQL_TABLE} as select * from read_json("
+                f"{_sql_text(str(source))}, format = 'newline_delimited', "
+                f"columns = {{{columns}}}, ignore_errors = true, "
+                f"maximum_object_size = {2**30}) where kind is not null"
+            )
+            result = con.execute(sql)
+            names = [d[0] for d in result.description or ()]
+            return names, result.fetchall()
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        finally:
+            con.close()
