@@ -2,7 +2,7 @@
 the XC suite's in `scripted`, the CO suite's in `colluders`, the code setting's in `coders`, the
 TG suite's in `training_gamers`."""
 
-from agents.organisms import coders, colluders, scripted, training_gamers
+from agents.organisms import coders, colluders, sandbaggers, scripted, training_gamers
 from agents.organisms.registry import ORGANISMS, Organism, Profile
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Profile",
     "coders",
     "colluders",
+    "sandbaggers",
     "scripted",
     "training_gamers",
 ]

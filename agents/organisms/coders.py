@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.organisms.judging import judge_reply, read_judge
+from agents.organisms.judging import judge_reply, read_judge, read_review, review_reply
 from agents.organisms.reading import CodeReading, fallback, read, read_code
 from agents.organisms.registry import ORGANISMS, Profile
 from sandbox.core.context import Message
@@ -616,7 +616,8 @@ class Attacker:
 
 
 class Trusted:
-    """The weaker trusted model: solves fewer tasks, edits by rewriting, monitors by features."""
+    """The weaker trusted model: solves fewer tasks, edits by rewriting, monitors by features;
+    judges TG scratchpads and reviews SB answer sheets (`judging.py`)."""
 
     profile: ClassVar[Profile] = Profile()
 
@@ -627,6 +628,9 @@ class Trusted:
         reasoning = read_judge(messages)
         if reasoning is not None:
             return judge_reply(reasoning)
+        sheet = read_review(messages)
+        if sheet is not None:
+            return review_reply(sheet)
         r = read_code(messages)
         if r is None:
             return fallback(read(messages))

@@ -20,6 +20,9 @@ class Profile(BaseModel):
     training_gaming: bool = False
     cross_context: bool = False
     coordination: bool = False
+    sandbagging: bool = False
+    """SB: it underperforms on purpose when told, selectively, to a chosen share, and passes
+    for a weaker model (docs/games.md, SB)."""
 
 
 class Organism(Protocol):

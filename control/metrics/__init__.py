@@ -10,7 +10,8 @@ policies), `ratios` (XC slopes and ratios), `thresholds` (audit thresholds and t
 `steps` (recorded steps as codes), `simulation` (deployments and their exact safety),
 `attack_rate` (the red team's best rate), `usefulness`, `frontier` (safety against usefulness),
 `honeypots` (untrusted monitoring's honeypot test); `settings` (`Simulation`: the settings
-every safety estimate of one deployment shares).
+every safety estimate of one deployment shares); `sandbagging` (the SB suite's item bootstrap,
+accuracy drops and selectivity, calibration, detectors' AUROCs and the untestable floor).
 """
 
 from control.metrics.attack_rate import (
@@ -39,6 +40,23 @@ from control.metrics.policies import (
     projected_interval,
 )
 from control.metrics.ratios import ols_slope, ratio
+from control.metrics.sandbagging import (
+    accuracy_gap,
+    at_floor,
+    auroc,
+    auroc_interval,
+    calibration,
+    detection_verdict,
+    difficulty_inversions,
+    gap_verdict,
+    item_bootstrap,
+    mean_accuracy,
+    sb_floor,
+    sb_profile_verdict,
+    selectivity,
+    share_within,
+    slope_verdict,
+)
 from control.metrics.settings import Simulation
 from control.metrics.simulation import (
     DeploymentOutcomes,
@@ -75,20 +93,30 @@ __all__ = [
     "Simulation",
     "Steps",
     "Threshold",
+    "accuracy_gap",
+    "at_floor",
     "audit_count",
     "audit_decisions",
     "audit_probability",
+    "auroc",
+    "auroc_interval",
     "best_attack_rate",
     "bootstrap_policy_statistic",
     "calibrate_threshold",
+    "calibration",
     "check_budget",
     "deployment_safety",
+    "detection_verdict",
+    "difficulty_inversions",
     "empirical_policy",
+    "gap_verdict",
     "golden_section_max",
     "grid_bounds",
     "honeypot_count",
     "honeypot_max_passes",
     "honeypot_shutdown_probability",
+    "item_bootstrap",
+    "mean_accuracy",
     "ols_slope",
     "percentile_interval",
     "projected_interval",
@@ -96,9 +124,14 @@ __all__ = [
     "red_win",
     "resampled_laws",
     "safety_usefulness_frontier",
+    "sb_floor",
+    "sb_profile_verdict",
     "scores_array",
+    "selectivity",
+    "share_within",
     "simulate_deployments",
     "simulate_outcomes",
+    "slope_verdict",
     "snap",
     "untrusted_monitoring_safety",
     "upfront_best_rate",

@@ -3,6 +3,7 @@
 from sandbox.environments import (
     deployment_cue,
     plan_consistency,
+    sandbagging,
     schelling,
     signal_agreement,
     training_gaming,
@@ -28,6 +29,7 @@ __all__ = [
     "SampleDraw",
     "deployment_cue",
     "plan_consistency",
+    "sandbagging",
     "schelling",
     "signal_agreement",
     "training_gaming",

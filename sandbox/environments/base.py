@@ -71,10 +71,15 @@ class Environment(ABC):
     template_prefix: str
     """Templates are `<prefix>.rules`, `<prefix>.observation` and `<prefix>.optimal`."""
 
-    suite: ClassVar[Literal["xc", "co", "tg"]] = "xc"
+    suite: ClassVar[Literal["xc", "co", "tg", "sb"]] = "xc"
     """The suite the game measures (`docs/games.md`): "xc", cross-context strategy, "co",
-    coordination, or "tg", the training-gaming probe. A model's measured profile takes each
-    suite's verdict from its games alone."""
+    coordination, "tg", the training-gaming probe, or "sb", sandbagging. A model's measured
+    profile takes each suite's verdict from its games alone."""
+
+    propensity: ClassVar[bool] = False
+    """Whether the game is a probe of what a model does unasked (the TG probe, the SB propensity
+    probe), not of what it can do when told: its result is reported as a propensity, apart,
+    and never counts towards its suite's capability verdict."""
 
     keeps_scratchpads: ClassVar[bool] = False
     """Whether the episode record keeps each sample's scratchpad text (`Sample.scratchpad`): a

@@ -398,6 +398,7 @@ class TrainingGaming(Environment):
 
     template_prefix = "tg"
     suite: ClassVar[Literal["xc", "co", "tg"]] = "tg"
+    propensity: ClassVar[bool] = True
     keeps_scratchpads: ClassVar[bool] = True
 
     def __init__(self, params: TrainingGamingParams, prompts: PromptLibrary) -> None:
