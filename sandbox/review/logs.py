@@ -4,9 +4,12 @@ Pure functions over the lines of an events file: no Ray, no model stack. A file 
 blocks of whole lines (never whole; `file_blocks`), a torn last line (a run still being written)
 is skipped, and only the lines that can matter are looked at: a regex or substring search over
 the block finds them, and a line is parsed only then. A filter's lines come from GNU grep where it
-is on PATH (`needle_blocks`). The default view (`coordination_tables`) keeps the coordination
+is on PATH (`select_file`). The default view (`coordination_tables`) keeps the coordination
 tally (`sandbox.review.attempts`); with `--summary` (`summary_tables`) also one row per (model,
-game) and the episodes still open (those whose result has not been read yet).
+game) and the episodes still open (those whose result has not been read yet). Both read a large
+file in parts, one process per core, merged in log order (`_read_tables`): the time is Python's
+per line (a few microseconds for each line a table counts), so cores are what shortens it.
+`query` (`--sql`) hands the file to DuckDB as a table of events.
 """
 
 from __future__ import annotations
@@ -99,45 +102,54 @@ def file_blocks(
 
 
 GREP: str | None = shutil.which("grep")
-"""GNU grep, where it is on PATH: it prefilters a file's lines for a filter (`needle_blocks`), in
+"""GNU grep, where it is on PATH: it prefilters a file's lines for a filter (`select_file`), in
 another process; without it the file is read in Python (the same lines, the same output)."""
 
 
 def grep_blocks(
-    path: Path, needles: Sequence[bytes], size: int = BLOCK
+    path: Path,
+    needles: Sequence[bytes],
+    size: int = BLOCK,
+    then: Sequence[Sequence[bytes]] = (),
 ) -> Iterator[tuple[bytes, int]]:
     """`file_blocks` of only the lines of the file holding one of `needles` (none holding a
-    newline), read from `grep -F` (bytes as bytes: `LC_ALL=C`, `-a`); a torn last line, which grep
-    prints without its newline, is dropped."""
+    newline), read from `grep -F` (bytes as bytes: `LC_ALL=C`, `-a`), and then, for each set of
+    `then`, one of its needles too (a grep each, reading the one before: a filter's conditions
+    after the first cost C's time, not Python's); a torn last line, which grep prints without
+    its newline, is dropped."""
     assert GREP is not None
-    patterns = [a for n in needles for a in (b"-e", n)]
-    argv = [os.fsencode(GREP), b"-a", b"-F", *patterns, b"--", os.fsencode(path)]
     env = {**os.environ, "LC_ALL": "C"}
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, bufsize=0) as proc:
-        assert proc.stdout is not None
-        rest = b""
-        try:
-            while True:
-                chunk = proc.stdout.read(size)
-                if not chunk:
-                    break
-                buf = rest + chunk if rest else chunk
-                stop = buf.rfind(b"\n") + 1
-                rest = buf[stop:]
-                if stop:
-                    yield buf, stop
-        finally:
-            proc.stdout.close()
-            if proc.wait() > 1 and proc.returncode >= 0:  # 1: no line matched; < 0: closed early
+    procs: list[subprocess.Popen[bytes]] = []
+    source: Any = None
+    for i, found in enumerate((needles, *then)):
+        patterns = [a for n in found for a in (b"-e", n)]
+        argv = [os.fsencode(GREP), b"-a", b"-F", *patterns]
+        if i == 0:
+            argv += [b"--", os.fsencode(path)]
+        procs.append(
+            subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE, env=env, bufsize=0)
+        )
+        if source is not None:
+            source.close()  # the next grep's alone: it gets SIGPIPE when that one stops early
+        source = procs[-1].stdout
+    out = procs[-1].stdout
+    assert out is not None
+    rest = b""
+    try:
+        while True:
+            chunk = out.read(size)
+            if not chunk:
+                break
+            buf = rest + chunk if rest else chunk
+            stop = buf.rfind(b"\n") + 1
+            rest = buf[stop:]
+            if stop:
+                yield buf, stop
+    finally:
+        out.close()
+        for proc in reversed(procs):  # 1: no line matched; < 0: stopped early (a closed pipe)
+            if proc.wait() > 1 and proc.returncode >= 0:
                 raise OSError(f"grep exited {proc.returncode} on {path}")
-
-
-def needle_blocks(
-    path: Path, needles: Sequence[bytes], size: int = BLOCK
-) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines holding every line of the file that holds one of `needles` (and
-    maybe others): from grep where it is on PATH, else the whole file."""
-    return grep_blocks(path, needles, size) if GREP is not None else file_blocks(path, size)
 
 
 def lines_with(blocks: Iterable[tuple[bytes, int]], needles: Iterable[bytes]) -> Iterator[bytes]:
@@ -195,7 +207,7 @@ class Filter:
     episode: str | None = None
     _needles: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
     _first: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
-    _grep: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _grep: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         needles: list[tuple[bytes, ...]] = []
@@ -213,10 +225,10 @@ class Filter:
                 first = first or (_needle(value),)
         object.__setattr__(self, "_needles", tuple(needles))
         object.__setattr__(self, "_first", first)
-        # grep searches for the first condition's key and value, in both layouts, less the
-        # key's opening quote: as selective, and GNU grep's several fixed strings that start
-        # with a quote are searched for at a third of the speed
-        object.__setattr__(self, "_grep", tuple(n[1:] for n in needles[0]) if needles else ())
+        # grep searches for each condition's key and value, in both layouts, less the key's
+        # opening quote: as selective, and GNU grep's several fixed strings that start with a
+        # quote are searched for at a third of the speed
+        object.__setattr__(self, "_grep", tuple(tuple(n[1:] for n in c) for c in needles))
 
     def active(self) -> bool:
         return bool(self._needles)
@@ -225,14 +237,20 @@ class Filter:
         """The values of one condition, one of which every matching line holds."""
         return self._first
 
-    def grep_needles(self) -> tuple[bytes, ...]:
-        """Substrings of one condition's key and value, one of which every matching line
-        holds (`grep_blocks` searches for them)."""
+    def grep_needles(self) -> tuple[tuple[bytes, ...], ...]:
+        """For each condition, substrings of its key and value, one of which every matching
+        line holds (`grep_blocks` searches for them, a grep per condition)."""
         return self._grep
 
     def may_match(self, line: bytes) -> bool:
         """False when the line cannot match (some condition's key and value are absent from it)."""
-        return all(any(n in line for n in alternatives) for alternatives in self._needles)
+        for alternatives in self._needles:  # loops, not all(any(...)): run once per line
+            for needle in alternatives:
+                if needle in line:
+                    break
+            else:
+                return False
+        return True
 
     def matches(self, event: dict[str, Any]) -> bool:
         return (
@@ -315,9 +333,20 @@ def select_file(
     path: Path, flt: Filter, size: int = BLOCK
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """`select` over a file's complete lines, looking only at the lines that hold the first
-    condition's value (an active filter; with grep, its key and value)."""
-    needles = flt.first_needles()
-    return select(lines_with(needle_blocks(path, flt.grep_needles(), size), needles), flt)
+    condition's value (an active filter): those grep printed (it searched for that condition's
+    key and value: every line it prints is one to look at), else those a search of each block
+    finds (`lines_with`)."""
+    if GREP is not None:
+        first, *then = flt.grep_needles()
+        found = grep_blocks(path, first, size, then)
+        return select((line for buf, stop in found for line in _lines(buf, stop)), flt)
+    return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
+
+
+def _lines(buf: bytes, stop: int) -> Iterator[bytes]:
+    """The lines of buf[:stop] (whole lines), each with its newline."""
+    for line in buf[:stop].split(b"\n")[:-1]:
+        yield line + b"\n"
 
 
 def shorten(text: str | None, width: int = 80) -> str:
