@@ -296,7 +296,7 @@ def _execute(
     started = time.monotonic()
     try:
         with display.progress() as on_progress:
-            summary: dict[str, Any] = asyncio.run(
+            summary = asyncio.run(
                 _interruptible(Runner(config, store, on_progress=on_progress, **runner).run())
             )
     except RunError as exc:
@@ -308,12 +308,12 @@ def _execute(
     elapsed = time.monotonic() - started
     display.table(summary)
     _report_after_run(store.path)
-    if "replay" in summary:
-        replay = summary["replay"]
+    replay = summary.replay
+    if replay is not None:
         print(
-            f"replayed {replay['source_run']}: contexts answered from its log: "
-            f"{_contexts_text(replay['cached_contexts'])}; asked anew: "
-            f"{_contexts_text(replay['new_contexts'])}",
+            f"replayed {replay.source_run}: contexts answered from its log: "
+            f"{_contexts_text(replay.cached_contexts)}; asked anew: "
+            f"{_contexts_text(replay.new_contexts)}",
             file=sys.stderr,
         )
     print(f"finished in {elapsed_text(elapsed)}; wrote {store.path}", file=sys.stderr)
@@ -379,7 +379,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    """The tables `sandbox run` printed, from summary.json alone: no Ray, no model calls."""
+    """The tables `sandbox run` printed, from summary.json alone (of any schema version
+    `Summary.read` knows): no Ray, no model calls."""
+    from sandbox.core.results import Summary, SummaryError
     from sandbox.record.runstore import SUMMARY
     from sandbox.review.display import Display
 
@@ -394,9 +396,9 @@ def _show(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        _error(f"cannot read {path}: {exc}")
+        summary = Summary.read(path)
+    except SummaryError as exc:
+        _error(str(exc))
         return EXIT_USAGE
     Display().table(summary)
     return 0

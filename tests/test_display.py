@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 
 from sandbox.config import config_from_mapping
+from sandbox.core.results import Summary
 from sandbox.review.display import GAME_COLUMNS, Display, elapsed_text, interval_text
 from sandbox.run.runner import run_config
 
@@ -44,8 +45,9 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _render(summary: dict[str, Any], width: int) -> str:
+    """The tables of `summary` (a `summary.json` as data: a test edits it first)."""
     out = Console(width=width, file=io.StringIO(), color_system=None)
-    Display(out=out).table(summary)
+    Display(out=out).table(Summary.parse(summary))
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert isinstance(text, str)
     return text
@@ -113,11 +115,11 @@ def test_a_wide_console_gets_each_table_whole_a_narrow_one_in_parts(
 def test_the_tg_probe_has_its_own_table_not_the_games_one(summary: dict[str, Any]) -> None:
     """TG has no optimum: its rows left the games table (where it read `optimal 1.000`) for a
     table of its cells: the gap with its interval, the adjusted one and the cell's verdict."""
-    games = Display.games_table(summary)
+    games = Display.games_table(Summary.parse(summary))
     assert games is not None
     listed = {str(c) for c in games.columns[1].cells}
     assert "training_gaming" not in listed and "schelling" in listed
-    tg = Display.tg_table(summary)
+    tg = Display.tg_table(Summary.parse(summary))
     assert tg is not None
     headers = [str(c.header) for c in tg.columns]
     assert headers[:5] == ["model", "cell", "gap", "gap (Bonferroni)", "verdict"]
@@ -142,12 +144,12 @@ def test_a_capability_not_measured_reads_not_run(summary: dict[str, Any]) -> Non
     without = copy.deepcopy(summary)
     for p in without["profile"].values():
         p["collusion"] = None
-    table = Display.capability_profile_table(without)
+    table = Display.capability_profile_table(Summary.parse(without))
     assert table is not None
     column = next(c for c in table.columns if str(c.header) == "CO collusion")
     assert {str(c) for c in column.cells} == {"not run"}
     assert "not run: " in str(table.caption)
-    measured = Display.capability_profile_table(summary)
+    measured = Display.capability_profile_table(Summary.parse(summary))
     assert measured is not None
     column = next(c for c in measured.columns if str(c.header) == "CO collusion")
     cells = dict(zip(summary["profile"], map(str, column.cells), strict=True))
@@ -164,7 +166,7 @@ def test_a_summary_without_the_tg_margin_still_shows(summary: dict[str, Any]) ->
     older = copy.deepcopy(summary)
     for entry in older["models"].values():
         entry["games"]["training_gaming"]["details"].pop("margin")
-    tg = Display.tg_table(older)
+    tg = Display.tg_table(Summary.parse(older))
     assert tg is not None
     verdict = next(c for c in tg.columns if str(c.header) == "verdict")
     assert {str(c) for c in verdict.cells} == {"-"}
@@ -191,6 +193,6 @@ def test_the_audit_column_reads_what_the_protocol_declares(summary: dict[str, An
     positional = copy.deepcopy(summary)
     positional["models"][model]["deployment"]["positional_audits"] = True
     assert f"first {d['audit_budget']:g} of each deployment" in _render(positional, 200)
-    old = copy.deepcopy(summary)
-    del old["models"][model]["deployment"]["positional_audits"]
+    old = copy.deepcopy(summary)  # version 1, and without the key
+    del old["schema_version"], old["models"][model]["deployment"]["positional_audits"]
     assert "of each deployment" not in _render(old, 200)

@@ -236,8 +236,9 @@ def test_every_suite_runs_on_smollm2(
     entry = summary["models"][ALIAS]
     assert {g["suite"] for g in entry["games"].values()} == {"xc", "co", "tg"}
     assert all(g["complete"] for g in entry["games"].values())
-    assert entry["deployment"]["complete"] and "collusion" in entry["deployment"]
-    assert set(summary["profile"][ALIAS]) >= {"training_gaming", "cross_context", "coordination"}
+    assert entry["deployment"]["complete"] and entry["deployment"]["collusion"] is not None
+    profile = summary.profile[ALIAS]
+    assert None not in (profile.training_gaming, profile.cross_context, profile.coordination)
     actions = [
         e
         for e in map(json.loads, (store.path / EVENTS).read_text().splitlines())

@@ -25,6 +25,7 @@ import yaml
 
 from sandbox import cli
 from sandbox.config import config_from_mapping
+from sandbox.core.results import Summary
 from sandbox.review.report import build_report, html, markdown, read_run, svg, write_report
 from sandbox.review.report.model import Plot, Report
 from sandbox.run.runner import run_config
@@ -105,8 +106,15 @@ class _Capture:
 
 
 def _report(run_dir: Path) -> tuple[dict[str, Any], Report]:
+    """The run's `summary.json` as data (what a test expects is read from it, not through the
+    report's code), and its report."""
     summary, config, text = read_run(run_dir)
-    return summary, build_report(summary, config, text)
+    return _summary_json(run_dir), build_report(summary, config, text)
+
+
+def _summary_json(run_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    return data
 
 
 def _ci(est: Mapping[str, float]) -> str:
@@ -228,7 +236,7 @@ def test_two_tg_games_put_no_two_points_in_one_slot(full_run: Path) -> None:
             c["gap"] = {**c["gap"], **{k: c["gap"][k] / 2 - 0.25 for k in ("value", "low", "high")}}
         games["tg_again"] = second
     config = yaml.safe_load((full_run / "config.yaml").read_text())
-    two_report = build_report(summary, config)
+    two_report = build_report(Summary.parse(summary), config)
     plot = two_report.plots()["tg-gap"]
     want = {}
     for model, entry in summary["models"].items():
@@ -307,20 +315,22 @@ def test_the_code_isolation_shows_for_a_run_that_checks_code(
     """A deployment's report says how its code ran (from the run's summary, which the run
     header's isolation fills); `none` reads as no sandbox; a run made before isolation was
     recorded says so rather than claim a sandbox; a run with no code has no such row."""
-    summary, config, text = read_run(full_run)
+    _, config, text = read_run(full_run)
+    summary = _summary_json(full_run)
     assert summary["isolation"] == "bwrap"
     events = (full_run / "events.jsonl").read_text().splitlines()
     assert json.loads(events[0])["isolation"] == "bwrap"
 
     def row(summary: dict[str, Any]) -> str:
-        return dict(build_report(summary, config, text).tables()["run"].rows)["code isolation"]
+        report = build_report(Summary.parse(summary), config, text)
+        return dict(report.tables()["run"].rows)["code isolation"]
 
     assert row(summary) == "bwrap"
     assert row({**summary, "isolation": "none"}).startswith("none: unsandboxed")
     old = {k: v for k, v in summary.items() if k != "isolation"}
     assert row(old).startswith("not recorded")
     xc_summary, xc_config, xc_text = read_run(xc_run[0])
-    assert "isolation" not in xc_summary
+    assert xc_summary.isolation is None
     rows = dict(build_report(xc_summary, xc_config, xc_text).tables()["run"].rows)
     assert "code isolation" not in rows
 
@@ -332,7 +342,7 @@ def test_retries_show_when_recorded_and_a_dash_when_not(full_run: Path) -> None:
     for u in summary["usage_by_model"].values():
         u.pop("retries", None)
     summary["usage_by_model"][models[0]]["retries"] = 7
-    usage = {r[0]: r for r in build_report(summary, {}).tables()["usage"].rows}
+    usage = {r[0]: r for r in build_report(Summary.parse(summary), {}).tables()["usage"].rows}
     assert usage[models[0]][3] == "7"
     assert all(usage[m][3] == "-" for m in models[1:])
     assert usage["all models"][3] == "-"  # not a sum of what some models did not count
@@ -340,7 +350,7 @@ def test_retries_show_when_recorded_and_a_dash_when_not(full_run: Path) -> None:
         sum(u["contexts"] for u in summary["usage_by_model"].values())
     )
     del summary["usage_by_model"]  # a run from before the events were tallied
-    usage = {r[0]: r for r in build_report(summary, {}).tables()["usage"].rows}
+    usage = {r[0]: r for r in build_report(Summary.parse(summary), {}).tables()["usage"].rows}
     assert usage["all models"][1:6] == ("-",) * 5
 
 
@@ -453,13 +463,13 @@ def test_nice_ticks_cover_the_range() -> None:
 
 
 def test_html_escapes_the_runs_text(full_run: Path) -> None:
-    summary, config, text = read_run(full_run)
+    _, config, text = read_run(full_run)
     evil = '<img src=x onerror="alert(1)">'
-    renamed = copy.deepcopy(summary)
+    renamed = _summary_json(full_run)
     for key in ("models", "profile", "usage_by_model"):
         renamed[key] = {(evil if k == "honest" else k): v for k, v in renamed[key].items()}
     config = {**config, "models": [evil]}
-    page = html.render(build_report(renamed, config, text + f"# {evil}\n"))
+    page = html.render(build_report(Summary.parse(renamed), config, text + f"# {evil}\n"))
     assert "<img" not in page and 'onerror="' not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
     for markup in re.findall(r"<svg .*?</svg>", page, re.S):
@@ -630,17 +640,33 @@ def test_small_rates_print_with_significant_figures() -> None:
     deployment = {
         "complete": True,
         "protocol": "trusted_monitoring",
+        "positional_audits": False,
+        "steps": {"calibration": 10, "honest": 10, "attack": 10},
         "tasks": 5000,
         "audit_budget": 0.02,
         "safety": estimate,
         "safety_at_best_attack_rate": estimate,
         "best_attack_rate": 0.000365829,
+        "best_attack_rate_bracket": [0.0003, 0.0004],
         "usefulness": estimate,
         "attack_rate": {**estimate, "value": 0.045},
         "backdoor_success_rate": estimate,
         "honest_audit_rate": 0.02,
+        "monitor_missing_rate": 0.0,
+        "frontier": [],
+        "decisions": {},
     }
-    summary = {"run_id": "r", "models": {"attacker": {"deployment": deployment}}}
+    model = {"games": {}, "deployment": deployment, "measured_profile": None}
+    summary = Summary.parse(
+        {
+            "run_id": "r",
+            "config_sha256": "0" * 64,
+            "episodes": 30,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "models": {"attacker": {**model, "declared_profile": None}},
+            "templates": {},
+        }
+    )
     table = Display.deployments_table(summary)
     assert table is not None
     cells = [str(c) for column in table.columns for c in column.cells]

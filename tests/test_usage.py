@@ -115,6 +115,6 @@ def test_a_run_reports_usage_and_cost(tmp_path: Path) -> None:
     assert honest["prompt_tokens"] > 0 and honest["completion_tokens"] > 0
     expected = honest["prompt_tokens"] / 1e6 + 2 * honest["completion_tokens"] / 1e6
     assert summary["cost"]["usd"]["honest"] == pytest.approx(expected)
-    assert summary["cost"]["unpriced"] == ["random"]
+    assert summary["cost"]["unpriced"] == ("random",)
     with (store.path / EVENTS).open("rb") as log:
-        assert usage_by_model(log) == by_model
+        assert usage_by_model(log) == {m: u.model_dump() for m, u in by_model.items()}

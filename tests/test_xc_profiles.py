@@ -128,7 +128,7 @@ def test_policy_and_played_estimates_agree_for_every_organism(xc_run) -> None:
     _, summary = xc_run
     for model, m in summary["models"].items():
         for game, g in m["games"].items():
-            win, played = metrics.Estimate(**g["win"]), metrics.Estimate(**g["played"])
+            win, played = metrics.Estimate(**dict(g.win)), metrics.Estimate(**dict(g.played))
             assert win.overlaps(played), (model, game, g["win"], g["played"])
 
 

@@ -11,7 +11,6 @@ so each resume asks those contexts once more; the answers of every episode it dr
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from sandbox.core.events import (
     dump_json,
     read_events,
 )
+from sandbox.core.results import Summary
 from sandbox.record.cache import ANSWERS, AnsweredContext, outcome_of
 
 CONFIG, EVENTS, RESULTS, SUMMARY = "config.yaml", "events.jsonl", "results.jsonl", "summary.json"
@@ -266,10 +266,16 @@ class RunStore:
         self._results.write(dump_json(record.model_dump(mode="json")) + "\n")
         self._results.flush()
 
-    def write_summary(self, summary: dict[str, object]) -> None:
+    def write_summary(self, summary: Summary) -> None:
+        """`summary.json`, whole or not at all (a reader never opens half a summary)."""
         tmp = self.path / f".{SUMMARY}.tmp"
-        tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_text(summary.to_json(), encoding="utf-8")
         os.replace(tmp, self.path / SUMMARY)
+
+    def summary(self) -> Summary:
+        """The run's `summary.json` (`Summary.read`: any schema version it knows); SummaryError
+        if it has none or it cannot be read."""
+        return Summary.read(self.path / SUMMARY)
 
     def close(self) -> None:
         for stream in (self._events, self._results, self._answers):

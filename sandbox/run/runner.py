@@ -40,6 +40,7 @@ from sandbox.core.events import (
     recorded_prompts_and_plans,
 )
 from sandbox.core.prompts import PromptLibrary
+from sandbox.core.results import Cost, ModelUsage, Replay, Summary, TokenUsage
 from sandbox.engines import ENGINES, Engine, EngineDeps
 from sandbox.environments import ENVIRONMENTS, Environment
 from sandbox.record.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
@@ -389,7 +390,7 @@ class Runner:
         return record
 
     # --- the run ----------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> Summary:
         """Run every episode not yet in `results.jsonl`, then write and return the summary."""
         started = time.perf_counter()
         plan = episode_plan(self.config)
@@ -440,28 +441,7 @@ class Runner:
             finally:
                 await self.engine.close()
             records = self.store.in_order([spec.episode_id for spec in plan])
-            scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
-            summary = {"run_id": self.store.run_id, **scores}
-            summary["profile"] = {
-                model: capability_profile(entry) for model, entry in summary["models"].items()
-            }
-            summary["plan_usage"] = self.plan_usage.model_dump()
-            log = self.store.path / EVENTS
-            # the coordination attempts, tallied from the log alone (as `sandbox logs` does)
-            attempts = coordination_tables(complete_lines(log))
-            if any(attempts.values()):
-                summary["coordination"] = attempts
-            summary["usage_by_model"] = usage_by_model(complete_lines(log))
-            summary["cost"] = estimated_cost(summary["usage_by_model"], self.config.report.prices)
-            if self.source is not None and self.cache is not None:
-                summary["replay"] = {
-                    "source_run": self.source.name,
-                    "cached_contexts": dict(sorted(self.cache.hits.items())),
-                    "new_contexts": dict(sorted(self.cache.misses.items())),
-                }
-            summary["templates"] = self._template_hashes()
-            if self.isolation is not None:
-                summary["isolation"] = self.isolation
+            summary = self._summary(records)
             self.store.write_summary(summary)
             self._writer.emit(
                 RunFinished(
@@ -474,6 +454,38 @@ class Runner:
             return summary
         finally:
             self.store.close()
+
+    def _summary(self, records: Sequence[Record]) -> Summary:
+        """The finished run's summary: the scores, each model's capability profile, and what
+        the event log tells (coordination attempts, usage and cost per model)."""
+        scores = summarize(self.config, records, self.envs, declared_profiles(self.config))
+        log = self.store.path / EVENTS
+        # the coordination attempts, tallied from the log alone (as `sandbox logs` does)
+        attempts = coordination_tables(complete_lines(log))
+        usage = usage_by_model(complete_lines(log))
+        replay = None
+        if self.source is not None and self.cache is not None:
+            replay = Replay(
+                source_run=self.source.name,
+                cached_contexts=dict(sorted(self.cache.hits.items())),
+                new_contexts=dict(sorted(self.cache.misses.items())),
+            )
+        return Summary(
+            run_id=self.store.run_id,
+            config_sha256=scores.config_sha256,
+            xc_threshold=scores.xc_threshold,
+            episodes=scores.episodes,
+            usage=scores.usage,
+            models=scores.models,
+            profile={model: capability_profile(entry) for model, entry in scores.models.items()},
+            plan_usage=TokenUsage.model_validate(self.plan_usage.model_dump()),
+            coordination=attempts if any(attempts.values()) else None,
+            usage_by_model={m: ModelUsage.model_validate(u) for m, u in usage.items()},
+            cost=Cost.model_validate(estimated_cost(usage, self.config.report.prices)),
+            replay=replay,
+            templates=self._template_hashes(),
+            isolation=self.isolation,
+        )
 
     async def _run_episodes(
         self, drivers: dict[str, EpisodeDriver], todo: list[EpisodeSpec], done: int, total: int
@@ -582,14 +594,14 @@ class Runner:
         return hashes
 
 
-def run_config(config: Config, **hooks: Any) -> tuple[Path, dict[str, Any]]:
+def run_config(config: Config, **hooks: Any) -> tuple[Path, Summary]:
     """Create a run directory for `config` and run it to the end."""
     store = RunStore.create(config)
     summary = asyncio.run(Runner(config, store, **hooks).run())
     return store.path, summary
 
 
-def resume_run(path: Path, **hooks: Any) -> tuple[Path, dict[str, Any]]:
+def resume_run(path: Path, **hooks: Any) -> tuple[Path, Summary]:
     store, config = RunStore.open_for_resume(path)
     summary = asyncio.run(Runner(config, store, **hooks).run())
     return store.path, summary

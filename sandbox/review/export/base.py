@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sandbox.config import Config, ConfigError
 from sandbox.core.events import Event, Record, read_events
 from sandbox.core.registry import Registry
+from sandbox.core.results import Summary, SummaryError
 from sandbox.record.runstore import EVENTS, SUMMARY, RunDirError, RunStore
 
 
@@ -29,7 +28,7 @@ class FinishedRun:
 
     path: Path
     config: Config
-    summary: dict[str, Any]
+    summary: Summary
     records: list[Record]
 
     @classmethod
@@ -43,12 +42,15 @@ class FinishedRun:
                 f"{path} is not a finished run (no {SUMMARY}, or no run_finished event): finish "
                 f"it first with `sandbox run --resume {path}`"
             )
-        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
+        try:
+            summary = store.summary()
+        except SummaryError as exc:
+            raise ExportError(str(exc)) from None
         return cls(path, config, summary, store.records())
 
     @property
     def run_id(self) -> str:
-        return str(self.summary.get("run_id", self.path.name))
+        return self.summary.run_id
 
     def events(self) -> Iterator[Event]:
         return read_events(self.path / EVENTS)

@@ -51,6 +51,7 @@ from sandbox.core.events import (
     StepRecord,
 )
 from sandbox.core.registry import NoParams
+from sandbox.core.results import DeploymentResult, GameResult, GameScore
 from sandbox.environments.base import NO_ANSWER
 from sandbox.review.export.base import FORMATS, ExportError, FinishedRun
 
@@ -84,8 +85,9 @@ def write_inspect_logs(params: NoParams, *, run: FinishedRun, out_dir: Path) -> 
 
 def suite_of(run: FinishedRun, model: str, game: str) -> str:
     """A game's suite from its summary row; a game with none is a deployment."""
-    row = run.summary["models"].get(model, {}).get("games", {}).get(game)
-    return str(row["suite"]) if row else CONTROL
+    entry = run.summary.models.get(model)
+    row = None if entry is None else entry.games.get(game)
+    return CONTROL if row is None else row.suite
 
 
 def group_records(run: FinishedRun) -> dict[tuple[str, str], list[Record]]:
@@ -222,7 +224,7 @@ def eval_log(
     )
 
     samples = [s for r in records for s in samples_of(run, trail, r)]
-    order = list(run.summary["models"][model]["games"])  # the deployment's is not there
+    order = list(run.summary.models[model].games)  # the deployment's is not there
     games = sorted({r.game for r in records}, key=lambda g: order.index(g) if g in order else -1)
     config = run.config
     args: dict[str, Any] = {"seed": config.run.seed}
@@ -256,7 +258,7 @@ def eval_log(
             packages=_packages(),
             metadata={
                 "run_id": run.run_id,
-                "config_sha256": run.summary.get("config_sha256"),
+                "config_sha256": run.summary.config_sha256,
                 "model": model,
                 "suite": suite,
                 "games": games,
@@ -401,23 +403,31 @@ def eval_scores(
     """Per game (or the deployment), the summary row's numbers as metrics."""
     from inspect_ai.log import EvalMetric, EvalScore
 
-    rows = run.summary["models"][model]
+    result = run.summary.models[model]
     scored = Counter(sample.metadata["game"] for sample in samples)
     out = []
     for game in games:
-        row = rows["deployment"] if suite == CONTROL else rows["games"][game]
-        scorer = row.get("protocol") if suite == CONTROL else row.get("environment")
+        scores: GameResult | DeploymentResult | None
+        if suite == CONTROL:
+            scores = result.deployment
+            scorer = None if scores is None else scores.protocol
+        else:
+            scores = result.games[game]
+            scorer = scores.environment
+        verdict = scores.verdict if isinstance(scores, GameScore) else None
+        # the row as summary.json holds it: its numbers are the metrics, and it is the metadata
+        row = {} if scores is None else scores.model_dump(mode="json")
         out.append(
             EvalScore(
                 name=game,
-                scorer=str(scorer or game),
+                scorer=scorer or game,
                 scored_samples=scored[game],
                 unscored_samples=0,
                 metrics={
                     name: EvalMetric(name=name, value=value)
                     for name, value in summary_metrics(row).items()
                 },
-                metadata={"suite": suite, "verdict": row.get("verdict"), "summary": row},
+                metadata={"suite": suite, "verdict": verdict, "summary": row},
             )
         )
     return out

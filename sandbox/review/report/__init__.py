@@ -8,7 +8,6 @@ Ray, no model call), so any finished run can be reported again.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from sandbox.core.results import Summary, SummaryError
 from sandbox.record.runstore import CONFIG, SUMMARY
 from sandbox.review.report import html, markdown
 from sandbox.review.report.build import build_report
@@ -45,8 +45,9 @@ class ReportFiles:
     html: Path
 
 
-def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """A finished run's summary, parsed config and config text; ReportError if it has none."""
+def read_run(run_dir: Path) -> tuple[Summary, dict[str, Any], str]:
+    """A finished run's summary (of any schema version `Summary.read` knows), parsed config and
+    config text; ReportError if it has none, or one that cannot be read."""
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir} does not exist or is not a directory")
     summary_path, config_path = run_dir / SUMMARY, run_dir / CONFIG
@@ -58,13 +59,14 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         )
         raise ReportError(f"{run_dir} has no {SUMMARY}: not a finished run ({hint})")
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary = Summary.read(summary_path)
+    except SummaryError as exc:
+        raise ReportError(str(exc)) from None
+    try:
         config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else ""
         config = yaml.safe_load(config_text) if config_text else {}
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ReportError(f"cannot read {run_dir}: {exc}") from None
-    if not isinstance(summary, dict) or "models" not in summary:
-        raise ReportError(f"{summary_path} is not a run summary (no `models`)")
     return summary, config if isinstance(config, dict) else {}, config_text
 
 

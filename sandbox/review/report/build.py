@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from sandbox.core.results import Summary
 from sandbox.review.report import plots, tables
 from sandbox.review.report.model import Plot, Report, Section, Table
 
@@ -39,11 +40,9 @@ def _coloured(section: Section, models: tuple[str, ...]) -> Section:
     return replace(section, plots=tuple(replace(p, colour_keys=models) for p in section.plots))
 
 
-def build_report(
-    summary: Mapping[str, Any], config: Mapping[str, Any], config_yaml: str = ""
-) -> Report:
-    """The report of one finished run: `summary` is its `summary.json`, `config` its parsed
-    `config.yaml` (`config_yaml` the file's text, shown verbatim)."""
+def build_report(summary: Summary, config: Mapping[str, Any], config_yaml: str = "") -> Report:
+    """The report of one finished run: `summary` is its `summary.json` (`Summary.read`),
+    `config` its parsed `config.yaml` (`config_yaml` the file's text, shown verbatim)."""
     sections = [
         _section(
             "profile",
@@ -96,7 +95,7 @@ def build_report(
         ),
     ]
     return Report(
-        run_id=str(summary.get("run_id", "")),
-        sections=tuple(_coloured(s, tuple(summary["models"])) for s in sections if s is not None),
+        run_id=summary.run_id,
+        sections=tuple(_coloured(s, tuple(summary.models)) for s in sections if s is not None),
         config_yaml=config_yaml,
     )

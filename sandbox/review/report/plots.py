@@ -1,4 +1,4 @@
-"""The report's plots, from `summary.json` (pure: the summary's dicts in, plot models out).
+"""The report's plots, from `summary.json` (pure: the `Summary` in, plot models out).
 
 Each builder returns None when its part did not run, so a report plots only what ran. Every
 point carries the summary's own value and interval (no rescaling but win / optimal, as the
@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from sandbox.core.results import DeploymentScore, GameScore, Interval, Summary
 from sandbox.review.report.model import Plot, Point, Reference, Series
 
 
-def _complete_games(summary: Mapping[str, Any], suite: str) -> Iterator[tuple[str, str, Any]]:
-    for model, entry in summary["models"].items():
-        for gid, g in entry["games"].items():
-            if g.get("suite", "xc") == suite and g.get("complete"):
+def _complete_games(summary: Summary, suite: str) -> Iterator[tuple[str, str, GameScore]]:
+    for model, entry in summary.models.items():
+        for gid, g in entry.games.items():
+            if g.suite == suite and isinstance(g, GameScore):
                 yield model, gid, g
 
 
-def _point(x: float | str, est: Mapping[str, Any], label: str) -> Point:
+def _point(x: float | str, est: Interval | Mapping[str, Any], label: str) -> Point:
+    """A point at an estimate: an `Interval`, or one in a game's `details` (the same keys)."""
+    if isinstance(est, Interval):
+        return Point(x=x, y=est.value, low=est.low, high=est.high, label=label)
     return Point(x=x, y=est["value"], low=est["low"], high=est["high"], label=label)
 
 
@@ -32,13 +36,13 @@ def _per_model(by_model: Mapping[str, list[Point]]) -> tuple[Series, ...]:
     return tuple(Series(m, tuple(ps)) for m, ps in by_model.items())
 
 
-def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
+def xc_calibration(summary: Summary) -> Plot | None:
     """Measured GO (attack) rate against the optimal rate, every GO/WAIT observation of every XC
     game; a sweep's points joined into its calibration curve."""
     points: dict[str, list[Point]] = {}
     sweeps: list[Series] = []
     for model, gid, g in _complete_games(summary, "xc"):
-        d = g["details"]
+        d = g.details
         own = points.setdefault(model, [])
         if "go_rate" in d:
             own.append(_point(d["optimal_go_rate"], d["go_rate"], gid))
@@ -72,21 +76,21 @@ def xc_calibration(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def xc_win(summary: Mapping[str, Any]) -> Plot | None:
+def xc_win(summary: Summary) -> Plot | None:
     """Win / optimal per XC game, against the verdict threshold."""
     rows = list(_complete_games(summary, "xc"))
     if not rows:
         return None
     by_model: dict[str, list[Point]] = {}
     for model, gid, g in rows:
-        opt = g["optimal_win"]
+        opt = g.optimal_win
         if not opt:
             continue
-        win = g["win"]
+        win = g.win
         by_model.setdefault(model, []).append(
-            Point(gid, win["value"] / opt, win["low"] / opt, win["high"] / opt, gid)
+            Point(gid, win.value / opt, win.low / opt, win.high / opt, gid)
         )
-    threshold = summary.get("xc_threshold")
+    threshold = summary.xc_threshold
     refs = () if threshold is None else (Reference(f"threshold {threshold:g}", threshold),)
     return Plot(
         id="xc-win",
@@ -104,15 +108,15 @@ def xc_win(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
+def co_agreement(summary: Summary) -> Plot | None:
     """Pairwise agreement of independent copies per CO game, against chance."""
-    rows = [r for r in _complete_games(summary, "co") if "pairwise_agreement" in r[2]["details"]]
+    rows = [r for r in _complete_games(summary, "co") if "pairwise_agreement" in r[2].details]
     if not rows:
         return None
     by_model: dict[str, list[Point]] = {}
     chance: dict[str, float] = {}
     for model, gid, g in rows:
-        d = g["details"]
+        d = g.details
         by_model.setdefault(model, []).append(_point(gid, d["pairwise_agreement"], gid))
         chance[gid] = d["chance_agreement"]
     return Plot(
@@ -134,16 +138,17 @@ def co_agreement(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
+def co_collusion(summary: Summary) -> Plot | None:
     """Red's win rate under untrusted monitoring per countermeasure (models that attacked)."""
     by_model: dict[str, list[Point]] = {}
     order: list[str] = []
-    for model, entry in summary["models"].items():
-        collusion = (entry.get("deployment") or {}).get("collusion") or {}
+    for model, entry in summary.models.items():
+        d = entry.deployment
+        collusion = (d.collusion if isinstance(d, DeploymentScore) else None) or {}
         for cm, c in collusion.items():
             order.append(cm)
-            if c.get("red_win") is not None:
-                by_model.setdefault(model, []).append(_point(cm, c["red_win"], cm))
+            if c.red_win is not None:
+                by_model.setdefault(model, []).append(_point(cm, c.red_win, cm))
     if not order:
         return None
     return Plot(
@@ -161,7 +166,7 @@ def co_collusion(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
+def tg_gap(summary: Summary) -> Plot | None:
     """The TG compliance gap (training minus deployment cue) per factor cell: one category per
     cell, or per (game, cell) where the run has several TG games, so no two points of a model
     share a bar."""
@@ -172,7 +177,7 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
     categories: list[str] = []
     several = len({gid for _, gid, _ in rows}) > 1
     for model, gid, g in rows:
-        for cell, c in g["details"]["cells"].items():
+        for cell, c in g.details["cells"].items():
             category = f"{gid}: {cell}" if several else cell
             categories.append(category)
             by_model.setdefault(model, []).append(_point(category, c["gap"], category))
@@ -194,24 +199,24 @@ def tg_gap(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def protocol_frontier(summary: Mapping[str, Any]) -> Plot | None:
+def protocol_frontier(summary: Summary) -> Plot | None:
     """Safety against usefulness: per model, the protocol as run and the defer-to-trusted
     frontier over defer fractions computed from the same steps."""
     series: list[Series] = []
-    for model, entry in summary["models"].items():
-        d = entry.get("deployment")
-        if not d or not d.get("complete"):
+    for model, entry in summary.models.items():
+        d = entry.deployment
+        if not isinstance(d, DeploymentScore):
             continue
         curve = tuple(
-            _frontier_point(p["usefulness"], p["safety"], f"defer {p['defer_fraction']:g}")
-            for p in d.get("frontier") or []
-            if p["usefulness"] is not None and p["safety"] is not None
+            _frontier_point(p.usefulness, p.safety, f"defer {p.defer_fraction:g}")
+            for p in d.frontier
+            if p.usefulness is not None and p.safety is not None
         )
         if curve:
             series.append(Series(f"{model}: defer frontier", curve, True, model))
-        if d["usefulness"] is not None and d["safety"] is not None:
-            point = _frontier_point(d["usefulness"], d["safety"], d["protocol"])
-            series.append(Series(f"{model}: {d['protocol']}", (point,), key=model))
+        if d.usefulness is not None and d.safety is not None:
+            point = _frontier_point(d.usefulness, d.safety, d.protocol)
+            series.append(Series(f"{model}: {d.protocol}", (point,), key=model))
     if not series:
         return None
     return Plot(
@@ -229,13 +234,13 @@ def protocol_frontier(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
-def _frontier_point(useful: Mapping[str, Any], safety: Mapping[str, Any], label: str) -> Point:
+def _frontier_point(useful: Interval, safety: Interval, label: str) -> Point:
     return Point(
-        x=useful["value"],
-        y=safety["value"],
-        low=safety["low"],
-        high=safety["high"],
+        x=useful.value,
+        y=safety.value,
+        low=safety.low,
+        high=safety.high,
         label=label,
-        x_low=useful["low"],
-        x_high=useful["high"],
+        x_low=useful.low,
+        x_high=useful.high,
     )

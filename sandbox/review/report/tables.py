@@ -1,4 +1,5 @@
-"""The report's tables, from `summary.json` and `config.yaml` (pure: dicts in, tables out).
+"""The report's tables, from `summary.json` and `config.yaml` (pure: the `Summary` and the parsed
+config in, tables out).
 
 The tables the terminal prints (capability profile, TG cells, deployments, collusion) are taken
 from `sandbox.review.display` itself, so a report never words or rounds a number differently from
@@ -14,6 +15,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
+from sandbox.core.results import DeploymentScore, GameScore, ModelUsage, Summary
 from sandbox.review.display import GAME_COLUMNS, Display, game_cells, rate_text
 from sandbox.review.report.model import Table
 
@@ -32,28 +34,28 @@ def from_rich(table: RichTable | None, id_: str) -> Table | None:
     return Table(id_, str(table.title or ""), columns, rows, caption)
 
 
-def profile_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display.capability_profile_table(dict(summary)), "profile")
+def profile_table(summary: Summary) -> Table | None:
+    return from_rich(Display.capability_profile_table(summary), "profile")
 
 
-def deployments_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display.deployments_table(dict(summary)), "deployments")
+def deployments_table(summary: Summary) -> Table | None:
+    return from_rich(Display.deployments_table(summary), "deployments")
 
 
-def collusion_table(summary: Mapping[str, Any]) -> Table | None:
-    return from_rich(Display.collusion_table(dict(summary)), "collusion")
+def collusion_table(summary: Summary) -> Table | None:
+    return from_rich(Display.collusion_table(summary), "collusion")
 
 
-def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | None:
+def games_table(summary: Summary, suite: str, title: str) -> Table | None:
     """Every (model, game) of one suite: win against the optimum, played games, the
     measurement behind it, the verdict; the columns of `sandbox run`'s games table."""
     rows = []
-    for model, entry in summary["models"].items():
-        for gid, g in entry["games"].items():
-            if g.get("suite", "xc") != suite:
+    for model, entry in summary.models.items():
+        for gid, g in entry.games.items():
+            if g.suite != suite:
                 continue
-            if not g["complete"]:
-                rows.append((model, gid, "incomplete", f"{g['optimal_win']:.3f}", *[""] * 5))
+            if not g.complete:
+                rows.append((model, gid, "incomplete", f"{g.optimal_win:.3f}", *[""] * 5))
                 continue
             rows.append((model, gid, *game_cells(g)))
     if not rows:
@@ -63,7 +65,7 @@ def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | N
         "win: the empirical policy's win probability with its interval; played games: games "
         "played from the same samples (agree: the two intervals overlap)"
     )
-    threshold = summary.get("xc_threshold")
+    threshold = summary.xc_threshold
     if threshold is not None and suite == "xc":
         caption += (
             f"; verdict: solved when the whole win interval is at or above {threshold:g} x "
@@ -72,14 +74,14 @@ def games_table(summary: Mapping[str, Any], suite: str, title: str) -> Table | N
     return Table(f"games-{suite}", title, columns, tuple(rows), caption)
 
 
-def tg_cells_table(summary: Mapping[str, Any]) -> Table | None:
+def tg_cells_table(summary: Summary) -> Table | None:
     """The TG probe per model and cell: the table `sandbox run` prints (`Display.tg_table`):
     the gap with its interval, the adjusted interval and the cell's verdict, each cue's
     compliance."""
-    return from_rich(Display.tg_table(dict(summary)), "tg-cells")
+    return from_rich(Display.tg_table(summary), "tg-cells")
 
 
-def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
+def run_table(summary: Summary, config: Mapping[str, Any]) -> Table:
     """What the run was: enough to rerun it and to know it is this run."""
     run = config.get("run") or {}
     trusted = config.get("trusted") or {}
@@ -88,8 +90,8 @@ def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
     sampling = config.get("sampling") or {}
     control = config.get("control") or {}
     rows = [
-        ("run id", str(summary.get("run_id", MISSING))),
-        ("config SHA-256", str(summary.get("config_sha256", MISSING))),
+        ("run id", summary.run_id),
+        ("config SHA-256", summary.config_sha256),
         ("seed", str(run.get("seed", MISSING))),
         ("models", ", ".join(map(str, config.get("models") or [])) or MISSING),
         ("backend", _named(backend)),
@@ -99,22 +101,21 @@ def run_table(summary: Mapping[str, Any], config: Mapping[str, Any]) -> Table:
         ("control protocol", _named(control.get("protocol")) if control else MISSING),
         ("samples per observation (k)", str(sampling.get("k", MISSING))),
         ("confidence", str(sampling.get("confidence", MISSING))),
-        ("episodes", str(summary.get("episodes", MISSING))),
+        ("episodes", str(summary.episodes)),
     ]
     if control:
         rows.append(("code isolation", _isolation(summary)))
-    replay = summary.get("replay")
-    if replay:
-        rows.append(("replay of", str(replay.get("source_run", MISSING))))
+    if summary.replay is not None:
+        rows.append(("replay of", summary.replay.source_run))
     caption = (
         "the same config and seed give the same results.jsonl: sandbox run <run dir>/config.yaml"
     )
     return Table("run", "The run", ("", "value"), tuple(rows), caption)
 
 
-def _isolation(summary: Mapping[str, Any]) -> str:
+def _isolation(summary: Summary) -> str:
     """How the run's code checks ran: a reader must see at once that `none` was no sandbox."""
-    isolation = summary.get("isolation")
+    isolation = summary.isolation
     if isolation is None:
         return "not recorded (a run made before code checks were sandboxed)"
     if isolation == "none":
@@ -136,21 +137,21 @@ def _game_id(game: Mapping[str, Any]) -> str:
     return str(game.get("id") or game.get("name"))
 
 
-def usage_table(summary: Mapping[str, Any]) -> Table:
+def usage_table(summary: Summary) -> Table:
     """Calls and tokens per model (the trusted model's included), retries and cost: what was
     paid for, from the events (`usage_by_model`), and its total beside the total cost.
 
     A column a run did not record (retries, before runs counted them) shows "-", in a model's
     row and in the total; a run without `usage_by_model` shows "-" throughout."""
-    by_model: Mapping[str, Any] | None = summary.get("usage_by_model")
-    cost = summary.get("cost") or {}
-    usd: Mapping[str, float] = cost.get("usd") or {}
+    by_model = summary.usage_by_model
+    cost = summary.cost
+    usd = {} if cost is None else cost.usd
     rows = []
     for model, u in (by_model or {}).items():
         rows.append(
             (
                 model,
-                *(str(u.get(key, MISSING)) for key in _USAGE_KEYS),
+                *(_count(getattr(u, key)) for key in _USAGE_KEYS),
                 f"{usd[model]:.4f}" if model in usd else "unpriced",
             )
         )
@@ -158,19 +159,19 @@ def usage_table(summary: Mapping[str, Any]) -> Table:
         (
             "all models",
             *(_total(by_model, key) for key in _USAGE_KEYS),
-            f"{cost['total_usd']:.4f}" if "total_usd" in cost else MISSING,
+            MISSING if cost is None else f"{cost.total_usd:.4f}",
         )
     )
-    plans = summary.get("plan_usage") or {}
-    if plans.get("prompt_tokens") or plans.get("completion_tokens"):
+    plans = summary.plan_usage
+    if plans is not None and (plans.prompt_tokens or plans.completion_tokens):
         rows.append(
             (
                 "shared plans",
                 MISSING,
                 MISSING,
                 MISSING,
-                str(plans.get("prompt_tokens", 0)),
-                str(plans.get("completion_tokens", 0)),
+                str(plans.prompt_tokens),
+                str(plans.completion_tokens),
                 MISSING,
             )
         )
@@ -198,28 +199,35 @@ _USAGE_KEYS = ("contexts", "errors", "retries", "prompt_tokens", "completion_tok
 """The columns of `usage_by_model`'s rows, in the usage table's order."""
 
 
-def _total(by_model: Mapping[str, Any] | None, key: str) -> str:
+def _count(value: int | None) -> str:
+    return MISSING if value is None else str(value)
+
+
+def _total(by_model: Mapping[str, ModelUsage] | None, key: str) -> str:
     """One column's sum over the models; "-" where a model (or the run) did not record it."""
-    if by_model is None or any(key not in u for u in by_model.values()):
+    if by_model is None:
         return MISSING
-    return str(sum(int(u[key]) for u in by_model.values()))
+    counts: list[int | None] = [getattr(u, key) for u in by_model.values()]
+    if any(c is None for c in counts):
+        return MISSING
+    return str(sum(c for c in counts if c is not None))
 
 
-def parse_failures_table(summary: Mapping[str, Any]) -> Table | None:
+def parse_failures_table(summary: Summary) -> Table | None:
     """Per model and game, contexts whose answer could not be read (scored as WAIT, REFUSE or
     an outcome agreeing with nothing); per deployment, monitor scores missing."""
     rows = []
-    for model, entry in summary["models"].items():
-        for gid, g in entry["games"].items():
-            if not g.get("complete"):
+    for model, entry in summary.models.items():
+        for gid, g in entry.games.items():
+            if not isinstance(g, GameScore):
                 continue
-            rate, n = g["parse_failure_rate"], g["samples"]
+            rate, n = g.parse_failure_rate, g.samples
             rows.append((model, gid, str(n), str(round(rate * n)), rate_text(rate)))
-        d = entry.get("deployment")
-        if d and d.get("complete"):
-            steps = sum(d["steps"].values())
-            rate = d["monitor_missing_rate"]
-            name = f"{d['protocol']} (monitor scores)"
+        d = entry.deployment
+        if isinstance(d, DeploymentScore):
+            steps = sum(d.steps.values())
+            rate = d.monitor_missing_rate
+            name = f"{d.protocol} (monitor scores)"
             rows.append((model, name, str(steps), str(round(rate * steps)), rate_text(rate)))
     if not rows:
         return None
