@@ -108,7 +108,8 @@ class Tally:
         self._part = part
         self._pending: dict[str, dict[_Key, _Key]] = {}
         self._done: set[str] = set()
-        # episodes whose attempts were read before their first result (a part's; for `merge`)
+        # a part's episodes whose attempts were read before their first result (for `merge`;
+        # a whole tally keeps none: as many as the episodes)
         self._early: set[str] = set()
         # contributions other than picks, counted (order-free); picks in count order, unpaired:
         # which picks pair depends on the picks before them
@@ -138,7 +139,8 @@ class Tally:
         pending = self._pending.get(episode)
         if pending is None:
             pending = self._pending[episode] = {}
-            self._early.add(episode)
+            if self._part:
+                self._early.add(episode)
         pending[entry[0]] = entry[1]
 
     def add_run(
@@ -157,7 +159,7 @@ class Tally:
                 self.commit(episode)
             return
         self._done.add(episode)
-        if entries or picks:
+        if self._part and (entries or picks):
             self._early.add(episode)
         if entries:
             self._counted.update(dict(entries).values())  # the last of each key, as pending
@@ -229,7 +231,8 @@ class Tally:
         if not self._part:
             self._pair()
         self._done |= part._done
-        self._early |= part._early
+        if self._part:
+            self._early |= part._early
         self._pending.update(part._pending)
         return True
 
