@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", type=Path, metavar="DIR", help="where to write (default: RUN_DIR/<format>/)"
     )
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
     serve = sub.add_parser("serve", help="serve an organism as an OpenAI-compatible endpoint")
     serve.add_argument("--organism", required=True, help="a registered organism name")
     serve.add_argument("--host", default="127.0.0.1")
@@ -609,14 +610,30 @@ def _summary_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """A finished run's samples and scores as another tool's logs (`sandbox.review.export`)."""
+    """A finished run's samples and scores as another tool's logs (`sandbox.review.export`),
+    with the run's progress bar of episodes written on a terminal (none when piped or quiet:
+    only the paths written, on stdout)."""
+    import contextlib
+    from collections.abc import Callable
+
+    from sandbox.review.display import Display
     from sandbox.review.export import ExportError, export_run
 
-    try:
-        paths = export_run(args.run_dir, args.fmt, args.out)
-    except ExportError as exc:
-        _error(f"export: {exc}")
-        return EXIT_USAGE
+    display = Display(enabled=not args.quiet)
+    display.enabled = display.enabled and display.console.is_terminal
+    with contextlib.ExitStack() as bar:
+        shown: list[Callable[[int, int], None]] = []
+
+        def on_progress(done: int, total: int) -> None:
+            if not shown:  # the bar starts once writing does: a refused run gets none
+                shown.append(bar.enter_context(display.progress()))
+            shown[0](done, total)
+
+        try:
+            paths = export_run(args.run_dir, args.fmt, args.out, progress=on_progress)
+        except ExportError as exc:
+            _error(f"export: {exc}")
+            return EXIT_USAGE
     for path in paths:
         print(path)
     return 0

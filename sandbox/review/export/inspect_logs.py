@@ -23,18 +23,38 @@ scores; every context of the step (monitor, trusted model) listed in its metadat
 The results hold, per game (or deployment), the summary row's numbers as metrics, an interval
 as three (`win`, `win_low`, `win_high`), and the whole row in the score's metadata; the stats
 hold the tokens of every model whose calls the log's episodes made, trusted model included.
+
+**How it is written: streamed, at the speed of writing.** Inspect's own writer
+(`write_eval_log`) takes an `EvalLog` holding every sample, and spends most of its time on what
+a one-shot export does not need: each sample buffered is compared with every one buffered before
+it (quadratic: 6 s of a 3,000-sample log), and each is compressed by a new 12-thread zstd context
+(`eval_zip`). So this module writes the same zip members Inspect's writer writes, itself: each
+sample as the JSON Inspect would serialize it (built as plain data, not as pydantic objects),
+compressed and written as soon as it is built; its summary through Inspect's own
+`EvalSampleSummary` (which thins long metadata as Inspect does), kept compressed; the header
+through Inspect's own `EvalLog`. `tests/test_export.py` holds the output to what Inspect's writer
+writes for the same samples, member by member.
+
+Memory stays bounded by a log's sample ids and compressed summaries, not by the run: one pass
+over `events.jsonl` keeps only where each context's lines are (offsets) and the few events every
+sample shares (prompts, plans, coordination pairs); one over `results.jsonl` groups the episodes
+by log; then each log's episodes are read back, in the run's order, one at a time.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+from base64 import urlsafe_b64encode
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from sandbox.core.context import Message, Usage
 from sandbox.core.events import (
@@ -53,33 +73,56 @@ from sandbox.core.events import (
 from sandbox.core.registry import NoParams
 from sandbox.core.results import DeploymentResult, GameResult, GameScore
 from sandbox.environments.base import NO_ANSWER
-from sandbox.review.export.base import FORMATS, ExportError, FinishedRun
+from sandbox.record.runstore import EVENTS, RESULTS
+from sandbox.review.export.base import (
+    FORMATS,
+    ExportError,
+    FinishedRun,
+    LineReader,
+    Progress,
+    lines,
+)
+from sandbox.review.export.eval_zip import EvalZip, StreamedMember
 
 if TYPE_CHECKING:
-    from inspect_ai.log import EvalLog, EvalSample, EvalScore
-    from inspect_ai.model import ChatMessage, ModelUsage
+    from inspect_ai.log import EvalLog, EvalScore
 
 SUITES = ("xc", "co", "tg", "control")
 CONTROL = "control"
 """The suite of a deployment under a control protocol."""
 
+Json = dict[str, Any]
+
 
 @FORMATS.register("inspect")
-def write_inspect_logs(params: NoParams, *, run: FinishedRun, out_dir: Path) -> list[Path]:
+def write_inspect_logs(
+    params: NoParams, *, run: FinishedRun, out_dir: Path, progress: Progress | None = None
+) -> list[Path]:
     """Inspect AI `.eval` logs, one per suite and model; `inspect view` opens them."""
     try:
-        from inspect_ai.log import write_eval_log
+        import zstandard  # noqa: F401  (Inspect's own dependency: its logs are zstd zips)
+        from inspect_ai.log import EvalLog  # noqa: F401
     except ImportError:
         raise ExportError(
             "format 'inspect' needs Inspect AI: pip install -c constraints.txt -e '.[bench]'"
         ) from None
     trail = Trail.read(run)
+    groups = group_records(run)
+    total, done = sum(len(offsets) for offsets in groups.values()), 0
+    if progress is not None:
+        progress(0, total)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for (suite, model), records in group_records(run).items():
-        path = out_dir / f"{suite}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', model)}.eval"
-        write_eval_log(eval_log(run, trail, suite, model, records), path, format="eval")
-        paths.append(path)
+    with trail.reader() as contexts, LineReader(run.path / RESULTS) as results:
+        for (suite, model), offsets in groups.items():
+            path = out_dir / f"{suite}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', model)}.eval"
+            with LogWriter(run, contexts, suite, model, path) as log:
+                for offset in offsets:
+                    log.add(results.record(offset))
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+            paths.append(path)
     return paths
 
 
@@ -90,23 +133,48 @@ def suite_of(run: FinishedRun, model: str, game: str) -> str:
     return CONTROL if row is None else row.suite
 
 
-def group_records(run: FinishedRun) -> dict[tuple[str, str], list[Record]]:
-    """The run's episode records by (suite, model), suites in `SUITES` order, models in the
-    config's."""
-    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
-    for record in run.records:
-        groups[suite_of(run, record.model, record.game), record.model].append(record)
+def group_records(run: FinishedRun) -> dict[tuple[str, str], list[int]]:
+    """The offsets of the run's episode lines in `results.jsonl` by (suite, model), in the
+    file's order within each; suites in `SUITES` order, models in the config's."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for head, offset in run.record_heads():
+        groups[suite_of(run, head.model, head.game), head.model].append(offset)
     order = {(s, m): (i, j) for i, s in enumerate(SUITES) for j, m in enumerate(run.config.models)}
     return dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], (len(SUITES), 0))))
 
 
+class _EventHead(BaseModel):
+    """What the index reads of every event line: its kind and whose it is (the rest of a
+    line is parsed only for the kinds kept whole)."""
+
+    kind: str
+    episode_id: str | None = None
+    context_id: str | None = None
+
+
+_KEPT: dict[str, type[BaseModel]] = {
+    "prompt": PromptShown,
+    "plan_written": PlanWritten,
+    "coordination_pick": CoordinationPick,
+    "run_started": RunStarted,
+    "run_finished": RunFinished,
+}
+"""Event kinds the index keeps whole: few per run (a prompt per distinct text, a plan per
+situation, a pick per coordination context) and shared by many samples."""
+
+
 @dataclass
 class Trail:
-    """What the event log tells of each context, read in one pass."""
+    """What the event log tells of each context, indexed in one pass: where its lines are (the
+    `context_started` and `action` events, read back per sample by `reader`), and whole the few
+    events many samples share."""
 
+    path: Path
     prompts: dict[str, PromptShown] = field(default_factory=dict)
-    contexts: dict[str, ContextStarted] = field(default_factory=dict)
-    actions: dict[str, ActionTaken] = field(default_factory=dict)
+    started_at: dict[str, int] = field(default_factory=dict)
+    """Context id -> offset of its `context_started` line (a redone context: its last)."""
+    action_at: dict[str, int] = field(default_factory=dict)
+    """Context id -> offset of its `action` line (a redone context: its last answer)."""
     plans: dict[str, PlanWritten] = field(default_factory=dict)
     by_episode: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     agreed: dict[str, bool] = field(default_factory=dict)
@@ -116,67 +184,162 @@ class Trail:
 
     @classmethod
     def read(cls, run: FinishedRun) -> Trail:
-        trail = cls()
+        trail = cls(run.path / EVENTS)
         picks: dict[tuple[str, str, int], dict[str, CoordinationPick]] = defaultdict(dict)
-        for event in run.events():
-            if isinstance(event, PromptShown):
-                trail.prompts[event.prompt_sha256] = event
-            elif isinstance(event, ContextStarted) and event.context_id:
-                if event.context_id not in trail.contexts and event.episode_id:
-                    trail.by_episode[event.episode_id].append(event.context_id)
-                trail.contexts[event.context_id] = event
-            elif isinstance(event, ActionTaken) and event.context_id:
-                trail.actions[event.context_id] = event  # a redone context: its last answer
-            elif isinstance(event, PlanWritten) and event.context_id:
-                trail.plans[event.context_id] = event
-            elif isinstance(event, CoordinationPick):
-                picks[event.model, event.game, event.pair][str(event.context_id)] = event
-            elif isinstance(event, RunStarted):
-                trail.started = trail.started or event.ts
-            elif isinstance(event, RunFinished):
-                trail.finished = event.ts
+        for offset, line in lines(trail.path):
+            head = _EventHead.model_validate_json(line)
+            context_id = head.context_id
+            if head.kind == "context_started" and context_id:
+                if context_id not in trail.started_at and head.episode_id:
+                    trail.by_episode[head.episode_id].append(context_id)
+                trail.started_at[context_id] = offset
+            elif head.kind == "action" and context_id:
+                trail.action_at[context_id] = offset
+            elif head.kind in _KEPT:
+                event = _KEPT[head.kind].model_validate_json(line)
+                if isinstance(event, PromptShown):
+                    trail.prompts[event.prompt_sha256] = event
+                elif isinstance(event, PlanWritten) and context_id:
+                    trail.plans[context_id] = event
+                elif isinstance(event, CoordinationPick):
+                    picks[event.model, event.game, event.pair][str(context_id)] = event
+                elif isinstance(event, RunStarted):
+                    trail.started = trail.started or event.ts
+                elif isinstance(event, RunFinished):
+                    trail.finished = event.ts
         for pair in picks.values():  # by context id: a redone pick counts once
             choices = {p.choice for p in pair.values()}
             for context_id in pair if len(pair) == 2 else ():
                 trail.agreed[context_id] = len(choices) == 1 and None not in choices
         return trail
 
-    def transcript(
-        self, run: FinishedRun, context_id: str
-    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
-        """A context's prompt, and its whole exchange: the prompt, the scratchpad request and
-        reply (where it had one) and the visible answer. Re-asks are not in the log, only their
-        count (`attempts`)."""
-        from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-
-        started, action = self.contexts.get(context_id), self.actions.get(context_id)
-        prompt = self.prompts.get(started.prompt_sha256) if started else None
-        if prompt is None:
-            return [], []
-        shown = [chat_message(m) for m in prompt.messages]
-        exchange = list(shown)
-        model = inspect_model(run, started.model) if started else None
-        if action and action.scratchpad and prompt.think_prompt:
-            exchange += [
-                ChatMessageUser(content=prompt.think_prompt),
-                ChatMessageAssistant(content=action.scratchpad, model=model),
-            ]
-            if prompt.after_think_prompt:
-                exchange.append(ChatMessageUser(content=prompt.after_think_prompt))
-        if action and action.visible:
-            exchange.append(ChatMessageAssistant(content=action.visible, model=model))
-        return shown, exchange
+    def reader(self) -> ContextReader:
+        return ContextReader(self)
 
 
-def chat_message(message: Message) -> ChatMessage:
-    from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+class ContextReader(LineReader):
+    """A context's `context_started` and `action` events, read back from the event log by the
+    trail's offsets. Each is parsed once per episode: `episode` forgets the last one's."""
 
-    kinds = {
-        "system": ChatMessageSystem,
-        "user": ChatMessageUser,
-        "assistant": ChatMessageAssistant,
+    def __init__(self, trail: Trail) -> None:
+        super().__init__(trail.path)
+        self.trail = trail
+        self._started: dict[str, ContextStarted | None] = {}
+        self._actions: dict[str, ActionTaken | None] = {}
+
+    def episode(self) -> None:
+        self._started.clear()
+        self._actions.clear()
+
+    def started(self, context_id: str | None) -> ContextStarted | None:
+        if context_id is None:
+            return None
+        if context_id not in self._started:
+            offset = self.trail.started_at.get(context_id)
+            self._started[context_id] = (
+                None if offset is None else ContextStarted.model_validate_json(self.line(offset))
+            )
+        return self._started[context_id]
+
+    def action(self, context_id: str | None) -> ActionTaken | None:
+        if context_id is None:
+            return None
+        if context_id not in self._actions:
+            offset = self.trail.action_at.get(context_id)
+            self._actions[context_id] = (
+                None if offset is None else ActionTaken.model_validate_json(self.line(offset))
+            )
+        return self._actions[context_id]
+
+    def call(self, context_id: str) -> ActionTaken | PlanWritten | None:
+        """The model call a context made: its answer, or the shared plan it wrote."""
+        return self.action(context_id) or self.trail.plans.get(context_id)
+
+
+# --- samples as Inspect serializes them ---------------------------------------------------------
+# Plain dicts with Inspect's keys, in the order its pydantic models serialize them, None-valued
+# fields left out (its `to_json_safe` excludes them); `test_export` checks each against Inspect.
+
+
+def _message_id() -> str:
+    """An id as long as Inspect's (a 22-character shortuuid), as random."""
+    return urlsafe_b64encode(os.urandom(16)).decode("ascii").rstrip("=")
+
+
+def chat(role: str, content: str, model: str | None = None, source: str | None = None) -> Json:
+    """A `ChatMessage{System,User,Assistant}`."""
+    message: Json = {"id": _message_id(), "content": content}
+    if source is not None:
+        message["source"] = source
+    message["role"] = role
+    if model is not None:
+        message["model"] = model
+    return message
+
+
+def chat_message(message: Message) -> Json:
+    return chat(message.role, message.content)
+
+
+def model_output(model: str, content: str, error: str | None = None) -> Json:
+    """`ModelOutput.from_content(model, content, error=error)`."""
+    message = chat("assistant", content, model=model, source="generate")
+    output: Json = {
+        "model": model,
+        "choices": [{"message": message, "stop_reason": "stop"}],
+        "completion": content,
     }
-    return kinds[message.role](content=message.content)
+    if error is not None:
+        output["error"] = error
+    return output
+
+
+def score(value: Any, answer: str | None = None, explanation: str | None = None) -> Json:
+    """A `Score`; its value as recorded (a str, bool or number)."""
+    out: Json = {"value": value}
+    if answer is not None:
+        out["answer"] = answer
+    if explanation is not None:
+        out["explanation"] = explanation
+    out["history"] = []
+    return out
+
+
+def model_usage(usage: Usage) -> Json:
+    """A `ModelUsage`."""
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
+def eval_sample(
+    id: str,
+    input: str | list[Json],
+    messages: list[Json],
+    output: Json,
+    scores: Json,
+    metadata: Json,
+    usage: Json,
+) -> Json:
+    """An `EvalSample` as Inspect's writer leaves it (condensed: no events, no attachments)."""
+    return {
+        "id": id,
+        "epoch": 1,
+        "input": input,
+        "target": "",
+        "messages": messages,
+        "output": output,
+        "scores": scores,
+        "metadata": metadata,
+        "store": {},
+        "events": [],
+        "model_usage": usage,
+        "role_usage": {},
+        "attachments": {},
+        "events_data": {"messages": [], "calls": []},
+    }
 
 
 def inspect_model(run: FinishedRun, model: str) -> str:
@@ -187,134 +350,78 @@ def inspect_model(run: FinishedRun, model: str) -> str:
     return f"{run.config.backend.name}/{model}"
 
 
-def model_usage(usage: Usage) -> ModelUsage:
-    from inspect_ai.model import ModelUsage
-
-    return ModelUsage(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens,
-        total_tokens=usage.prompt_tokens + usage.completion_tokens,
-    )
+def transcript(
+    run: FinishedRun, contexts: ContextReader, context_id: str
+) -> tuple[list[Json], list[Json]]:
+    """A context's prompt, and its whole exchange: the prompt, the scratchpad request and
+    reply (where it had one) and the visible answer. Re-asks are not in the log, only their
+    count (`attempts`). The prompt's messages are the same objects in both, as Inspect's
+    sample shares them (their ids match)."""
+    started, action = contexts.started(context_id), contexts.action(context_id)
+    prompt = contexts.trail.prompts.get(started.prompt_sha256) if started else None
+    if started is None or prompt is None:
+        return [], []
+    shown = [chat_message(m) for m in prompt.messages]
+    exchange = list(shown)
+    model = inspect_model(run, started.model)
+    if action and action.scratchpad and prompt.think_prompt:
+        exchange += [
+            chat("user", prompt.think_prompt),
+            chat("assistant", action.scratchpad, model=model),
+        ]
+        if prompt.after_think_prompt:
+            exchange.append(chat("user", prompt.after_think_prompt))
+    if action and action.visible:
+        exchange.append(chat("assistant", action.visible, model=model))
+    return shown, exchange
 
 
 def usage_by_model(
-    run: FinishedRun, trail: Trail, context_ids: Iterable[str]
-) -> dict[str, ModelUsage]:
-    """Tokens per (Inspect-named) model over the given contexts, each counted once; a replay's
-    answers taken from its source run (`worker: cache`) cost nothing (as `sandbox.review.usage`)."""
+    run: FinishedRun, calls: Iterable[ActionTaken | PlanWritten | None]
+) -> dict[str, Usage]:
+    """Tokens per (Inspect-named) model over the given calls; a replay's answers taken from its
+    source run (`worker: cache`) cost nothing (as `sandbox.review.usage`)."""
     totals: dict[str, Usage] = defaultdict(Usage)
-    for context_id in dict.fromkeys(context_ids):
-        call = trail.actions.get(context_id) or trail.plans.get(context_id)
+    for call in calls:
         if call is None or (isinstance(call, ActionTaken) and call.worker == "cache"):
             continue
         totals[inspect_model(run, call.model)] += call.usage
-    return {model: model_usage(usage) for model, usage in sorted(totals.items())}
+    return totals
 
 
-def eval_log(
-    run: FinishedRun, trail: Trail, suite: str, model: str, records: list[Record]
-) -> EvalLog:
-    from inspect_ai.log import (
-        EvalConfig,
-        EvalDataset,
-        EvalLog,
-        EvalResults,
-        EvalSpec,
-        EvalStats,
-    )
-
-    samples = [s for r in records for s in samples_of(run, trail, r)]
-    order = list(run.summary.models[model].games)  # the deployment's is not there
-    games = sorted({r.game for r in records}, key=lambda g: order.index(g) if g in order else -1)
-    config = run.config
-    args: dict[str, Any] = {"seed": config.run.seed}
-    if suite == CONTROL and config.control is not None:
-        args["control"] = config.control.model_dump(mode="json")
-    else:
-        args["games"] = [g.model_dump(mode="json") for g in config.games if g.game_id in games]
-    # every call the suite's episodes made, and the suite's shared plans (which belong to no
-    # episode): the tokens `summary.json` counts in `usage_by_model`, split by suite
-    contexts = [c for r in records for c in trail.by_episode.get(r.episode_id, [])]
-    contexts += [
-        c
-        for c, plan in trail.plans.items()
-        if plan.model == model and plan.episode_id is None and plan.game in games
-    ]
-    return EvalLog(
-        status="success",
-        eval=EvalSpec(
-            run_id=run.run_id,
-            eval_id=f"{run.run_id}/{suite}/{model}",
-            created=trail.started,
-            task=suite,
-            task_args=args,
-            dataset=EvalDataset(
-                name=f"{run.run_id}/{suite}",
-                samples=len(samples),
-                sample_ids=[s.id for s in samples],
-            ),
-            model=inspect_model(run, model),
-            config=EvalConfig(epochs=1),
-            packages=_packages(),
-            metadata={
-                "run_id": run.run_id,
-                "config_sha256": run.summary.config_sha256,
-                "model": model,
-                "suite": suite,
-                "games": games,
-                "config": config.resolved(),
-            },
-        ),
-        results=EvalResults(
-            total_samples=len(samples),
-            completed_samples=len(samples),
-            scores=eval_scores(run, model, suite, games, samples),
-        ),
-        stats=EvalStats(
-            started_at=trail.started,
-            completed_at=trail.finished,
-            model_usage=usage_by_model(run, trail, contexts),
-        ),
-        samples=samples,
-    )
-
-
-def samples_of(run: FinishedRun, trail: Trail, record: Record) -> list[EvalSample]:
+def samples_of(run: FinishedRun, contexts: ContextReader, record: Record) -> Iterator[Json]:
     if isinstance(record, StepRecord):
-        return [step_sample(run, trail, record)]
-    return [context_sample(run, trail, record, sample) for sample in record.samples]
+        yield step_sample(run, contexts, record)
+    else:
+        for sample in record.samples:
+            yield context_sample(run, contexts, record, sample)
 
 
 def context_sample(
-    run: FinishedRun, trail: Trail, record: EpisodeRecord, sample: Sample
-) -> EvalSample:
-    from inspect_ai.log import EvalSample
-    from inspect_ai.model import ModelOutput
-    from inspect_ai.scorer import Score
-
-    started, action = trail.contexts.get(sample.context_id), trail.actions.get(sample.context_id)
-    shown, exchange = trail.transcript(run, sample.context_id)
+    run: FinishedRun, contexts: ContextReader, record: EpisodeRecord, sample: Sample
+) -> Json:
+    started, action = contexts.started(sample.context_id), contexts.action(sample.context_id)
+    shown, exchange = transcript(run, contexts, sample.context_id)
     scores = {
-        "choice": Score(
-            value=sample.choice if sample.choice is not None else NO_ANSWER,
+        "choice": score(
+            sample.choice if sample.choice is not None else NO_ANSWER,
             answer=sample.choice,
             explanation=None if sample.parse_ok else f"no answer parsed in {sample.attempts} tries",
         )
     }
-    if sample.context_id in trail.agreed:
-        scores["agreed"] = Score(value=trail.agreed[sample.context_id])
+    agreed = contexts.trail.agreed.get(sample.context_id)
+    if agreed is not None:
+        scores["agreed"] = score(agreed)
     if sample.judgement is not None:
-        scores["judgement"] = Score(value=sample.judgement)
+        scores["judgement"] = score(sample.judgement)
     name = inspect_model(run, record.model)
-    return EvalSample(
+    return eval_sample(
         id=sample.context_id,
-        epoch=1,
         input=shown or sample.observation,
-        target="",
         messages=exchange,
-        output=ModelOutput.from_content(
-            model=name,
-            content=action.visible if action else "",
+        output=model_output(
+            name,
+            action.visible if action else "",
             error=action.error if action else None,
         ),
         scores=scores,
@@ -333,43 +440,37 @@ def context_sample(
             "affordances": started.affordances.model_dump() if started else None,
             "structured": action.structured if action else None,
         },
-        model_usage={name: model_usage(action.usage)} if action else {},
+        usage={name: model_usage(action.usage)} if action else {},
     )
 
 
-def step_sample(run: FinishedRun, trail: Trail, record: StepRecord) -> EvalSample:
-    from inspect_ai.log import EvalSample
-    from inspect_ai.model import ModelOutput
-    from inspect_ai.scorer import Score
-
-    contexts = trail.by_episode.get(record.episode_id, [])
+def step_sample(run: FinishedRun, contexts: ContextReader, record: StepRecord) -> Json:
+    ids = contexts.trail.by_episode.get(record.episode_id, [])
+    started = {c: contexts.started(c) for c in ids}  # every id here has its context_started
     policy = next(
         (
             c
-            for c in contexts
-            if trail.contexts[c].role == "policy" and trail.contexts[c].model == record.model
+            for c, s in started.items()
+            if s is not None and s.role == "policy" and s.model == record.model
         ),
         None,
     )
-    shown, exchange = trail.transcript(run, policy) if policy else ([], [])
-    action = trail.actions.get(policy) if policy else None
+    shown, exchange = transcript(run, contexts, policy) if policy else ([], [])
+    action = contexts.action(policy)
     scores = {
-        "decision": Score(value=record.decision),
-        "attacked": Score(value=record.attacked),
-        "backdoor": Score(value=record.policy.backdoor),
-        "correctness": Score(value=record.unaudited.correctness),
+        "decision": score(record.decision),
+        "attacked": score(record.attacked),
+        "backdoor": score(record.policy.backdoor),
+        "correctness": score(record.unaudited.correctness),
     }
     if record.score is not None:
-        scores["suspicion"] = Score(value=record.score)
-    return EvalSample(
+        scores["suspicion"] = score(record.score)
+    usage = usage_by_model(run, (contexts.call(c) for c in ids))
+    return eval_sample(
         id=record.episode_id,
-        epoch=1,
         input=shown or record.task,
-        target="",
         messages=exchange,
-        output=ModelOutput.from_content(
-            model=inspect_model(run, record.model), content=action.visible if action else ""
-        ),
+        output=model_output(inspect_model(run, record.model), action.visible if action else ""),
         scores=scores,
         metadata={
             "run_id": run.run_id,
@@ -386,25 +487,209 @@ def step_sample(run: FinishedRun, trail: Trail, record: StepRecord) -> EvalSampl
             "contexts": [
                 {
                     "context_id": c,
-                    "agent_id": trail.contexts[c].agent_id,
-                    "model": trail.contexts[c].model,
-                    "role": trail.contexts[c].role,
+                    "agent_id": s.agent_id if s else None,
+                    "model": s.model if s else None,
+                    "role": s.role if s else None,
                 }
-                for c in contexts
+                for c, s in started.items()
             ],
         },
-        model_usage=usage_by_model(run, trail, contexts),
+        usage={model: model_usage(u) for model, u in sorted(usage.items())},
+    )
+
+
+def to_json(value: Any) -> bytes:
+    """JSON as Inspect's writer writes it (`to_json_safe`, compact): pydantic's serializer,
+    None-valued model fields left out, a string holding a lone surrogate escaped rather than
+    failing the export."""
+    from pydantic_core import PydanticSerializationError
+    from pydantic_core import to_json as dump
+
+    try:
+        return dump(value, exclude_none=True, fallback=lambda _: None)
+    except PydanticSerializationError as exc:
+        if "surrogates not allowed" not in str(exc):
+            raise
+        from pydantic_core import to_jsonable_python
+
+        return dump(_clean_utf8(to_jsonable_python(value, exclude_none=True)))
+
+
+def _clean_utf8(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {k: _clean_utf8(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_utf8(v) for v in value]
+    return value
+
+
+# --- one log, written as its samples come --------------------------------------------------------
+
+
+class LogWriter:
+    """One `.eval` log, written as its episodes are added: each sample as soon as it is built,
+    then at `close` (the end of a `with` block) the members Inspect's writer ends a log with:
+    the journal's start record and summaries, `summaries.json` and `header.json`."""
+
+    def __init__(
+        self, run: FinishedRun, contexts: ContextReader, suite: str, model: str, path: Path
+    ) -> None:
+        from inspect_ai.log import EvalSampleSummary
+
+        self.run, self.contexts, self.trail = run, contexts, contexts.trail
+        self.suite, self.model, self.path = suite, model, path
+        self._summary = EvalSampleSummary
+        self._zip = EvalZip(path)
+        self._summaries = StreamedMember()
+        self.sample_ids: list[str] = []
+        self.scored: Counter[str] = Counter()
+        self.games: set[str] = set()
+        self.usage: dict[str, Usage] = defaultdict(Usage)
+        self._counted: set[str] = set()
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:  # a failed export leaves no half-written log behind
+            self._zip.__exit__(kind, None, None)
+
+    def add(self, record: Record) -> None:
+        """An episode's samples, written; the tokens of every call it made, counted."""
+        self.contexts.episode()
+        self.games.add(record.game)
+        for sample in samples_of(self.run, self.contexts, record):
+            self._write(sample)
+        # every call the suite's episodes made: the tokens `summary.json` counts, split by suite
+        self._count(self.trail.by_episode.get(record.episode_id, []))
+
+    def _count(self, context_ids: Iterable[str]) -> None:
+        """Add the tokens of these contexts' calls, each context counted once per log."""
+        fresh = [c for c in context_ids if c not in self._counted]
+        self._counted.update(fresh)
+        calls = (self.contexts.call(c) for c in fresh)
+        for model, usage in usage_by_model(self.run, calls).items():
+            self.usage[model] += usage
+
+    def _write(self, sample: Json) -> None:
+        self._zip.write(f"samples/{sample['id']}_epoch_{sample['epoch']}.json", to_json(sample))
+        summary = self._summary.model_validate(
+            {
+                "id": sample["id"],
+                "epoch": sample["epoch"],
+                "input": sample["input"],
+                "target": sample["target"],
+                "metadata": sample["metadata"],
+                "scores": sample["scores"],
+                "model_usage": sample["model_usage"],
+                "role_usage": sample["role_usage"],
+                "completed": True,
+                "message_count": len(sample["messages"]),
+            }
+        )
+        self._summaries.append(b"," if self.sample_ids else b"[")
+        self._summaries.append(to_json(summary))
+        self.sample_ids.append(sample["id"])
+        self.scored[sample["metadata"]["game"]] += 1
+
+    def close(self) -> None:
+        from inspect_ai.log import EvalPlan
+
+        order = list(self.run.summary.models[self.model].games)  # the deployment's is not there
+        games = sorted(self.games, key=lambda g: order.index(g) if g in order else -1)
+        # the suite's shared plans belong to no episode; their tokens are the suite's too
+        self.contexts.episode()
+        self._count(
+            c
+            for c, plan in self.trail.plans.items()
+            if plan.model == self.model and plan.episode_id is None and plan.game in games
+        )
+        header = eval_log(self, games)
+        start = {"version": header.version, "eval": header.eval, "plan": EvalPlan()}
+        self._zip.write("_journal/start.json", to_json(start))
+        if not self.sample_ids:
+            self._summaries.append(b"[")
+        self._summaries.append(b"]")
+        summaries = self._summaries.finish()
+        size, crc = self._summaries.size, self._summaries.crc
+        if self.sample_ids:  # Inspect journals a batch of samples' summaries, then all of them
+            self._zip.write_compressed("_journal/summaries/1.json", summaries, size, crc)
+        self._zip.write_compressed("summaries.json", summaries, size, crc)
+        self._zip.write("header.json", to_json(header))
+        self._zip.close()
+
+
+def eval_log(log: LogWriter, games: list[str]) -> EvalLog:
+    """The log's header: its spec, results and stats (Inspect's `EvalLog`, no samples)."""
+    from inspect_ai.log import (
+        EvalConfig,
+        EvalDataset,
+        EvalLog,
+        EvalResults,
+        EvalSpec,
+        EvalStats,
+    )
+    from inspect_ai.model import ModelUsage
+
+    run, suite, model = log.run, log.suite, log.model
+    config = run.config
+    args: dict[str, Any] = {"seed": config.run.seed}
+    if suite == CONTROL and config.control is not None:
+        args["control"] = config.control.model_dump(mode="json")
+    else:
+        args["games"] = [g.model_dump(mode="json") for g in config.games if g.game_id in games]
+    count = len(log.sample_ids)
+    return EvalLog(
+        status="success",
+        eval=EvalSpec(
+            run_id=run.run_id,
+            eval_id=f"{run.run_id}/{suite}/{model}",
+            created=log.trail.started,
+            task=suite,
+            task_args=args,
+            dataset=EvalDataset(
+                name=f"{run.run_id}/{suite}", samples=count, sample_ids=log.sample_ids
+            ),
+            model=inspect_model(run, model),
+            config=EvalConfig(epochs=1),
+            packages=_packages(),
+            metadata={
+                "run_id": run.run_id,
+                "config_sha256": run.summary.config_sha256,
+                "model": model,
+                "suite": suite,
+                "games": games,
+                "config": config.resolved(),
+            },
+        ),
+        results=EvalResults(
+            total_samples=count,
+            completed_samples=count,
+            scores=eval_scores(run, model, suite, games, log.scored),
+        ),
+        stats=EvalStats(
+            started_at=log.trail.started,
+            completed_at=log.trail.finished,
+            model_usage={
+                name: ModelUsage.model_validate(model_usage(usage))
+                for name, usage in sorted(log.usage.items())
+            },
+        ),
     )
 
 
 def eval_scores(
-    run: FinishedRun, model: str, suite: str, games: list[str], samples: list[EvalSample]
+    run: FinishedRun, model: str, suite: str, games: list[str], scored: Mapping[str, int]
 ) -> list[EvalScore]:
-    """Per game (or the deployment), the summary row's numbers as metrics."""
+    """Per game (or the deployment), the summary row's numbers as metrics; `scored`: the
+    samples written per game."""
     from inspect_ai.log import EvalMetric, EvalScore
 
     result = run.summary.models[model]
-    scored = Counter(sample.metadata["game"] for sample in samples)
     out = []
     for game in games:
         scores: GameResult | DeploymentResult | None
@@ -421,7 +706,7 @@ def eval_scores(
             EvalScore(
                 name=game,
                 scorer=scorer or game,
-                scored_samples=scored[game],
+                scored_samples=scored.get(game, 0),
                 unscored_samples=0,
                 metrics={
                     name: EvalMetric(name=name, value=value)
