@@ -11,10 +11,13 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from sandbox.core.results import Summary
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -64,7 +67,7 @@ def tmp_config(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     """configs/coordination.yaml itself, in-process, with fewer samples: (run dir, summary).
     Shared by the Schelling, signal and collusion tests (one run: it takes about 20 s)."""
     import asyncio
@@ -123,7 +126,7 @@ def cli(
     )
 
 
-def run_in_process(data: dict[str, Any], **hooks: Any) -> tuple[Path, dict[str, Any]]:
+def run_in_process(data: dict[str, Any], **hooks: Any) -> tuple[Path, Summary]:
     """A config mapping run in process to its end (`hooks` are the runner's): (run dir,
     summary)."""
     import asyncio

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox.core.events import EpisodeRecord, StepRecord
+from sandbox.core.results import DeploymentScore
 from sandbox.record.runstore import EVENTS, RESULTS, RunDirError
 from sandbox.review.frames import ATTEMPT_KINDS, INSTALL, load_runs
 from tests.conftest import run_in_process, small_config
@@ -78,11 +79,12 @@ def test_steps_and_attempts_agree_with_the_summary_and_log(co_run: tuple[Path, A
     steps = [StepRecord.model_validate(r) for r in _lines(path, RESULTS) if "phase" in r]
     assert len(frames.steps) == len(steps) > 0
     assert (frames.episodes["kind"] == "protocol_step").sum() == len(steps)
-    for model, entry in summary["models"].items():
+    for model, entry in summary.models.items():
         mine = frames.steps[frames.steps["model"] == model]
         attack = mine[mine["phase"] == "attack"]
         # the summary's attack rate, from the table: the flattening kept each step's flags
-        rate = entry["deployment"]["attack_rate"]["value"]
+        assert isinstance(entry.deployment, DeploymentScore)
+        rate = entry.deployment.attack_rate.value
         assert attack["attacked"].mean() == pytest.approx(rate)
         assert (
             mine["policy.backdoor"] == [s.policy.backdoor for s in steps if s.model == model]

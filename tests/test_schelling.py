@@ -223,7 +223,7 @@ def test_private_colluder_and_honest_agree_at_chance(
 def test_display_shows_the_co_profile(
     co_run: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    Display().table({**co_run[1], "run_id": "co-run"})
+    Display().table(co_run[1].model_copy(update={"run_id": "co-run"}))
     out = capsys.readouterr().out
     assert "Coordination: co-run" in out and "measured CO" in out and "declared CO" in out
     lines = out.splitlines()

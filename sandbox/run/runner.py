@@ -42,6 +42,7 @@ from sandbox.core.events import (
 from sandbox.core.prompts import PromptLibrary
 from sandbox.core.results import Cost, ModelUsage, Replay, Summary, TokenUsage
 from sandbox.engines import ENGINES, Engine, EngineDeps
+from sandbox.engines.on_first_use import OnFirstUse
 from sandbox.environments import ENVIRONMENTS, Environment
 from sandbox.record.cache import ANSWERS, AnsweredContext, RequestCache, prompt_hash, request_hash
 from sandbox.record.runstore import EVENTS, RunStore
@@ -409,6 +410,10 @@ class Runner:
         if len(kept):
             # a resume: what the stopped part was answered is not asked again
             self.cache = kept if self.cache is None else self.cache.merged(kept)
+        if self.source is not None and not isinstance(self.engine, OnFirstUse):
+            # a replay: the engine (Ray, actors) starts only for what the source's record cannot
+            # answer, a context it never asked or code it never checked
+            self.engine = OnFirstUse(self.engine)
         events, _ = self.store.open_streams()
         self._writer = EventWriter(events)
         try:
