@@ -7,9 +7,12 @@ once."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import struct
 import sys
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -292,3 +295,194 @@ def test_unknown_format_and_missing_inspect_are_export_errors(
     monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # as if not installed
     with pytest.raises(ExportError, match=r"pip install -c constraints\.txt -e '\.\[bench\]'"):
         export_run(run, "inspect", tmp_path)
+
+
+# --- how the logs are written: what Inspect's own writer writes, streamed in the run's order ----
+
+
+def _members(path: Path) -> dict[str, Any]:
+    """A `.eval` file's members, each parsed (importing Inspect AI taught `zipfile` zstd)."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert len(names) == len(set(names)), f"{path.name}: a member written twice"
+        assert archive.testzip() is None  # every member's CRC
+        return {name: json.loads(archive.read(name)) for name in names}
+
+
+def _by_id(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(summaries, key=lambda s: str(s["id"]))
+
+
+def test_each_log_is_what_inspects_own_writer_writes(
+    run: Path, logs: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each log read back with Inspect's reader and written again with its writer
+    (`write_eval_log`) gives the same members with the same JSON: no field missing, added or
+    serialized otherwise (a default left out, a None written, a summary thinned differently)."""
+    for name, log in logs.items():
+        ours = _members(run / "inspect" / name)
+        inspect_log.write_eval_log(log, str(tmp_path / name), format="eval")
+        theirs = _members(tmp_path / name)
+        assert ours.keys() == theirs.keys(), name
+        for member, data in ours.items():
+            if member.endswith("summaries.json") or member.startswith("_journal/summaries/"):
+                assert _by_id(data) == _by_id(theirs[member]), (name, member)  # (reordered)
+            else:
+                assert data == theirs[member], (name, member)
+
+
+def _ids_in_order(records: list[dict[str, Any]], suite: str) -> list[str]:
+    if suite == "control":
+        return [r["episode_id"] for r in records]
+    return [s["context_id"] for r in records for s in r["samples"]]
+
+
+def test_samples_are_written_in_the_runs_order(run: Path, logs: dict[str, Any]) -> None:
+    """Streamed episode by episode, each log still lists its samples in `results.jsonl`'s
+    order: its sample members, its summaries (Inspect's sample list) and its dataset's ids."""
+    for (suite, model), records in _expected(run).items():
+        name = f"{suite}_{model}.eval"
+        ids = _ids_in_order(records, suite)
+        with zipfile.ZipFile(run / "inspect" / name) as archive:
+            written = [n for n in archive.namelist() if n.startswith("samples/")]
+        assert written == [f"samples/{i}_epoch_1.json" for i in ids]
+        summaries = inspect_log.read_eval_log_sample_summaries(str(run / "inspect" / name))
+        assert [s.id for s in summaries] == ids
+        assert logs[name].eval.dataset.sample_ids == ids
+
+
+def test_progress_counts_each_episode_once(run: Path, tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    export_run(run, "inspect", tmp_path, progress=lambda done, total: calls.append((done, total)))
+    episodes = len(_lines(run / RESULTS))
+    assert calls == [(done, episodes) for done in range(episodes + 1)]
+
+
+def test_a_redone_episode_and_a_redone_context_are_exported_once(run: Path, tmp_path: Path) -> None:
+    """A resumed run's files may hold an episode's results line twice (the first counts, as
+    for every reader) and a context's answer twice (the last counts): each is still one sample,
+    with the answer that counts."""
+    redone = tmp_path / "redone"
+    shutil.copytree(run, redone, ignore=shutil.ignore_patterns("inspect"))
+    results = _lines(redone / RESULTS)
+    first = next(r for r in results if r["samples"] and r["samples"][0]["parse_ok"])
+    again = {**first, "samples": [{**s, "choice": "REDONE"} for s in first["samples"]]}
+    with (redone / RESULTS).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(again) + "\n")
+    context = first["samples"][0]["context_id"]
+    events = (redone / EVENTS).read_text(encoding="utf-8").splitlines(keepends=True)
+    action = next(e for e in events if f'"context_id": "{context}"' in e and '"action"' in e)
+    answer = {**json.loads(action), "visible": "answered again"}
+    events.insert(-1, json.dumps(answer) + "\n")  # before run_finished: still a finished run
+    (redone / EVENTS).write_text("".join(events), encoding="utf-8")
+
+    calls: list[tuple[int, int]] = []
+    paths = export_run(redone, "inspect", progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (len(results), len(results))  # the repeated line is no episode more
+    (path,) = [p for p in paths if p.name.endswith(f"_{first['model']}.eval") and "xc_" in p.name]
+    log = inspect_log.read_eval_log(str(path))
+    ids = [s.id for s in log.samples]
+    assert len(ids) == len(set(ids))
+    sample = next(s for s in log.samples if s.id == context)
+    assert sample.scores["choice"].value == first["samples"][0]["choice"]
+    assert sample.output.completion == sample.messages[-1].content == "answered again"
+
+
+def test_cli_shows_progress_only_on_a_terminal(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    episodes = len(_lines(run / RESULTS))
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["export", str(run), "--format", "inspect", "--out", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().err == ""  # captured, not a terminal: the paths alone
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat the captured stderr as a terminal
+    args = ["export", str(run), "--format", "inspect", "--out", str(tmp_path / "b")]
+    assert main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "episodes" in captured.err and f"{episodes}/{episodes}" in captured.err
+    assert len(captured.out.split()) == 4 * len(MODELS)  # stdout: the paths, as when piped
+
+
+def _messy_sample() -> dict[str, Any]:
+    """A sample the test run has none like: metadata Inspect's summary thins (a long multi-line
+    string, a table over 1 KB), a failed parse's explanation, a string input, an error."""
+    from sandbox.review.export import inspect_logs
+
+    long_text = "line one\n\n   line  two " * 200
+    return inspect_logs.eval_sample(
+        id="m/g/00000/obs",
+        input="an observation\twith  whitespace",
+        messages=[inspect_logs.chat("user", long_text)],
+        output=inspect_logs.model_output("scripted/m", "", error="the backend failed"),
+        scores={"choice": inspect_logs.score(NO_ANSWER, explanation=long_text)},
+        metadata={"observation": long_text, "table": {str(i): i for i in range(300)}, "n": 1},
+        usage={},
+    )
+
+
+def test_a_summary_is_inspects_own_and_thinned_as_it_thins() -> None:
+    from sandbox.review.export.inspect_logs import sample_summary, to_json
+
+    sample = _messy_sample()
+    written, ours = json.loads(to_json(sample)), json.loads(sample_summary(sample))
+    # the sample as written is what Inspect writes of it, and its summary what Inspect makes
+    # (validated from a copy: Inspect's validators add keys to the dict they are given)
+    parsed = inspect_log.EvalSample.model_validate(copy.deepcopy(sample))
+    assert written == parsed.model_dump(mode="json", exclude_none=True)
+    assert ours == parsed.summary().model_dump(mode="json", exclude_none=True)
+    assert ours["metadata"]["table"] == "Key removed from summary (> 1k)"
+    assert "\n" not in ours["metadata"]["observation"]
+
+
+def test_a_lone_surrogate_is_written_as_inspect_writes_it() -> None:
+    """A model's answer may hold an unpaired surrogate (a cut emoji): Inspect escapes it rather
+    than failing the log; so does the export."""
+    from sandbox.review.export.inspect_logs import to_json
+
+    value = {"visible": "cut \ud83d here", "n": 1}
+    assert json.loads(to_json(value)) == {"visible": "cut \\ud83d here", "n": 1}
+
+
+# --- the zip itself ------------------------------------------------------------------------------
+
+
+def test_the_zip_is_read_back_whole_past_zip_limits(tmp_path: Path) -> None:
+    """More members than a plain zip's end record counts (65,535) need its ZIP64 records; a
+    large log has that many samples. Every member reads back, CRC checked, none lost."""
+    from sandbox.review.export.eval_zip import EvalZip, StreamedMember
+
+    count = 66_000
+    path = tmp_path / "many.eval"
+    with EvalZip(path) as archive:
+        for i in range(count):
+            archive.write(f"samples/{i}_epoch_1.json", b'{"id":%d}' % i)
+        streamed = StreamedMember()
+        for piece in (b"[", b"1", b",", b"2", b"]"):
+            streamed.append(piece)
+        archive.write_compressed("summaries.json", streamed.finish(), streamed.size, streamed.crc)
+    # the ZIP64 end record (56 bytes), its locator (20), then the plain end record (22): the
+    # ZIP64 record holds the true count (readers that trust the count read the whole list)
+    tail = path.read_bytes()[-98:]
+    assert tail[:4] == b"PK\x06\x06" and tail[56:60] == b"PK\x06\x07"
+    assert struct.unpack_from("<QQ", tail, 24) == (count + 1, count + 1)
+    with zipfile.ZipFile(path) as back:
+        names = back.namelist()
+        assert names == [f"samples/{i}_epoch_1.json" for i in range(count)] + ["summaries.json"]
+        assert back.testzip() is None
+        assert json.loads(back.read("samples/65999_epoch_1.json")) == {"id": 65999}
+        assert json.loads(back.read("summaries.json")) == [1, 2]
+
+
+def test_a_member_written_twice_fails_and_leaves_no_file(tmp_path: Path) -> None:
+    """A sample exported twice would be read back as one (readers keep the last): the writer
+    refuses it, and an export that fails removes its unfinished log."""
+    from sandbox.review.export.eval_zip import EvalZip
+
+    path = tmp_path / "twice.eval"
+    with pytest.raises(ValueError, match="written twice"), EvalZip(path) as archive:
+        archive.write("samples/a_epoch_1.json", b"{}")
+        archive.write("samples/a_epoch_1.json", b"{}")
+    assert not path.exists()

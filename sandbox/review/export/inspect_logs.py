@@ -515,6 +515,30 @@ def to_json(value: Any) -> bytes:
         return dump(_clean_utf8(to_jsonable_python(value, exclude_none=True)))
 
 
+def sample_summary(sample: Json) -> bytes:
+    """A sample's entry in `summaries.json` (what `EvalSample.summary()` gives), through
+    Inspect's own `EvalSampleSummary`: its validator thins the entry as Inspect's sample list
+    expects (long or multi-line strings shortened, metadata over 1 KB dropped), rules kept in
+    Inspect's code rather than copied here."""
+    from inspect_ai.log import EvalSampleSummary
+
+    summary = EvalSampleSummary.model_validate(
+        {
+            "id": sample["id"],
+            "epoch": sample["epoch"],
+            "input": sample["input"],
+            "target": sample["target"],
+            "metadata": sample["metadata"],
+            "scores": sample["scores"],
+            "model_usage": sample["model_usage"],
+            "role_usage": sample["role_usage"],
+            "completed": True,
+            "message_count": len(sample["messages"]),
+        }
+    )
+    return to_json(summary)
+
+
 def _clean_utf8(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
@@ -536,11 +560,8 @@ class LogWriter:
     def __init__(
         self, run: FinishedRun, contexts: ContextReader, suite: str, model: str, path: Path
     ) -> None:
-        from inspect_ai.log import EvalSampleSummary
-
         self.run, self.contexts, self.trail = run, contexts, contexts.trail
         self.suite, self.model, self.path = suite, model, path
-        self._summary = EvalSampleSummary
         self._zip = EvalZip(path)
         self._summaries = StreamedMember()
         self.sample_ids: list[str] = []
@@ -577,22 +598,8 @@ class LogWriter:
 
     def _write(self, sample: Json) -> None:
         self._zip.write(f"samples/{sample['id']}_epoch_{sample['epoch']}.json", to_json(sample))
-        summary = self._summary.model_validate(
-            {
-                "id": sample["id"],
-                "epoch": sample["epoch"],
-                "input": sample["input"],
-                "target": sample["target"],
-                "metadata": sample["metadata"],
-                "scores": sample["scores"],
-                "model_usage": sample["model_usage"],
-                "role_usage": sample["role_usage"],
-                "completed": True,
-                "message_count": len(sample["messages"]),
-            }
-        )
         self._summaries.append(b"," if self.sample_ids else b"[")
-        self._summaries.append(to_json(summary))
+        self._summaries.append(sample_summary(sample))
         self.sample_ids.append(sample["id"])
         self.scored[sample["metadata"]["game"]] += 1
 
