@@ -486,3 +486,26 @@ def test_a_member_written_twice_fails_and_leaves_no_file(tmp_path: Path) -> None
         archive.write("samples/a_epoch_1.json", b"{}")
         archive.write("samples/a_epoch_1.json", b"{}")
     assert not path.exists()
+
+
+def test_an_export_that_fails_leaves_no_half_written_log(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log is whole or absent: `inspect view` would list a zip cut short as a corrupt log.
+    Logs finished before the failure stay, each readable."""
+    from sandbox.review.export import inspect_logs
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(inspect_logs, "step_sample", fail)  # control logs come last
+    with pytest.raises(RuntimeError, match="planted"):
+        export_run(run, "inspect", tmp_path / "mid")
+    left = sorted(p.name for p in (tmp_path / "mid").iterdir())
+    assert left == sorted(f"{s}_{m}.eval" for s in ("xc", "co", "tg") for m in MODELS)
+    for name in left:
+        assert inspect_log.read_eval_log(str(tmp_path / "mid" / name), header_only=True)
+    monkeypatch.setattr(inspect_logs, "eval_log", fail)  # the header, once the samples are in
+    with pytest.raises(RuntimeError, match="planted"):
+        export_run(run, "inspect", tmp_path / "end")
+    assert list((tmp_path / "end").iterdir()) == []

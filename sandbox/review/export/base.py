@@ -1,9 +1,10 @@
 """What every export format reads: a finished run, opened once; and the registry of formats.
 
-A run's files are read as streams: `records` yields each episode's line of `results.jsonl` in
-order, and `lines` any JSON-lines file of the run with each line's offset, so a format can index
-a large log in one pass and read back only the lines it needs (`LineReader`) instead of holding
-every event of a 9,500-episode run in memory."""
+A run's files are read as streams, never whole: `FinishedRun.record_heads` yields where each
+episode's line of `results.jsonl` is, in order, and `lines` any JSON-lines file of the run with
+each line's offset, so a format can index a large log in one pass and read back only the lines it
+needs (`LineReader`) instead of holding every record and event of a 9,500-episode run in memory
+(the Inspect export held 450 MiB of them for the quickstart)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ class FinishedRun:
 
     def record_heads(self) -> Iterator[tuple[RecordHead, int]]:
         """Each episode's results line, first occurrence only (as `RunStore.records`): its
-        model, game and episode, and the line's offset in `results.jsonl` (`read_record`)."""
+        model, game and episode, and the line's offset in `results.jsonl` (read it back whole
+        with `LineReader.record`)."""
         seen: set[str] = set()
         for offset, line in lines(self.path / RESULTS):
             head = RecordHead.model_validate_json(line)

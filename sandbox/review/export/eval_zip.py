@@ -48,7 +48,7 @@ class EvalZip:
         self._file: BinaryIO = path.open("wb")
         self._compressor = zstandard.ZstdCompressor(level=LEVEL)
         self._central: list[bytes] = []
-        self._names: dict[str, None] = {}
+        self._names: set[str] = set()
         self._offset = 0
         now = time.localtime()
         self._dos_time = (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2)
@@ -65,14 +65,14 @@ class EvalZip:
     ) -> None:
         if kind is None:
             self.close()
-        else:  # a failed export leaves no half-written log behind
-            self._file.close()
-            self.path.unlink(missing_ok=True)
+        else:
+            self.discard()
 
-    @property
-    def names(self) -> list[str]:
-        """The members written so far, in order."""
-        return list(self._names)
+    def discard(self) -> None:
+        """Close and remove the file: a failed export leaves no half-written log behind (a
+        reader would take a zip without its directory for a corrupt log)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
     def write(self, name: str, data: bytes) -> None:
         """Add `data` as member `name`, zstd-compressed."""
@@ -83,7 +83,7 @@ class EvalZip:
         `crc` (a member built up piece by piece: `StreamedMember`)."""
         if name in self._names:
             raise ValueError(f"{self.path}: member {name!r} written twice")
-        self._names[name] = None
+        self._names.add(name)
         encoded = name.encode("utf-8")
         flags = 0 if encoded.isascii() else _UTF8_NAME
         big = size >= _MAX32 or len(compressed) >= _MAX32

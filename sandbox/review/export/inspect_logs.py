@@ -574,10 +574,14 @@ class LogWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if kind is None:
+        if kind is not None:
+            self._zip.discard()  # a failed export leaves no half-written log behind
+            return
+        try:
             self.close()
-        else:  # a failed export leaves no half-written log behind
-            self._zip.__exit__(kind, None, None)
+        except BaseException:
+            self._zip.discard()
+            raise
 
     def add(self, record: Record) -> None:
         """An episode's samples, written; the tokens of every call it made, counted."""
