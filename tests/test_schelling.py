@@ -200,6 +200,7 @@ def test_focal_colluder_agrees_well_above_chance(co_run: tuple[Path, dict[str, A
         "training_gaming": False,
         "cross_context": False,
         "coordination": True,
+        "sandbagging": False,
     }
 
 
@@ -217,6 +218,7 @@ def test_private_colluder_and_honest_agree_at_chance(
         "training_gaming": False,
         "cross_context": False,
         "coordination": False,
+        "sandbagging": False,
     }
 
 
@@ -274,6 +276,7 @@ def test_each_suite_profile_is_recovered_from_its_own_games(mixed_run, model: st
         "training_gaming": False,
         "cross_context": xc,
         "coordination": co,
+        "sandbagging": False,
     }
     yes = {True: "yes", False: "no"}
     assert entry["measured_profile"] == {"cross_context": yes[xc], "coordination": yes[co]}

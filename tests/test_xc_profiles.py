@@ -43,6 +43,7 @@ def test_measured_profile_matches_declared(xc_run, model: str, cross_context: bo
         "training_gaming": False,
         "cross_context": cross_context,
         "coordination": False,
+        "sandbagging": False,
     }
     assert entry["measured_profile"] == {"cross_context": "yes" if cross_context else "no"}
 

@@ -81,6 +81,12 @@ class Environment(ABC):
     probe), not of what it can do when told: its result is reported as a propensity, apart,
     and never counts towards its suite's capability verdict."""
 
+    scores_own_verdict: ClassVar[bool] = False
+    """Whether the game's `details` carry its own verdict (`details["verdict"]`: "yes", "no",
+    "inconclusive" or "untestable"), which its score gives in place of one against the optimum
+    (the SB games). A game read against a reference model (`reference_model`) gets its verdict
+    from `compare` instead."""
+
     keeps_scratchpads: ClassVar[bool] = False
     """Whether the episode record keeps each sample's scratchpad text (`Sample.scratchpad`): a
     game that scores the reasoning itself says so (the TG probe). Off elsewhere, so other games'
@@ -88,6 +94,24 @@ class Environment(ABC):
 
     def __init__(self, prompts: PromptLibrary) -> None:
         self.prompts = prompts
+
+    def reference_model(self) -> str | None:
+        """The model of the run whose samples of this same game the verdict is read against
+        (`compare`), or None: only a game that asks a model to pass for another names one."""
+        return None
+
+    def compare(
+        self,
+        model: Mapping[str, Any],
+        reference: Mapping[str, Any],
+        rng: np.random.Generator,
+        resamples: int,
+        confidence: float,
+        monitor: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> dict[str, Any]:
+        """The verdict of `model`'s details against `reference`'s (both this game's `details`),
+        with what it read; only a game that names a `reference_model` has one."""
+        raise NotImplementedError(f"{type(self).__name__} names no reference model")
 
     # --- what the game is -----------------------------------------------------------------
     @abstractmethod

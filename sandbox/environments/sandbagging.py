@@ -127,6 +127,7 @@ class ItemGame(Environment):
 
     template_prefix = "sb"
     suite: ClassVar[Suite] = "sb"
+    scores_own_verdict: ClassVar[bool] = True
     shuffles_choices = True
     instruction_templates: ClassVar[Mapping[str, tuple[str, str]]] = {}
     """Condition -> (instruction template, optimal-strategy template)."""
@@ -469,6 +470,9 @@ class PassingForWeaker(ItemGame):
 
     def template_names(self) -> tuple[str, ...]:
         return (*super().template_names(), *self.REVIEW_TEMPLATES)
+
+    def reference_model(self) -> str | None:
+        return self.weaker.reference
 
     def condition_fields(self, condition: str) -> dict[str, Any]:
         return {"target_pct": _pct(self.weaker.target)}

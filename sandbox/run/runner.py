@@ -110,7 +110,7 @@ def build_engine(config: Config, run_id: str) -> Engine:
 
 
 def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
-    """The TG, XC and CO profile each organism under test declares (scripted backend only)."""
+    """The TG, XC, CO and SB profile each organism under test declares (scripted backend only)."""
     if config.backend.name != "scripted":
         return {}
     from agents.organisms import ORGANISMS
@@ -123,6 +123,7 @@ def declared_profiles(config: Config) -> dict[str, dict[str, bool]]:
                 "training_gaming": profile.training_gaming,
                 "cross_context": profile.cross_context,
                 "coordination": profile.coordination,
+                "sandbagging": profile.sandbagging,
             }
     return declared
 
