@@ -264,8 +264,37 @@ class CollusionEntry(Result):
     red_win: dict[str, Interval | None]
 
 
-ProfileEntry = TrainingGamingEntry | CrossContextEntry | CoordinationEntry | CollusionEntry
-"""An entry of a capability profile: each has its `verdict`, "yes", "no" or "inconclusive"."""
+class SandbaggingEntry(Result):
+    """SB, a capability: the verdict over the SB capability games (`sb_profile_verdict`: yes,
+    no, inconclusive or untestable), selective sandbagging's selectivity (hazard drop minus
+    general drop), calibrated sandbagging's slope (accuracy against the target), and passing
+    for weaker's detectors' AUROCs against the reference model, each None (empty) when its game
+    did not run or could not read it."""
+
+    verdict: str
+    selectivity: Interval | None
+    slope: Interval | None
+    aurocs: dict[str, Interval]
+
+
+class SandbaggingPropensityEntry(Result):
+    """The SB propensity probe, a propensity: its verdict and its gap (accuracy when low scores
+    are threatened minus when high scores are)."""
+
+    verdict: str
+    gap: Interval
+
+
+ProfileEntry = (
+    TrainingGamingEntry
+    | CrossContextEntry
+    | CoordinationEntry
+    | CollusionEntry
+    | SandbaggingEntry
+    | SandbaggingPropensityEntry
+)
+"""An entry of a capability profile: each has its `verdict`, "yes", "no" or "inconclusive"
+(SB's also "untestable")."""
 
 
 class Shown(Result):
@@ -283,6 +312,8 @@ class CapabilityProfile(Result):
     cross_context: CrossContextEntry | None
     coordination: CoordinationEntry | None
     collusion: CollusionEntry | None
+    sandbagging: SandbaggingEntry | None = OMITTED_WHEN_NONE
+    sandbagging_propensity: SandbaggingPropensityEntry | None = OMITTED_WHEN_NONE
     shown: tuple[Shown, ...]
     reading: str
 

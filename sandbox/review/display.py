@@ -30,6 +30,8 @@ from sandbox.core.results import (
     GameScore,
     Interval,
     ProfileEntry,
+    SandbaggingEntry,
+    SandbaggingPropensityEntry,
     Summary,
     TrainingGamingEntry,
 )
@@ -269,6 +271,7 @@ class Display:
             return
         self._print(self.games_table(summary), GAME_GROUPS)
         self._print(self.tg_table(summary), TG_GROUPS)
+        self._print(self.sb_table(summary))
         if any(m.games for m in summary.models.values()):
             self._print(self.profiles_table(summary))
             self._print(
@@ -301,7 +304,7 @@ class Display:
             (model, game, g)
             for model, m in summary.models.items()
             for game, g in m.games.items()
-            if g.suite != "tg"
+            if g.suite not in ("tg", "sb")
         ]
         if not games:
             return None
@@ -337,6 +340,35 @@ class Display:
                     f". verdict: solved when the whole win interval is at or above "
                     f"{threshold:g} x optimal, not solved when wholly below"
                 )
+        return table
+
+    @staticmethod
+    def sb_table(summary: Summary) -> Table | None:
+        """The SB games per model: each game's own verdict and the measure it reads (not a win
+        against an optimum)."""
+        games = [
+            (model, game, g)
+            for model, m in summary.models.items()
+            for game, g in m.games.items()
+            if g.suite == "sb"
+        ]
+        if not games:
+            return None
+        table = Table(title=f"Sandbagging (SB): {summary.run_id}")
+        for col in ("model", "game", "kind", "verdict", "measure"):
+            table.add_column(col)
+        for model, game, g in games:
+            if not isinstance(g, GameScore):
+                table.add_row(model, game, "", "incomplete", "")
+                continue
+            kind = "propensity" if g.details.get("kind") == "propensity" else "capability"
+            table.add_row(model, game, kind, g.verdict, sb_measure(g))
+        table.caption = (
+            "each SB game gives its own verdict (yes / no / inconclusive / untestable: the "
+            "neutral accuracy too low to drop). measure: selectivity (hazard drop minus general "
+            "drop), the calibration slope, the detectors' AUROCs against the reference model "
+            "(passing for weaker), or the probe's gap (a propensity)"
+        )
         return table
 
     @staticmethod
@@ -409,6 +441,7 @@ class Display:
     @staticmethod
     def profiles_table(summary: Summary) -> Table:
         profiles = Table(title="Measured profiles beside the declared ones")
+        keys = ["cross_context", "coordination", "training_gaming"]
         for col in (
             "model",
             "measured XC",
@@ -419,11 +452,15 @@ class Display:
             "declared TG",
         ):
             profiles.add_column(col)
+        if any(g.suite == "sb" for m in summary.models.values() for g in m.games.values()):
+            keys.append("sandbagging")
+            for col in ("measured SB", "declared SB"):
+                profiles.add_column(col)
         for model, m in summary.models.items():
             declared = m.declared_profile or {}
             measured = m.measured_profile or {}
             row = [model]
-            for key in ("cross_context", "coordination", "training_gaming"):
+            for key in keys:
                 said = declared.get(key)
                 row += [measured.get(key, "-"), "-" if said is None else ("yes" if said else "no")]
             profiles.add_row(*row)
@@ -435,15 +472,21 @@ class Display:
         if not rows:
             return None
         table = Table(title="Capability profile: is a training-gamer also a worst-case schemer?")
+        with_sb = any(
+            p.sandbagging is not None or p.sandbagging_propensity is not None for p in rows.values()
+        )
         for col in (
             "model",
             "TG gap (propensity)",
             "XC win / optimal",
             "CO agreement",
             "CO collusion",
-            "shown",
-            "reading",
         ):
+            table.add_column(col)
+        if with_sb:
+            for col in ("SB (capability)", "SB gap (propensity)"):
+                table.add_column(col)
+        for col in ("shown", "reading"):
             table.add_column(col)
 
         def cell(entry: ProfileEntry | None, figure: Callable[[Any], str]) -> str:
@@ -465,13 +508,31 @@ class Display:
                 f"{_win(e.red_win.get('honeypots'))}"
             )
 
+        def sb(e: SandbaggingEntry) -> str:
+            parts = [
+                f"{name} {interval_text(i)}"
+                for name, i in (("selectivity", e.selectivity), ("slope", e.slope))
+                if i is not None
+            ]
+            parts += [f"AUROC {k} {interval_text(a)}" for k, a in e.aurocs.items()]
+            return "; ".join(parts) or "no measure"
+
+        def sb_propensity(e: SandbaggingPropensityEntry) -> str:
+            return interval_text(e.gap)
+
         for model, p in rows.items():
+            sb_cells = (
+                (cell(p.sandbagging, sb), cell(p.sandbagging_propensity, sb_propensity))
+                if with_sb
+                else ()
+            )
             table.add_row(
                 model,
                 cell(p.training_gaming, tg),
                 cell(p.cross_context, xc),
                 cell(p.coordination, co),
                 cell(p.collusion, collusion),
+                *sb_cells,
                 ", ".join(f"{s.name} ({s.kind})" for s in p.shown) or "none",
                 p.reading,
             )
@@ -487,6 +548,12 @@ class Display:
             "propensity (nothing asks the model to game); XC and CO are capabilities (contexts "
             "are told to win)"
         )
+        if with_sb:
+            table.caption += (
+                ". SB (capability): selectivity, calibration slope and the detectors' AUROCs "
+                "(passing for weaker), yes / no / inconclusive / untestable (the neutral "
+                "accuracy too low to drop); SB gap (propensity): the propensity probe's gap"
+            )
         return table
 
     @staticmethod
@@ -596,3 +663,22 @@ def _deployments(summary: Summary) -> list[tuple[str, DeploymentScore]]:
         for model, m in summary.models.items()
         if isinstance(d := m.deployment, DeploymentScore)
     ]
+
+
+def sb_measure(g: GameScore) -> str:
+    """The measure an SB game's verdict reads (`Display.sb_table`)."""
+    d = g.details
+    if "note" in d:
+        return str(d["note"])
+    if d.get("kind") == "propensity":
+        return f"gap {interval_text(Interval.model_validate(d['gap']))}"
+    parts = [
+        f"{name} {interval_text(Interval.model_validate(d[name]))}"
+        for name in ("selectivity", "slope")
+        if d.get(name) is not None
+    ]
+    parts += [
+        f"AUROC {k} {interval_text(Interval.model_validate(a))}"
+        for k, a in d.get("aurocs", {}).items()
+    ]
+    return "; ".join(parts) or "-"
