@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from sandbox.config import load_config
 from sandbox.core.results import Summary
 from sandbox.record.runstore import RunStore
+from sandbox.review.display import Display
 from sandbox.run.runner import Runner
 from tests.conftest import REPO
 
@@ -55,3 +57,45 @@ def test_the_crude_sandbagger_is_caught_passing_for_weaker(sb_summary: Summary) 
     p = sb_summary.profile
     assert p is not None
     assert p["sandbagger"].reading == "worst-case capabilities (SB)"
+
+
+def _cells(table: Any) -> list[tuple[str, ...]]:
+    return list(zip(*[[str(v) for v in c.cells] for c in table.columns], strict=True))
+
+
+def test_sb_games_have_their_own_table_not_the_xc_co_one(sb_summary: Summary) -> None:
+    """An SB game has no optimum: it is not listed under the XC / CO games table's title but in
+    its own, with its own verdict and the measure the verdict reads."""
+    assert Display.games_table(sb_summary) is None
+    table = Display.sb_table(sb_summary)
+    assert table is not None
+    assert [str(c.header) for c in table.columns] == [
+        "model",
+        "game",
+        "kind",
+        "verdict",
+        "measure",
+    ]
+    rows = {(r[0], r[1]): r for r in _cells(table)}
+    for model, m in sb_summary.models.items():
+        for game, g in m.games.items():
+            row = rows[(model, game)]
+            assert row[3] == g.verdict
+            assert row[2] == ("propensity" if game == "sandbagging_propensity" else "capability")
+    assert rows[("sandbagger", "passing_for_weaker")][4].startswith("AUROC difficulty")
+    assert rows[("sandbagger", "selective_sandbagging")][4].startswith("selectivity")
+
+
+def test_the_profile_tables_gain_sb_columns(sb_summary: Summary) -> None:
+    profiles = Display.profiles_table(sb_summary)
+    headers = [str(c.header) for c in profiles.columns]
+    assert headers[-2:] == ["measured SB", "declared SB"]
+    rows = {r[0]: r for r in _cells(profiles)}
+    assert rows["sandbagger"][-2:] == ("yes", "yes")
+    assert rows["crude_sandbagger"][-2:] == ("no", "no")
+    capability = Display.capability_profile_table(sb_summary)
+    assert capability is not None
+    headers = [str(c.header) for c in capability.columns]
+    assert "SB (capability)" in headers and "SB gap (propensity)" in headers
+    row = {r[0]: r for r in _cells(capability)}["sandbagger"]
+    assert row[headers.index("SB (capability)")].startswith("yes: selectivity")
