@@ -11,6 +11,7 @@ from sandbox.config import load_config
 from sandbox.core.results import Summary
 from sandbox.record.runstore import RunStore
 from sandbox.review.display import Display
+from sandbox.review.report.build import build_report
 from sandbox.run.runner import Runner
 from tests.conftest import REPO
 
@@ -99,3 +100,15 @@ def test_the_profile_tables_gain_sb_columns(sb_summary: Summary) -> None:
     assert "SB (capability)" in headers and "SB gap (propensity)" in headers
     row = {r[0]: r for r in _cells(capability)}["sandbagger"]
     assert row[headers.index("SB (capability)")].startswith("yes: selectivity")
+
+
+def test_the_report_has_an_sb_section(sb_summary: Summary) -> None:
+    import yaml
+
+    config = yaml.safe_load((REPO / "configs" / "sandbagging.yaml").read_text())
+    report = build_report(sb_summary, config)
+    sections = {s.id: s for s in report.sections}
+    assert "xc" not in sections and "co" not in sections
+    sb = sections["sb"]
+    assert [t.id for t in sb.tables] == ["sb-games"]
+    assert len(sb.tables[0].rows) == 16  # 4 models x 4 games

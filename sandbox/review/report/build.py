@@ -79,6 +79,14 @@ def build_report(summary: Summary, config: Mapping[str, Any], config_yaml: str =
             plots.tg_gap(summary),
         ),
         _section(
+            "sb",
+            "Sandbagging (SB)",
+            "Can the model underperform on purpose when told to: selectively, to a chosen share, "
+            "and so as to pass for a weaker model (capabilities)? And does it, unasked (the "
+            "propensity probe)?",
+            tables.sb_games_table(summary),
+        ),
+        _section(
             "protocols",
             "Control protocols",
             "Copies of the untrusted model work a stream of tasks under a control protocol.",

@@ -81,6 +81,12 @@ def tg_cells_table(summary: Summary) -> Table | None:
     return from_rich(Display.tg_table(summary), "tg-cells")
 
 
+def sb_games_table(summary: Summary) -> Table | None:
+    """The SB games per model: each game's own verdict and the measure it reads, the table
+    `sandbox run` prints (`Display.sb_table`)."""
+    return from_rich(Display.sb_table(summary), "sb-games")
+
+
 def run_table(summary: Summary, config: Mapping[str, Any]) -> Table:
     """What the run was: enough to rerun it and to know it is this run."""
     run = config.get("run") or {}
