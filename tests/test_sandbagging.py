@@ -535,11 +535,16 @@ def test_the_review_context_is_read_only_as_a_review() -> None:
 
 
 def test_every_sb_game_renders_for_every_organism() -> None:
-    """Any organism answers any SB context with something the parser reads or a recorded
-    failure: no exception (for example from a context it cannot read)."""
+    """Any organism answers any SB context with a reply (no exception, for example from a
+    context it cannot read), and those that play SB answer one of the shown values."""
+    players = {"honest", "sandbagger", "crude_sandbagger", "weak", "worst_case"}
     for name in SB_GAMES:
         env: Environment = game(name)
         obs = env.observations()[-1]
         rendered = env.render(obs.id, Affordances(), 1)
+        assert isinstance(rendered.answer, ChoiceAnswer)
         for model in ORGANISMS:
-            ORGANISMS.build(model).respond(rendered.messages, random.Random(0))
+            reply = ORGANISMS.build(model).respond(rendered.messages, random.Random(0))
+            assert isinstance(reply, str) and reply
+            if model in players:
+                assert parse_choice(reply, rendered.answer.choices) is not None, (name, model)

@@ -52,7 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -86,6 +86,8 @@ from sandbox.review.export.eval_zip import EvalZip, StreamedMember
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog, EvalScore
+
+E = TypeVar("E", ContextStarted, ActionTaken)
 
 SUITES = ("xc", "co", "tg", "control")
 CONTROL = "control"
@@ -232,24 +234,28 @@ class ContextReader(LineReader):
         self._actions.clear()
 
     def started(self, context_id: str | None) -> ContextStarted | None:
-        if context_id is None:
-            return None
-        if context_id not in self._started:
-            offset = self.trail.started_at.get(context_id)
-            self._started[context_id] = (
-                None if offset is None else ContextStarted.model_validate_json(self.line(offset))
-            )
-        return self._started[context_id]
+        return self._event(ContextStarted, self._started, self.trail.started_at, context_id)
 
     def action(self, context_id: str | None) -> ActionTaken | None:
+        return self._event(ActionTaken, self._actions, self.trail.action_at, context_id)
+
+    def _event(
+        self,
+        model: type[E],
+        read: dict[str, E | None],
+        offsets: Mapping[str, int],
+        context_id: str | None,
+    ) -> E | None:
+        """A context's event of `model`, read at its offset once per episode (None where the
+        log holds none)."""
         if context_id is None:
             return None
-        if context_id not in self._actions:
-            offset = self.trail.action_at.get(context_id)
-            self._actions[context_id] = (
-                None if offset is None else ActionTaken.model_validate_json(self.line(offset))
+        if context_id not in read:
+            offset = offsets.get(context_id)
+            read[context_id] = (
+                None if offset is None else model.model_validate_json(self.line(offset))
             )
-        return self._actions[context_id]
+        return read[context_id]
 
     def call(self, context_id: str) -> ActionTaken | PlanWritten | None:
         """The model call a context made: its answer, or the shared plan it wrote."""
