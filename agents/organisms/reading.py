@@ -51,7 +51,7 @@ def _int(pattern: re.Pattern[str], text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _request(messages: Sequence[Message]) -> Request:
+def request_kind(messages: Sequence[Message]) -> Request:
     """What the last user turn asks for."""
     last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
     if "Think step by step" in last_user:
@@ -66,7 +66,7 @@ def _request(messages: Sequence[Message]) -> Request:
 def read(messages: Sequence[Message]) -> Reading:
     """What the conversation asks for now, and the game facts its text states."""
     text = "\n".join(m.content for m in messages)
-    request = _request(messages)
+    request = request_kind(messages)
     cue = _CUE.search(text)
     options = _SIGNALS.search(text) or _SCHELLING.search(text) or _OPTIONS.search(text)
     choices = _CHOICES.search(text)
@@ -181,7 +181,7 @@ def read_code(messages: Sequence[Message]) -> CodeReading | None:
         audit_budget = float(budget.group(1)) / (100 if budget.group(2) else 1)
     return CodeReading(
         prompt=prompt,
-        request=_request(messages),
+        request=request_kind(messages),
         function=sig.group(2),
         signature=sig.group(1),
         statement=task.group(1).strip() if task else "",
