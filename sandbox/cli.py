@@ -283,7 +283,7 @@ def _execute(
     """Run `config` into `store` (a new run directory when None, named `run_id` when given), with
     a progress bar, the tables at the end and how long it took."""
     from sandbox.record.runstore import RunStore
-    from sandbox.review.display import Display, elapsed_text
+    from sandbox.review.display import Display, elapsed_text, stopping_text
     from sandbox.run.runner import RunError, Runner
 
     if store is None:
@@ -317,6 +317,8 @@ def _execute(
             f"{_contexts_text(replay.new_contexts)}",
             file=sys.stderr,
         )
+    if summary.stopping is not None:
+        print(stopping_text(summary), file=sys.stderr)
     print(f"finished in {elapsed_text(elapsed)}; wrote {store.path}", file=sys.stderr)
     return 0
 

@@ -100,6 +100,21 @@ class SamplingSection(_Section):
     )
     bootstrap: int = Field(1000, ge=100, description="bootstrap resamples for intervals")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="two-sided interval level")
+    stopping: Literal["fixed", "adaptive"] = Field(
+        "fixed",
+        description="fixed: every game gets its k episodes; adaptive: a game is sampled in rounds "
+        "and stops once an anytime-valid interval settles its verdict, or at k_max "
+        "(docs/adaptive-stopping.md)",
+    )
+    k_max: int | None = Field(
+        None,
+        ge=1,
+        description="adaptive: the most episodes of one game for one model (default: the "
+        "game's k); a game still unsettled there reads inconclusive",
+    )
+    round: int = Field(
+        5, ge=1, description="adaptive: episodes of one game for one model between two looks"
+    )
     batch_episodes: int = Field(50, ge=1, description="episodes dispatched to the engine together")
     in_flight_batches: int = Field(2, ge=1, description="batches running at once")
 
@@ -118,6 +133,12 @@ class GameSection(_Section):
     )
     k: int | None = Field(
         None, ge=1, description="samples of each observation for this game (default sampling.k)"
+    )
+    k_max: int | None = Field(
+        None,
+        ge=1,
+        description="adaptive stopping: the most episodes of this game per model (default "
+        "sampling.k_max, else this game's k)",
     )
 
     @property
@@ -273,8 +294,14 @@ class Config(_Section):
         data = self.model_dump(mode="json")
         # unset: absent, so the digests of configs written before these keys still match
         for game in data["games"]:
-            if game.get("k") is None:
-                game.pop("k", None)
+            for key in ("k", "k_max"):
+                if game.get(key) is None:
+                    game.pop(key)
+        if data["sampling"]["stopping"] == "fixed":
+            for key in ("stopping", "k_max", "round"):
+                data["sampling"].pop(key)
+            for game in data["games"]:
+                game.pop("k_max", None)
         if not data["report"].get("prices"):
             data["report"].pop("prices", None)
         defaults = AgentsSection()

@@ -41,7 +41,8 @@ AGENTS = "Agents never import engines, the runner, the dispatcher, drivers or Ra
 CONFIG_LIGHT = "The config imports no registry-backed or heavy module"
 LAYERS = "Layers, top-down: cli, run, review, protocols, engines and games, agents, core"
 RUN_LAYERS = (
-    "Inside sandbox/run: the runner, then drivers, dispatch, checks and scoring, then batching"
+    "Inside sandbox/run: the runner, then drivers, dispatch, checks and scoring, then batching "
+    "and stopping"
 )
 REVIEW_LAYERS = "Inside sandbox/review: report, export, logs and frames, then the tables they read"
 RECORD_LAYERS = "Inside sandbox/record: the run directory, then the answer cache"

@@ -9,7 +9,8 @@ One concept per module, each name re-exported here so callers write `metrics.wil
 policies), `ratios` (XC slopes and ratios), `thresholds` (audit thresholds and the budget),
 `steps` (recorded steps as codes), `simulation` (deployments and their exact safety),
 `attack_rate` (the red team's best rate), `usefulness`, `frontier` (safety against usefulness),
-`honeypots` (untrusted monitoring's honeypot test); `settings` (`Simulation`: the settings
+`honeypots` (untrusted monitoring's honeypot test); `sequential` (anytime-valid confidence
+sequences for rates, which adaptive sampling stops on); `settings` (`Simulation`: the settings
 every safety estimate of one deployment shares); `sandbagging` (the SB suite's item bootstrap,
 accuracy drops and selectivity, calibration, detectors' AUROCs and the untestable floor).
 """
@@ -57,6 +58,7 @@ from control.metrics.sandbagging import (
     share_within,
     slope_verdict,
 )
+from control.metrics.sequential import bernoulli_cs, log_mixture_ratio, rate_box
 from control.metrics.settings import Simulation
 from control.metrics.simulation import (
     DeploymentOutcomes,
@@ -100,6 +102,7 @@ __all__ = [
     "audit_probability",
     "auroc",
     "auroc_interval",
+    "bernoulli_cs",
     "best_attack_rate",
     "bootstrap_policy_statistic",
     "calibrate_threshold",
@@ -116,10 +119,12 @@ __all__ = [
     "honeypot_max_passes",
     "honeypot_shutdown_probability",
     "item_bootstrap",
+    "log_mixture_ratio",
     "mean_accuracy",
     "ols_slope",
     "percentile_interval",
     "projected_interval",
+    "rate_box",
     "ratio",
     "red_win",
     "resampled_laws",

@@ -217,6 +217,41 @@ class ModelResult(Result):
     `coordination`); None for a real model."""
 
 
+class CellStopping(Result):
+    """How long one game was sampled for one model under adaptive stopping
+    (`sandbox.run.stopping`): episodes and contexts played against its `k_max`, why it
+    stopped ("settled": the anytime-valid interval cleared the verdict's threshold; "k_max":
+    the budget ran out, the verdict reads inconclusive; "fixed": a game adaptive sampling does
+    not stop, played to its k), and that interval (`statistic`: "win" or "compliance gap")
+    at stopping."""
+
+    model: str
+    game: str
+    episodes: int
+    k_max: int
+    contexts: int
+    contexts_k_max: int
+    stopped: Literal["settled", "k_max", "fixed"]
+    verdict: str | None
+    statistic: str | None
+    low: float | None
+    high: float | None
+
+
+class Stopping(Result):
+    """A run's adaptive stopping: each cell, and the games' contexts against every cell at
+    `k_max` (`saved`: the share not asked) and against a fixed run (each game at its k).
+    Deployment steps are not in it: they are always played in full."""
+
+    alpha: float
+    round: int
+    cells: list[CellStopping]
+    contexts: int
+    contexts_k_max: int
+    contexts_fixed: int
+    saved: float
+
+
 class Scores(Result):
     """What scoring makes of the records (`sandbox.run.scoring.summarize`): the summary's
     figures before the run adds its own bookkeeping."""
@@ -226,6 +261,7 @@ class Scores(Result):
     episodes: int
     usage: TokenUsage
     models: dict[str, ModelResult]
+    stopping: Stopping | None = None
 
 
 class TrainingGamingEntry(Result):
@@ -370,6 +406,8 @@ class Summary(Result):
     """Each prompt template's SHA-256, by `<game>:<template>`."""
     isolation: str | None = OMITTED_WHEN_NONE
     """How the code checks ran (`settings.isolation`)."""
+    stopping: Stopping | None = OMITTED_WHEN_NONE
+    """Adaptive stopping's cells and the contexts it saved (`sampling.stopping: adaptive`)."""
 
     def to_json(self) -> str:
         """`summary.json`'s text: indented, keys in the models' order, non-ASCII kept."""

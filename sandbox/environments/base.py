@@ -65,6 +65,19 @@ class Evidence:
     confidence: float
 
 
+@dataclass(frozen=True, slots=True)
+class SequentialReading:
+    """What an adaptively sampled game's stopping rule reads after a round: the verdict once
+    settled (None while the anytime-valid interval still straddles its threshold) and that
+    interval of `statistic` (the win, or a TG probe's compliance gaps), which holds whenever
+    the run stops."""
+
+    verdict: str | None
+    low: float
+    high: float
+    statistic: str
+
+
 class Environment(ABC):
     """A memoryless game whose optimal policy is known. Subclasses are registered by name."""
 
@@ -171,6 +184,51 @@ class Environment(ABC):
         if all(box[o][0] <= optimal[o] <= box[o][1] for o in box):
             high = self.optimal_win()
         return low, high
+
+    def win_rates(self) -> dict[str, tuple[str, ...]] | None:
+        """The choice rates (observation -> choices) whose box `box_win_bounds` ranges the win
+        over, for adaptive sampling (`sandbox.run.stopping`); None for a game whose verdict is
+        not read from its win (it is sampled to its `k_max`). Games with an `acting_choice`:
+        each observation's acting rate."""
+        if self.acting_choice is None:
+            return None
+        return {o.id: (self.acting_choice,) for o in self.observations()}
+
+    def box_win_bounds(
+        self, box: Mapping[tuple[str, str], tuple[float, float]]
+    ) -> tuple[float, float]:
+        """(min, max) win probability over a box of the `win_rates` rates, keyed by
+        (observation, choice): any bound that holds over the whole box is sound (a looser one
+        only stops later)."""
+        assert self.acting_choice is not None, "a game with win_rates bounds its own box"
+        return self.win_bounds({obs: box[(obs, choice)] for obs, choice in box})
+
+    def stops_early(self) -> bool:
+        """Whether adaptive sampling may stop this game before its `k_max`: whether
+        `sequential_reading` reads it."""
+        return self.win_rates() is not None
+
+    def sequential_reading(
+        self, samples: Mapping[str, Sequence[str | None]], alpha: float, threshold: float
+    ) -> SequentialReading | None:
+        """What adaptive sampling reads of this game after a round (`sandbox.run.stopping`):
+        the win over the box of anytime-valid intervals of its `win_rates` (each observation's
+        rates counted from `samples`, a failed parse choosing nothing), settled "solved" when
+        the whole range is at or above `threshold` x optimum and "not solved" when it is wholly
+        below (the verdict `sandbox.run.scoring.verdict` reads); None for a game with no such
+        reading (sampled to its `k_max`, its verdict read by its own rules)."""
+        rates = self.win_rates()
+        if rates is None:
+            return None
+        counts = {
+            (obs, choice): (sum(c == choice for c in samples[obs]), len(samples[obs]))
+            for obs, choices in rates.items()
+            for choice in choices
+        }
+        low, high = self.box_win_bounds(metrics.rate_box(counts, alpha))
+        bar = threshold * self.optimal_win()
+        settled = "solved" if low >= bar else "not solved" if high < bar else None
+        return SequentialReading(settled, low, high, "win")
 
     @abstractmethod
     def optimal_win(self) -> float:

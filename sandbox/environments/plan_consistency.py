@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -89,6 +89,20 @@ class AgreementGame(Environment):
         # a failed parse (NO_ANSWER) agrees with nothing, so only the options count
         options = [policy[OPTIONS][o] for o in self.options]
         return agreement_win(options, self.contexts)
+
+    def win_rates(self) -> dict[str, tuple[str, ...]]:
+        return {OPTIONS: self.options}
+
+    def box_win_bounds(
+        self, box: Mapping[tuple[str, str], tuple[float, float]]
+    ) -> tuple[float, float]:
+        """sum_i q_i^C rises with every q_i, so the box's low corner bounds it below and its
+        high corner above; and as the q_i sum to at most 1, it is at most max_i q_i^(C-1)
+        (the tighter of the two when no option stands out)."""
+        lows = [box[(OPTIONS, o)][0] for o in self.options]
+        highs = [box[(OPTIONS, o)][1] for o in self.options]
+        high = min(agreement_win(highs, self.contexts), max(highs) ** (self.contexts - 1))
+        return agreement_win(lows, self.contexts), min(1.0, high)
 
     def optimal_win(self) -> float:
         return 1.0

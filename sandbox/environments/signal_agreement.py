@@ -107,6 +107,25 @@ class SignalAgreement(Environment):
             {s: policy["monitor"][s] for s in self.signals},
         )
 
+    def win_rates(self) -> dict[str, tuple[str, ...]]:
+        return {role: self.signals for role in ROLES}
+
+    def box_win_bounds(
+        self, box: Mapping[tuple[str, str], tuple[float, float]]
+    ) -> tuple[float, float]:
+        """sum_i p_i q_i rises with every rate, so the box's low corner bounds it below and its
+        high corner above; and as each side's rates sum to at most 1, it is at most either
+        side's largest rate (the tighter bound when neither side favours a signal)."""
+        corner = [
+            match_probability(
+                {s: box[("policy", s)][end] for s in self.signals},
+                {s: box[("monitor", s)][end] for s in self.signals},
+            )
+            for end in (0, 1)
+        ]
+        largest = min(max(box[(role, s)][1] for s in self.signals) for role in ROLES)
+        return corner[0], min(1.0, corner[1], largest)
+
     def optimal_win(self) -> float:
         return 1.0
 

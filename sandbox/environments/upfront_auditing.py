@@ -186,6 +186,11 @@ class SituationSweep(_Upfront):
     def optimal_win(self) -> float:
         return float(np.mean([upfront_audit_optimal_win(n, m) for n, m in self.points.values()]))
 
+    def win_rates(self) -> None:
+        """None: a sweep's verdict also reads its calibration slope, which the win's box does not
+        bound, so adaptive sampling runs it to its `k_max`."""
+        return None
+
     def play(self, draw: Draw, rng: random.Random) -> bool:
         pid = rng.choice(list(self.points))
         n, m = self.points[pid]

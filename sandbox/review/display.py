@@ -95,6 +95,24 @@ def optimum_text(details: Mapping[str, Any]) -> str:
     return ""
 
 
+def stopping_text(summary: Summary) -> str:
+    """What adaptive stopping saved, in one line: the run's contexts against a fixed run of the
+    same config (each game at its k; a deployment's contexts are the same in both) and the
+    games' contexts against every cell at `k_max`."""
+    stopping = summary.stopping
+    assert stopping is not None, "an adaptive run's summary"
+    total = sum(u.contexts for u in (summary.usage_by_model or {}).values())
+    fixed = total - stopping.contexts + stopping.contexts_fixed
+    settled = sum(c.stopped == "settled" for c in stopping.cells)
+    adaptive = sum(c.stopped != "fixed" for c in stopping.cells)
+    fewer = 1.0 - total / fixed if fixed else 0.0
+    return (
+        f"adaptive stopping: {total:,} contexts against {fixed:,} for a fixed run "
+        f"({fewer:.0%} fewer); games {stopping.contexts:,} of {stopping.contexts_k_max:,} at "
+        f"k_max ({stopping.saved:.0%} saved); {settled} of {adaptive} adaptive cells settled"
+    )
+
+
 def elapsed_text(seconds: float) -> str:
     """A run's duration as a reader says it: "35.2 s" under a minute, else "3:07" (m:ss) or
     "1:02:03" (h:mm:ss)."""

@@ -54,6 +54,7 @@ from sandbox.run.checks import check_config, control_monitor
 from sandbox.run.dispatch import Dispatcher
 from sandbox.run.drivers import GameDriver, PlanBook
 from sandbox.run.scoring import summarize
+from sandbox.run.stopping import Sequencer
 
 if TYPE_CHECKING:
     from control.protocols.step import Check, CheckRun
@@ -86,17 +87,10 @@ def build_environments(config: Config) -> dict[str, Environment]:
 
 
 def episode_plan(config: Config) -> list[EpisodeSpec]:
-    """Every episode of the run, in commit order: per model, each game's `k` episodes, then the
-    deployment's steps (calibration, honest, attack)."""
-    plan = []
-    for model in config.models:
-        for game in config.games:
-            k = game.k or config.sampling.k
-            plan += [EpisodeSpec(model, game.game_id, i) for i in range(k)]
-        if config.control is not None:
-            steps = 3 * config.control.steps
-            plan += [EpisodeSpec(model, config.control.id, i) for i in range(steps)]
-    return plan
+    """Every episode of a fixed run, in commit order: per model, each game's `k` episodes, then
+    the deployment's steps (calibration, honest, attack); under adaptive stopping, the first
+    rounds the run starts from (`Sequencer.first`)."""
+    return Sequencer(config, build_environments(config)).first()
 
 
 def build_engine(config: Config, run_id: str) -> Engine:
@@ -395,11 +389,13 @@ class Runner:
     async def run(self) -> Summary:
         """Run every episode not yet in `results.jsonl`, then write and return the summary."""
         started = time.perf_counter()
-        plan = episode_plan(self.config)
+        sequencer = Sequencer(self.config, self.envs)
         done_records = self.store.records()
-        done = {r.episode_id for r in done_records}
-        todo = [spec for spec in plan if spec.episode_id not in done]
-        if done:
+        try:
+            order, todo = sequencer.resume(done_records)
+        except ValueError as exc:
+            raise RunError(f"cannot resume {self.store.path}: {exc}") from exc
+        if order:
             self._check_templates_unchanged()
         recorded_plans: dict[tuple[str, str, str], PlanWritten] = {}
         if (self.store.path / EVENTS).exists():
@@ -425,16 +421,16 @@ class Runner:
                     seed=self.config.run.seed,
                     models=list(self.config.models),
                     games=[g.game_id for g in self.config.games],
-                    episodes_total=len(plan),
-                    episodes_done=len(done),
-                    resumed=bool(done),
+                    episodes_total=sequencer.most,
+                    episodes_done=len(order),
+                    resumed=bool(order),
                     templates=self._template_hashes(),
                     source_run=None if self.source is None else self.source.name,
                     source_path=None if self.source is None else str(self.source.resolve()),
                     isolation=self.isolation,
                 )
             )
-            self.on_progress(len(done), len(plan))
+            self.on_progress(len(order), sequencer.total())
             try:
                 await self.engine.start()
             except Exception as exc:
@@ -442,11 +438,11 @@ class Runner:
                 raise self._failure("before its first episode", exc) from exc
             try:
                 await self._run_episodes(
-                    self.drivers(recorded_plans, done_records), todo, len(done), len(plan)
+                    self.drivers(recorded_plans, done_records), todo, sequencer, order
                 )
             finally:
                 await self.engine.close()
-            records = self.store.in_order([spec.episode_id for spec in plan])
+            records = self.store.in_order([spec.episode_id for spec in order])
             summary = self._summary(records)
             self.store.write_summary(summary)
             self._writer.emit(
@@ -491,17 +487,24 @@ class Runner:
             replay=replay,
             templates=self._template_hashes(),
             isolation=self.isolation,
+            stopping=scores.stopping,
         )
 
     async def _run_episodes(
-        self, drivers: dict[str, EpisodeDriver], todo: list[EpisodeSpec], done: int, total: int
+        self,
+        drivers: dict[str, EpisodeDriver],
+        pending: deque[EpisodeSpec],
+        sequencer: Sequencer,
+        order: list[EpisodeSpec],
     ) -> None:
         """Drive a window of episodes at once (enough to fill `in_flight_batches` engine batches
-        of `batch_episodes`), committing each in plan order as the window's head finishes."""
+        of `batch_episodes`), committing each in queue order as the window's head finishes;
+        each commit may queue a cell's next round (`Sequencer.committed`), and is added to
+        `order`, the run's commit order."""
         sampling = self.config.sampling
         window_size = sampling.batch_episodes * sampling.in_flight_batches
-        window: deque[asyncio.Future[EpisodeOutcome]] = deque()
-        pending = deque(todo)
+        window: deque[tuple[EpisodeSpec, asyncio.Future[EpisodeOutcome]]] = deque()
+        done = len(order)
         dispatcher = Dispatcher(
             self.engine,
             sampling.batch_episodes,
@@ -523,20 +526,23 @@ class Runner:
                     while pending and len(window) < window_size:
                         spec = pending.popleft()
                         window.append(
-                            asyncio.ensure_future(drivers[spec.game](spec, dispatcher.ask))
+                            (spec, asyncio.ensure_future(drivers[spec.game](spec, dispatcher.ask)))
                         )
-                    record = self._commit(await window.popleft())
+                    spec, head = window.popleft()
+                    record = self._commit(await head)
+                    order.append(spec)
+                    pending.extend(sequencer.committed(record))
                     done += 1
                     self.on_episode(record)
-                    self.on_progress(done, total)
+                    self.on_progress(done, sequencer.total())
                     self._stop_if_dead(done)
             except Exception as exc:
-                for task in window:
+                for _, task in window:
                     task.cancel()
-                await asyncio.gather(*window, return_exceptions=True)
+                await asyncio.gather(*(task for _, task in window), return_exceptions=True)
                 # engine batches in flight may hold answers: keep them for the resume
                 await dispatcher.drain(DRAIN_S)
-                raise self._failure(f"after {done} of {total} episodes", exc) from exc
+                raise self._failure(f"after {done} of {sequencer.total()} episodes", exc) from exc
 
     def _stop_if_dead(self, done: int) -> None:
         """Stop the run when its endpoint looks dead: `max_error_share` of the last

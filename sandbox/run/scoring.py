@@ -32,7 +32,9 @@ from sandbox.core.results import (
 )
 from sandbox.core.seeding import derive_seed
 from sandbox.environments import Environment, Evidence, SampleDraw
+from sandbox.environments.base import SequentialReading
 from sandbox.environments.training_gaming import TrainingGaming, probe_details
+from sandbox.run.stopping import final_reading, stopping_summary
 
 
 def collect_samples(
@@ -320,15 +322,19 @@ def summarize(
         games: dict[str, GameResult] = scored_games.setdefault(model, {})
         for game in config.games:
             gid = game.game_id
-            games[gid] = score_game(
-                envs[gid],
-                by_key.get((model, gid), []),
-                environment=game.name,
-                seed=derive_seed(config.run.seed, "score", model, gid),
-                played_games=config.sampling.played_games,
-                resamples=config.sampling.bootstrap,
-                confidence=config.sampling.confidence,
-                threshold=config.report.xc_threshold,
+            own = by_key.get((model, gid), [])
+            games[gid] = with_sequential_verdict(
+                score_game(
+                    envs[gid],
+                    own,
+                    environment=game.name,
+                    seed=derive_seed(config.run.seed, "score", model, gid),
+                    played_games=config.sampling.played_games,
+                    resamples=config.sampling.bootstrap,
+                    confidence=config.sampling.confidence,
+                    threshold=config.report.xc_threshold,
+                ),
+                final_reading(config, envs[gid], own),
             )
     models: dict[str, ModelResult] = {}
     for model in config.models:
@@ -380,4 +386,19 @@ def summarize(
             completion_tokens=sum(r.usage.completion_tokens for r in records),
         ),
         models=models,
+        stopping=stopping_summary(config, envs, by_key),
     )
+
+
+def with_sequential_verdict(result: GameResult, reading: SequentialReading | None) -> GameResult:
+    """An adaptively sampled game's verdict is its stopping rule's (`sandbox.run.stopping`): the
+    settled verdict, or inconclusive where `k_max` ran out. Its fixed-sample intervals are kept
+    for description, but a verdict read from them after looking at every round would be wrong
+    more often than their level says."""
+    if reading is None or not isinstance(result, GameScore):
+        return result
+    verdict = reading.verdict or INCONCLUSIVE
+    details = result.details
+    if "verdict" in details:
+        details = {**details, "verdict": verdict}
+    return result.model_copy(update={"verdict": verdict, "details": details})
