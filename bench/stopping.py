@@ -112,26 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fixed": sequential_rule(ordinary, [args.k_max], bar),
         "peeking": sequential_rule(ordinary, looks, bar),
     }
-    d = 0.02
-    grid = sorted(
-        {
-            0.0,
-            0.05,
-            bar - 0.2,
-            bar - 0.1,
-            bar - 2 * d,
-            bar - d,
-            bar,
-            bar + d,
-            bar + 2 * d,
-            bar + 0.1,
-            bar + 0.2,
-            0.95,
-            1.0,
-        }
-        & set(np.round(np.linspace(0, 1, 101), 2).tolist())
-        | {bar, bar - d, bar + d}
-    )
+    # the bar itself, rates just beside it, further off, and the ends of [0, 1]
+    offsets = (-0.2, -0.1, -0.04, -0.02, 0.0, 0.02, 0.04, 0.1, 0.2)
+    near = {round(bar + d, 4) for d in offsets if 0.0 <= bar + d <= 1.0}
+    grid = sorted(near | {0.0, 0.05, 0.95, 1.0})
     print(
         f"bar {bar}, alpha {alpha}, rounds of {args.round} up to k_max {args.k_max}, "
         f"{args.runs} runs per rate; wrong share [95% interval] / mean contexts"

@@ -265,6 +265,14 @@ class Config(_Section):
             )
         if not self.games and self.control is None:
             raise ValueError("nothing to run: give games, a control section, or both")
+        if self.sampling.stopping == "fixed":
+            adaptive_only = [f"sampling.{k}" for k in ("k_max",) if getattr(self.sampling, k)]
+            adaptive_only += [f"games.{i}.k_max" for i, g in enumerate(self.games) if g.k_max]
+            if adaptive_only:
+                raise ValueError(
+                    f"{', '.join(adaptive_only)}: read only with sampling.stopping: adaptive "
+                    "(a fixed run plays each game's k)"
+                )
         ids = [g.game_id for g in self.games] + ([self.control.id] if self.control else [])
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -208,3 +208,35 @@ def test_a_fixed_config_keeps_its_digest(tmp_path: Path) -> None:
     assert all("k_max" not in g for g in fixed["games"])
     adaptive = config_from_mapping(_config(tmp_path)).resolved()
     assert adaptive["sampling"]["stopping"] == "adaptive"
+
+
+def test_the_report_shows_each_cells_stop_and_the_calls_saved(
+    fixed_and_adaptive: dict[str, tuple[Path, Summary]],
+) -> None:
+    from sandbox.review.report.build import build_report
+
+    def stopping_tables(summary: Summary) -> list[Any]:
+        report = build_report(summary, {})
+        return [t for s in report.sections for t in s.tables if t.id == "stopping"]
+
+    assert stopping_tables(fixed_and_adaptive["fixed"][1]) == []
+    _, summary = fixed_and_adaptive["adaptive"]
+    (table,) = stopping_tables(summary)
+    assert summary.stopping is not None
+    assert len(table.rows) == len(summary.stopping.cells) == len(MODELS) * len(GAMES)
+    for row, cell in zip(table.rows, summary.stopping.cells, strict=True):
+        assert row[:3] == (cell.model, cell.game, f"{cell.episodes} / {cell.k_max}")
+        assert row[4:6] == ("settled", cell.verdict)
+    assert stopping_text(summary) in table.caption
+
+
+def test_adaptive_keys_in_a_fixed_run_are_refused_by_name(tmp_path: Path) -> None:
+    from sandbox.config import ConfigError
+
+    data = small_config(tmp_path, sampling={"k": 10, "k_max": 50})
+    with pytest.raises(ConfigError, match=r"sampling\.k_max: read only with"):
+        config_from_mapping(data)
+    data = small_config(tmp_path)
+    data["games"][1]["k_max"] = 50
+    with pytest.raises(ConfigError, match=r"games\.1\.k_max: read only with"):
+        config_from_mapping(data)

@@ -99,6 +99,7 @@ def build_report(summary: Summary, config: Mapping[str, Any], config_yaml: str =
             "What ran, what it cost, and how many answers could not be read.",
             tables.run_table(summary, config),
             tables.usage_table(summary),
+            tables.stopping_table(summary),
             tables.parse_failures_table(summary),
         ),
     ]

@@ -16,7 +16,7 @@ from typing import Any
 from rich.table import Table as RichTable
 
 from sandbox.core.results import DeploymentScore, GameScore, ModelUsage, Summary
-from sandbox.review.display import GAME_COLUMNS, Display, game_cells, rate_text
+from sandbox.review.display import GAME_COLUMNS, Display, game_cells, rate_text, stopping_text
 from sandbox.review.report.model import Table
 
 MISSING = "-"
@@ -239,3 +239,32 @@ def parse_failures_table(summary: Summary) -> Table | None:
         return None
     columns = ("model", "game", "samples", "parse failures", "rate")
     return Table("parse-failures", "Parse failures", columns, tuple(rows))
+
+
+def stopping_table(summary: Summary) -> Table | None:
+    """Adaptive stopping, cell by cell: episodes played against `k_max`, why the cell stopped
+    and the anytime-valid interval its verdict was read from; the caption says the contexts
+    saved (`display.stopping_text`). None for a fixed run."""
+    stopping = summary.stopping
+    if stopping is None:
+        return None
+    rows = tuple(
+        (
+            c.model,
+            c.game,
+            f"{c.episodes} / {c.k_max}",
+            f"{c.contexts:,}",
+            c.stopped,
+            c.verdict or MISSING,
+            MISSING
+            if c.low is None or c.high is None
+            else f"{c.statistic} [{c.low:.3f}, {c.high:.3f}]",
+        )
+        for c in stopping.cells
+    )
+    columns = ("model", "game", "episodes / k_max", "contexts", "stopped", "verdict", "interval")
+    caption = (
+        f"{stopping_text(summary)}. Each settled verdict holds at error rate {stopping.alpha:g} "
+        "whatever round it stopped at (docs/adaptive-stopping.md)"
+    )
+    return Table("stopping", "Adaptive stopping", columns, rows, caption)
