@@ -27,17 +27,17 @@ GAMES = [
 
 
 def _config(tmp_path: Path, stopping: str = "adaptive", **sampling: Any) -> dict[str, Any]:
+    adaptive = {"stopping": stopping, "k_max": 600} if stopping == "adaptive" else {}
     return small_config(
         tmp_path,
         models=MODELS,
         games=GAMES,
         sampling={
             "k": 300,
-            "k_max": 600,
-            "stopping": stopping,
             "played_games": 200,
             "bootstrap": 200,
             "batch_episodes": 16,
+            **adaptive,
             **sampling,
         },
     )
@@ -240,3 +240,18 @@ def test_adaptive_keys_in_a_fixed_run_are_refused_by_name(tmp_path: Path) -> Non
     data["games"][1]["k_max"] = 50
     with pytest.raises(ConfigError, match=r"games\.1\.k_max: read only with"):
         config_from_mapping(data)
+
+
+def test_a_replay_asks_the_same_episodes_answered_from_the_log(
+    fixed_and_adaptive: dict[str, tuple[Path, Summary]],
+) -> None:
+    from sandbox.cli import main
+
+    run, summary = fixed_and_adaptive["adaptive"]
+    before = {p.name for p in run.parent.iterdir()}
+    assert main(["replay", str(run), "--quiet"]) == 0
+    (replay,) = [p for p in run.parent.iterdir() if p.name not in before]
+    assert (replay / RESULTS).read_bytes() == (run / RESULTS).read_bytes()
+    replayed = Summary.read(replay / "summary.json")
+    assert replayed.replay is not None and replayed.replay.new_contexts == {}
+    assert replayed.stopping == summary.stopping
