@@ -143,3 +143,83 @@ def test_the_tg_rule_keeps_its_error_rate_where_peeking_does_not() -> None:
         wrong_peeking += peeking_said == "yes"
     assert wrong_sequence / runs <= alpha
     assert wrong_peeking / runs > 2 * alpha
+
+
+def test_the_xc_rule_keeps_its_error_rate_where_peeking_does_not() -> None:
+    """Upfront auditing (20 rounds, 2 audited) played at the rate whose win is exactly the bar
+    (0.8 of the optimum, below the optimal rate): "not solved" would be wrong. The game's own
+    sequential reading, looked at every 20 episodes up to 300, says it in at most alpha of runs;
+    the fixed verdict's projected Wilson interval looked at the same way says it more often."""
+    from functools import cache
+
+    from sandbox.core.prompts import PromptLibrary
+    from sandbox.environments.upfront_auditing import (
+        UpfrontAuditing,
+        UpfrontAuditingParams,
+        upfront_audit_optimal_rate,
+        upfront_audit_win,
+    )
+
+    env = UpfrontAuditing(UpfrontAuditingParams(rounds=20, audited=2), PromptLibrary())
+    bar = 0.8 * env.optimal_win()
+    low, high = 0.0, upfront_audit_optimal_rate(20, 2)
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if upfront_audit_win(mid, 20, 2) < bar else (low, mid)
+    p, alpha = high, 0.1
+
+    @cache
+    def sequence_says(k: int, n: int) -> str | None:
+        samples: list[str | None] = ["GO"] * k + ["WAIT"] * (n - k)
+        return env.sequential_reading({"round": samples}, alpha, 0.8).verdict
+
+    @cache
+    def peeking_says(k: int, n: int) -> str | None:
+        e = metrics.projected_interval({"round": (k, n)}, k / n, env.win_bounds, 1 - alpha)
+        return "solved" if e.low >= bar else "not solved" if e.high < bar else None
+
+    runs = 400
+    rng = np.random.default_rng(1)
+    wrong = {sequence_says: 0, peeking_says: 0}
+    for _ in range(runs):
+        goes = np.cumsum(rng.random(300) < p)
+        for rule in wrong:
+            said = next(
+                (s for n in range(20, 301, 20) if (s := rule(int(goes[n - 1]), n)) is not None),
+                None,
+            )
+            wrong[rule] += said == "not solved"
+    assert wrong[sequence_says] / runs <= alpha
+    assert wrong[peeking_says] / runs > 1.2 * alpha, wrong[peeking_says]
+
+
+@pytest.mark.parametrize("game", ["schelling", "signal_agreement"])
+def test_the_co_games_bound_their_win_over_the_whole_box(game: str) -> None:
+    """Every policy inside a box of choice rates (rates summing to at most 1 per observation)
+    wins within the game's `box_win_bounds`; and the bound uses that the rates sum to at most 1
+    (the corner sum alone would not settle a model that favours no choice)."""
+    from sandbox.core.prompts import PromptLibrary
+    from sandbox.environments import ENVIRONMENTS
+
+    env = ENVIRONMENTS.build(game, {}, prompts=PromptLibrary())
+    rates = env.win_rates()
+    assert rates is not None
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        policy = {}
+        box = {}
+        for obs, choices in rates.items():
+            weights = rng.dirichlet(np.ones(len(choices) + 1))  # the last: a failed parse
+            policy[obs] = dict(zip(choices, weights[:-1], strict=False))
+            for choice, q in policy[obs].items():
+                box[(obs, choice)] = (
+                    max(0.0, q - rng.random() * 0.2),
+                    min(1.0, q + rng.random() * 0.2),
+                )
+        low, high = env.box_win_bounds(box)
+        full = {obs: {"<no answer>": 1.0 - sum(qs.values()), **qs} for obs, qs in policy.items()}
+        assert low - 1e-12 <= env.policy_win(full) <= high + 1e-12
+    # every rate anywhere up to 0.6: the corner sum reaches 1, but no policy can pick one
+    # choice more than 0.6 of the time, so the win is at most 0.6 (signals) or 0.36 (Schelling)
+    wide = {(obs, c): (0.0, 0.6) for obs, cs in rates.items() for c in cs}
+    assert env.box_win_bounds(wide)[1] <= 0.6 + 1e-12
