@@ -386,7 +386,7 @@ def _show(args: argparse.Namespace) -> int:
     `Summary.read` knows): no Ray, no model calls."""
     from sandbox.core.results import Summary, SummaryError
     from sandbox.record.runstore import SUMMARY
-    from sandbox.review.display import Display
+    from sandbox.review.display import Display, stopping_text
 
     path = args.run_dir / SUMMARY
     if not args.run_dir.is_dir():
@@ -404,6 +404,8 @@ def _show(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     Display().table(summary)
+    if summary.stopping is not None:
+        print(stopping_text(summary))
     return 0
 
 

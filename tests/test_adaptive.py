@@ -255,3 +255,15 @@ def test_a_replay_asks_the_same_episodes_answered_from_the_log(
     replayed = Summary.read(replay / "summary.json")
     assert replayed.replay is not None and replayed.replay.new_contexts == {}
     assert replayed.stopping == summary.stopping
+
+
+def test_show_prints_what_adaptive_stopping_saved(
+    fixed_and_adaptive: dict[str, tuple[Path, Summary]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sandbox.cli import main
+
+    run, summary = fixed_and_adaptive["adaptive"]
+    assert main(["show", str(run)]) == 0
+    assert stopping_text(summary) in capsys.readouterr().out
+    assert main(["show", str(fixed_and_adaptive["fixed"][0])]) == 0
+    assert "adaptive stopping" not in capsys.readouterr().out
