@@ -267,3 +267,18 @@ def test_show_prints_what_adaptive_stopping_saved(
     assert stopping_text(summary) in capsys.readouterr().out
     assert main(["show", str(fixed_and_adaptive["fixed"][0])]) == 0
     assert "adaptive stopping" not in capsys.readouterr().out
+
+
+def test_the_context_budget_counts_k_max(tmp_path: Path) -> None:
+    """An adaptive run may play every cell to its k_max: the budget check counts that, and
+    names the keys that drive it."""
+    from sandbox.config import ConfigError
+    from sandbox.run.checks import check_config, planned_contexts
+
+    data = _config(tmp_path)
+    config = config_from_mapping(data)
+    # upfront auditing: one observation; Schelling: one; 3 models at k_max 600
+    assert planned_contexts(config) == 3 * (600 + 600)
+    data["run"]["max_contexts"] = 3_000
+    with pytest.raises(ConfigError, match=r"3,600 contexts.*sampling\.k_max"):
+        check_config(config_from_mapping(data))

@@ -40,16 +40,18 @@ def check_config(config: Config) -> Config:
 
 def planned_contexts(config: Config) -> int:
     """The contexts the run plans, counted without listing them: per model, each game's `k`
-    episodes times its observations, and each deployment step's policy and monitor contexts.
-    A lower bound of what it asks (shared plans, judges, resamples and re-asks come on top), so
-    a refusal is never a false alarm."""
+    episodes (under adaptive stopping, its `k_max`: the most it may play) times its
+    observations, and each deployment step's policy and monitor contexts. A lower bound of what
+    it asks (shared plans, judges, resamples and re-asks come on top), so a refusal is never a
+    false alarm."""
     from sandbox.core.prompts import PromptLibrary
     from sandbox.environments import ENVIRONMENTS
+    from sandbox.run.stopping import cell_k_max
 
     per_model = 0
     for game in config.games:
         env = ENVIRONMENTS.build(game.name, game.params, prompts=PromptLibrary())
-        per_model += (game.k or config.sampling.k) * len(env.observations())
+        per_model += cell_k_max(config, game.game_id, env) * len(env.observations())
     if config.control is not None:
         per_model += 3 * config.control.steps * 2  # three phases; a policy and a monitor each
     return per_model * len(config.models)
@@ -59,7 +61,10 @@ def _check_budget(config: Config) -> None:
     """Refuse a run planning more than `run.max_contexts` contexts, naming what drives it."""
     planned = planned_contexts(config)
     if planned > config.run.max_contexts:
-        keys = ["models", "sampling.k", "games.N.k"] + (["control.steps"] if config.control else [])
+        keys = ["models", "sampling.k", "games.N.k"]
+        if config.sampling.stopping == "adaptive":
+            keys += ["sampling.k_max", "games.N.k_max"]
+        keys += ["control.steps"] if config.control else []
         raise ConfigError(
             "run.max_contexts",
             f"the run plans at least {planned:,} contexts, more than run.max_contexts "
