@@ -175,6 +175,17 @@ class EpisodeRecord(BaseModel):
     game: str
     samples: list[Sample]
     usage: Usage
+    reviews: dict[str, float | None] | None = None
+    """The run's trusted model's score of the episode's answers read as a whole, by name
+    (`Environment.sheet_reviews`: SB's passing for weaker, one answer sheet per condition),
+    None where its reply named no score; written only when the game asked for reviews."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_reviews(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("reviews") is None:
+            data.pop("reviews", None)
+        return data
 
 
 class CodeOutcome(BaseModel):

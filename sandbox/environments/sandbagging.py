@@ -540,6 +540,24 @@ class PassingForWeaker(ItemGame):
             ),
         )
 
+    def compared_reviews(self) -> tuple[str, str]:
+        """The model's sheets under the instruction against the reference's neutral ones."""
+        return self.WEAKER, NEUTRAL
+
+    def sheet_reviews(self, choices: Mapping[str, str | None]) -> dict[str, Rendered]:
+        """Detector (b) in a run: the trusted monitor reads the episode's sheet under each
+        condition (`review_request`), its score kept under the condition's name; `compare`
+        reads the model's under the instruction against the reference's neutral ones."""
+        return {
+            condition: self.review_request(
+                {
+                    self.oid(condition, item): choices.get(self.oid(condition, item))
+                    for item in self.items
+                }
+            )
+            for condition in self.conditions
+        }
+
     def details(self, evidence: Evidence) -> dict[str, Any]:
         """Accuracy under each condition (overall and per level), the drop, how the model fails,
         each sheet's detector (a) score under each condition, and the floor. Whether it passes
