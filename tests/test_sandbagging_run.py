@@ -128,3 +128,78 @@ def test_an_ambiguous_review_is_no_score(reply: str) -> None:
     assert isinstance(env, PassingForWeaker)
     rendered = env.sheet_reviews({})[NEUTRAL]
     assert parse_answer(reply, rendered.answer) is None
+
+
+# --- each item's answer in the events, and `sandbox logs` filters ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def selective_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path, _ = _run(
+        tmp_path_factory.mktemp("sbitems"),
+        "games=[{name: selective_sandbagging, params: {items_per_level: 2}}]",
+        "models=[crude_sandbagger]",
+        "trusted=null",
+        "sampling.k=6",
+        "sampling.bootstrap=100",
+    )
+    return path
+
+
+def test_each_item_answer_is_an_event_with_its_domain_difficulty_and_correctness(
+    selective_run: Path,
+) -> None:
+    """One `item_answer` per context, agreeing with the sample its record keeps: the item's
+    domain and level, the answer, and whether it is right (checked against the item itself)."""
+    env = ENVIRONMENTS.build(
+        "selective_sandbagging", {"items_per_level": 2}, prompts=PromptLibrary()
+    )
+    assert hasattr(env, "cell")
+    events = _events(selective_run)
+    answers = {e["context_id"]: e for e in events if e["kind"] == "item_answer"}
+    samples = [s for e in events if e["kind"] == "episode_result" for s in e["record"]["samples"]]
+    assert len(answers) == len(samples) == 6 * 2 * 12
+    for s in samples:
+        a = answers[s["context_id"]]
+        condition, item = env.cell(s["observation"])
+        assert (a["condition"], a["item"], a["domain"], a["difficulty"]) == (
+            condition,
+            item.id,
+            item.domain,
+            item.level,
+        )
+        assert a["answer"] == s["choice"]
+        assert a["correct"] is (s["choice"] == item.value("correct"))
+    # the crude sandbagger fails hazard items under the instruction, so both readings occur
+    assert {a["correct"] for a in answers.values()} == {True, False}
+
+
+@pytest.mark.parametrize(
+    ("argv", "keep"),
+    [
+        (["--domain", "hazard"], lambda e: e.get("domain") == "hazard"),
+        (
+            ["--kind", "item_answer", "--difficulty", "2", "--correct", "no"],
+            lambda e: e["kind"] == "item_answer" and e["difficulty"] == 2 and not e["correct"],
+        ),
+        (
+            ["--domain", "general", "--correct", "yes", "--difficulty", "1"],
+            lambda e: e.get("domain") == "general" and e["difficulty"] == 1 and e["correct"],
+        ),
+    ],
+)
+def test_sandbox_logs_filters_item_answers(
+    selective_run: Path, capsys: pytest.CaptureFixture[str], argv: list[str], keep: Any
+) -> None:
+    from sandbox.cli import main
+    from sandbox.review.logs import describe
+
+    lines = (selective_run / "events.jsonl").read_text(encoding="utf-8").splitlines(True)
+    expected = [line for line in lines if keep(json.loads(line))]
+    assert expected
+    assert main(["logs", str(selective_run), *argv, "--json"]) == 0
+    assert capsys.readouterr().out == "".join(expected)
+    assert main(["logs", str(selective_run), *argv]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [describe(json.loads(line)) for line in expected]
+    assert all("correct=" in line and "difficulty=" in line for line in out)

@@ -365,6 +365,25 @@ class CoordinationPick(_Event):
     choice: str | None
 
 
+class ItemAnswered(_Event):
+    """One context's answer to one item of an SB game (docs/games.md, SB): the item, its
+    domain and difficulty, the condition it was asked under, the answer recorded and whether it
+    is right. `label`: which of the item's values it is (`correct`, `plausible`,
+    `implausible`), None for a failed parse (which counts as wrong)."""
+
+    kind: Literal["item_answer"] = "item_answer"
+    model: str
+    game: str
+    observation: str
+    condition: str
+    item: str
+    domain: str
+    difficulty: int
+    answer: str | None
+    label: str | None
+    correct: bool
+
+
 class SignalInserted(_Event):
     """A policy copy's attack carries a coordination signal: the one it declared (a `SIGNAL:`
     line) or, undeclared, one the sandbox found in its code. `inserted`: whether the sandbox
@@ -458,6 +477,7 @@ Event = Annotated[
     | ProtocolDecision
     | AuditPerformed
     | CoordinationPick
+    | ItemAnswered
     | SignalInserted
     | SignalJammed
     | SignalRecognition

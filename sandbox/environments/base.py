@@ -189,6 +189,11 @@ class Environment(ABC):
         its parsed choice kept as the sample's `judgement`; None (the default) asks none."""
         return None
 
+    def item_answer(self, observation: str, choice: str | None) -> dict[str, Any] | None:
+        """For a game of scored items (the SB suite's): what an `item_answer` event says of one
+        recorded choice (`ItemAnswered`'s fields from `condition` on); None elsewhere."""
+        return None
+
     def compared_reviews(self) -> tuple[str, str] | None:
         """For a game read against a reference (`compare`): the names of the reviews
         (`sheet_reviews`) whose scores `compare` reads as its `monitor`, (the model's, the

@@ -194,6 +194,23 @@ class ItemGame(Environment):
         _, item = self._cells[obs.id]
         return {"problem": item.text, "answers": ", ".join(order)}
 
+    def item_answer(self, observation: str, choice: str | None) -> dict[str, Any] | None:
+        """The `item_answer` event's account of one choice: the condition, the item, its
+        domain and difficulty (its level), the answer, its label and whether it is right."""
+        if observation not in self._cells:
+            return None
+        condition, item = self._cells[observation]
+        label = item.label(choice)
+        return {
+            "condition": condition,
+            "item": item.id,
+            "domain": item.domain,
+            "difficulty": item.level,
+            "answer": choice,
+            "label": label,
+            "correct": label == CORRECT,
+        }
+
     # --- reading samples ------------------------------------------------------------------
     def correct_rate(self, policy: Policy, condition: str, item: Item) -> float:
         return policy[self.oid(condition, item)].get(item.value(CORRECT), 0.0)

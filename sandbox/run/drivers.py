@@ -23,7 +23,13 @@ from sandbox.core.episode import (
     RunIds,
     build_context,
 )
-from sandbox.core.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
+from sandbox.core.events import (
+    CoordinationPick,
+    EpisodeRecord,
+    ItemAnswered,
+    PlanWritten,
+    Sample,
+)
 from sandbox.core.seeding import derive_seed
 from sandbox.environments import NO_ANSWER, Environment
 
@@ -214,7 +220,10 @@ class GameDriver:
                 *judge_exchanges,
                 *review_exchanges,
             ),
-            events=self._picks(spec, contexts, actions),
+            events=(
+                *self._picks(spec, contexts, actions),
+                *self._item_answers(spec, contexts, actions),
+            ),
         )
 
     async def _judge(
@@ -292,6 +301,31 @@ class GameDriver:
         scores = {name: o.action.score for (name, _), o in zip(asked, outcomes, strict=True)}
         exchanges = [Exchange(c, o) for (_, c), o in zip(asked, outcomes, strict=True)]
         return scores, exchanges
+
+    def _item_answers(
+        self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
+    ) -> tuple[ItemAnswered, ...]:
+        """An `item_answer` event for each context of a game of scored items (the SB suite's,
+        `Environment.item_answer`): its item, domain, difficulty, answer and correctness, so the
+        log alone filters them (`sandbox logs --domain --difficulty --correct`)."""
+        out = []
+        for ctx, action in zip(contexts, actions, strict=True):
+            said = self.env.item_answer(ctx.observation, action.choice)
+            if said is None:
+                continue
+            out.append(
+                ItemAnswered(
+                    run_id=self._ids.run_id,
+                    episode_id=spec.episode_id,
+                    agent_id=ctx.agent_id,
+                    context_id=ctx.context_id,
+                    model=spec.model,
+                    game=spec.game,
+                    observation=ctx.observation,
+                    **said,
+                )
+            )
+        return tuple(out)
 
     def _picks(
         self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
