@@ -25,13 +25,14 @@ from pydantic import (
 
 from sandbox.core.context import Affordances, AnswerFormat, Message, Role, Usage
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
 `protocol_decision` and `audit`. 3: adds the coordination events (`coordination_pick`,
 `signal_inserted`, `jam`, `signal_recognition`, `honeypot_verdict`) and a step record's
 `collusion`. 4: adds `run_started`'s `isolation` and `protocol_decision`'s `checks` (each code
 check of the step, with the node that ran it). 5: adds each code check's `check_sha256` (what
-a replay or resume reuses the recorded check by). A reader of a version reads every earlier
+a replay or resume reuses the recorded check by). 6: adds the SB suite's `item_answer` and an
+episode record's `reviews` (the trusted monitor's scores of answer sheets). A reader of a version reads every earlier
 version's logs unchanged."""
 
 
