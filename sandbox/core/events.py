@@ -32,8 +32,8 @@ SCHEMA_VERSION = 6
 `collusion`. 4: adds `run_started`'s `isolation` and `protocol_decision`'s `checks` (each code
 check of the step, with the node that ran it). 5: adds each code check's `check_sha256` (what
 a replay or resume reuses the recorded check by). 6: adds the SB suite's `item_answer` and an
-episode record's `reviews` (the trusted monitor's scores of answer sheets). A reader of a version reads every earlier
-version's logs unchanged."""
+episode record's `reviews` (the trusted monitor's scores of answer sheets). A reader of a
+version reads every earlier version's logs unchanged."""
 
 
 def _now() -> str:
