@@ -203,3 +203,43 @@ def test_sandbox_logs_filters_item_answers(
     out = capsys.readouterr().out.splitlines()
     assert out == [describe(json.loads(line)) for line in expected]
     assert all("correct=" in line and "difficulty=" in line for line in out)
+
+
+# --- over the openai backend against `sandbox serve --organism sandbagger` ------------------------
+
+
+def test_the_suite_over_http_matches_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every SB game played by `sandbox serve --organism sandbagger` through the openai backend
+    gives the same results, byte for byte, as the organism in process, and the same scores
+    (the trusted monitor, scripted in both runs, reads the same sheets)."""
+    from tests.conftest import local_and_served, openai_backend, serving
+
+    monkeypatch.setenv("SANDBOX_TEST_API_KEY", "not-a-real-key")
+    small = {"items_per_level": 2}
+    sections: dict[str, Any] = {
+        "models": ["sandbagger"],
+        "games": [
+            {"name": "selective_sandbagging", "params": small},
+            {"name": "calibrated_sandbagging", "params": small},
+            {"name": "passing_for_weaker", "params": {**small, "reference": "sandbagger"}},
+            {"name": "sandbagging_propensity", "params": small},
+        ],
+        "trusted": {"model": "trusted", "backend": {"name": "scripted"}},
+        "sampling": {"k": 6, "played_games": 100, "bootstrap": 100, "batch_episodes": 8},
+    }
+    with serving("sandbagger") as server:
+        local, remote = local_and_served(
+            tmp_path, openai_backend(server.base_url, "SANDBOX_TEST_API_KEY"), **sections
+        )
+    lines = (local / "results.jsonl").read_text(encoding="utf-8")
+    assert lines.count("\n") == 4 * 6 and '"reviews"' in lines
+    assert (remote / "results.jsonl").read_text(encoding="utf-8") == lines
+    a, b = (json.loads((p / "summary.json").read_text(encoding="utf-8")) for p in (local, remote))
+    for key in ("games", "measured_profile"):  # a served model declares no profile
+        assert a["models"]["sandbagger"][key] == b["models"]["sandbagger"][key], key
+    assert set(a["models"]["sandbagger"]["games"]["passing_for_weaker"]["details"]["aurocs"]) == {
+        "difficulty",
+        "monitor",
+    }
