@@ -205,7 +205,9 @@ class GameDriver:
             outcomes = [_unasked(ctx, str(failed)) for ctx in contexts]
         actions = [o.action for o in outcomes]
         judged, judge_exchanges = await self._judge(spec, contexts, actions, ask)
-        reviews, review_exchanges = await self._review(spec, contexts, actions, ask)
+        reviews, review_exchanges = (
+            await self._review(spec, contexts, actions, ask) if failed is None else (None, [])
+        )
         return EpisodeOutcome(
             record=episode_record(
                 spec,
