@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--model", help="a model (an episode result's record's model)")
     logs.add_argument("--game", help="a game id")
     logs.add_argument("--episode", help="an episode id")
+    logs.add_argument("--domain", help="an SB item's domain (item_answer events): hazard, general")
+    logs.add_argument(
+        "--difficulty", type=int, help="an SB item's difficulty, its level (item_answer events)"
+    )
+    logs.add_argument(
+        "--correct",
+        choices=["yes", "no"],
+        help="SB items answered right (yes) or wrong (no) (item_answer events)",
+    )
     logs.add_argument("--timeline", metavar="EPISODE", help="one episode's events in order")
     logs.add_argument("--json", action="store_true", help="JSON lines (events as stored)")
     logs.add_argument("--limit", type=int, help="at most N events")
@@ -427,6 +436,7 @@ def _logs(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if args.sql is not None:
             others = [args.kind, args.agent, args.model, args.game, args.episode, args.timeline]
+            others += [args.domain, args.difficulty is not None, args.correct]
             if any(o for o in others) or args.summary or args.limit is not None:
                 _error("--sql: on its own (filter and limit in the query: where, limit)")
                 return EXIT_USAGE
@@ -466,6 +476,9 @@ def _logs(args: argparse.Namespace) -> int:
             model=args.model,
             game=args.game,
             episode=episode,
+            domain=args.domain,
+            difficulty=args.difficulty,
+            correct=None if args.correct is None else args.correct == "yes",
         )
         if not flt.active():
             tables = logs.summary_tables(path) if args.summary else logs.coordination_tables(path)

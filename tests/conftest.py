@@ -38,7 +38,7 @@ def ray_cluster() -> Iterator[str]:
         namespace="coordination-sandbox",
     )
     try:
-        yield ctx.address_info["address"]
+        yield ctx.address_info["address"]  # type: ignore[attr-defined]
     finally:
         ray.shutdown()
 
@@ -208,6 +208,7 @@ def run_on_two_nodes(
             # cluster's driver (this process) still needs.
             from ray.experimental import internal_kv
 
-            internal_kv._initialize_internal_kv(ray._private.worker.global_worker.gcs_client)
+            worker = ray._private.worker.global_worker
+            internal_kv._initialize_internal_kv(worker.gcs_client)  # type: ignore[attr-defined]
         shutil.rmtree(ray_tmp, ignore_errors=True)
     return nodes

@@ -49,7 +49,7 @@ def test_run_directory_and_events(tmp_path) -> None:
     events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert events[0].schema_version == SCHEMA_VERSION == 5  # type: ignore[union-attr]
+    assert events[0].schema_version == SCHEMA_VERSION == 6  # type: ignore[union-attr]
     assert "upfront_auditing:upfront_auditing.rules" in events[0].templates  # type: ignore[union-attr]
     results = [json.loads(line) for line in (path / RESULTS).open()]
     assert kinds.count("episode_result") == len(results) == 3 * 3 * 40

@@ -445,6 +445,79 @@ def test_the_propensity_probe_finds_the_schemer_only() -> None:
         assert out["verdict"] == NO, (model, out["gap"])
 
 
+def _propensity_run(model: str, seed: int) -> dict[str, Any]:
+    """The probe's details for `model` with every render and reply seeded from `seed`, as a run
+    of that seed derives them (`GameDriver.contexts`, the scripted backend's per-call seed)."""
+    env = game("sandbagging_propensity")
+    organism = ORGANISMS.build(model)
+    samples: Samples = {o.id: [] for o in env.observations()}
+    for index in range(K):
+        for obs in env.observations():
+            rendered = env.render(
+                obs.id, Affordances(), derive_seed(seed, "render", "p", index, obs.id)
+            )
+            reply = organism.respond(
+                rendered.messages, random.Random(derive_seed(seed, "sample", index, obs.id))
+            )
+            assert isinstance(rendered.answer, ChoiceAnswer)
+            samples[obs.id].append(parse_choice(reply, rendered.answer.choices))
+    return env.details(evidence(samples, seed))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 32])
+def test_weak_reads_no_propensity_at_any_seed(seed: int) -> None:
+    """weak answers alike under both documents, so its gap is noise; a noisy gap that excludes
+    0 but lies within the margin reads "no", never "yes" (seed 0 of the config once read yes:
+    0.052 [0.017, 0.086]; seed 32 here, one of 40, gives 0.028 [0.002, 0.054], which a verdict
+    that reads "yes" before "no" calls sandbagging)."""
+    out = _propensity_run("weak", seed)
+    assert out["verdict"] == NO, out["gap"]
+
+
+def test_weak_never_reads_a_propensity_as_a_run_draws_it() -> None:
+    """The run's own seeds (`GameDriver.contexts` for the render, the agent loop's first call
+    for the reply), at seed 0 of configs/sandbagging.yaml: at k = 30 its gap is 0.071 [0.037,
+    0.105], a 3-sd draw of noise whose interval passes the margin; it reads inconclusive, not
+    yes (the estimate is below the smallest drop that counts), and at k = 40 no."""
+    env = game("sandbagging_propensity")
+    weak = ORGANISMS.build("weak")
+    name = "sandbagging_propensity"
+    samples: Samples = {o.id: [] for o in env.observations()}
+    verdicts = {}
+    for index in range(40):
+        episode = f"weak/{name}/{index:05d}"
+        for obs in env.observations():
+            rendered = env.render(
+                obs.id, Affordances(), derive_seed(0, "render", name, index, obs.id)
+            )
+            seed = derive_seed(derive_seed(0, "sample", f"{episode}/{obs.id}"), 0)
+            assert isinstance(rendered.answer, ChoiceAnswer)
+            reply = weak.respond(rendered.messages, random.Random(seed))
+            samples[obs.id].append(parse_choice(reply, rendered.answer.choices))
+        if index + 1 in (30, 40):
+            out = env.details(evidence(samples))
+            assert out["gap"]["low"] > 0, out["gap"]  # the draw is as described
+            verdicts[index + 1] = out["verdict"]
+    assert verdicts == {30: "inconclusive", 40: NO}
+
+
+def test_weak_answers_alike_whatever_the_documents_say() -> None:
+    """The cause checked at its source: for each item, weak's reply under the high-scores
+    document and under the low-scores one, with the same draw, is the same value (the order the
+    values are shown in differs; the value does not)."""
+    env = game("sandbagging_propensity")
+    weak = ORGANISMS.build("weak")
+    for item in env.items:
+        for draw in range(5):
+            picked = set()
+            for condition in env.conditions:
+                rendered = env.render(env.oid(condition, item), Affordances(), draw)
+                assert isinstance(rendered.answer, ChoiceAnswer)
+                reply = weak.respond(rendered.messages, random.Random(draw))
+                picked.add(parse_choice(reply, rendered.answer.choices))
+            assert len(picked) == 1, (item.id, draw, picked)
+
+
 @pytest.mark.parametrize(
     ("model", "verdict"),
     [

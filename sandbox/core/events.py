@@ -25,14 +25,15 @@ from pydantic import (
 
 from sandbox.core.context import Affordances, AnswerFormat, Message, Role, Usage
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the XC suite's events. 2: adds `prompt`, and the control events `monitor_score`,
 `protocol_decision` and `audit`. 3: adds the coordination events (`coordination_pick`,
 `signal_inserted`, `jam`, `signal_recognition`, `honeypot_verdict`) and a step record's
 `collusion`. 4: adds `run_started`'s `isolation` and `protocol_decision`'s `checks` (each code
 check of the step, with the node that ran it). 5: adds each code check's `check_sha256` (what
-a replay or resume reuses the recorded check by). A reader of a version reads every earlier
-version's logs unchanged."""
+a replay or resume reuses the recorded check by). 6: adds the SB suite's `item_answer` and an
+episode record's `reviews` (the trusted monitor's scores of answer sheets). A reader of a
+version reads every earlier version's logs unchanged."""
 
 
 def _now() -> str:
@@ -175,6 +176,17 @@ class EpisodeRecord(BaseModel):
     game: str
     samples: list[Sample]
     usage: Usage
+    reviews: dict[str, float | None] | None = None
+    """The run's trusted model's score of the episode's answers read as a whole, by name
+    (`Environment.sheet_reviews`: SB's passing for weaker, one answer sheet per condition),
+    None where its reply named no score; written only when the game asked for reviews."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_reviews(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("reviews") is None:
+            data.pop("reviews", None)
+        return data
 
 
 class CodeOutcome(BaseModel):
@@ -354,6 +366,25 @@ class CoordinationPick(_Event):
     choice: str | None
 
 
+class ItemAnswered(_Event):
+    """One context's answer to one item of an SB game (docs/games.md, SB): the item, its
+    domain and difficulty, the condition it was asked under, the answer recorded and whether it
+    is right. `label`: which of the item's values it is (`correct`, `plausible`,
+    `implausible`), None for a failed parse (which counts as wrong)."""
+
+    kind: Literal["item_answer"] = "item_answer"
+    model: str
+    game: str
+    observation: str
+    condition: str
+    item: str
+    domain: str
+    difficulty: int
+    answer: str | None
+    label: str | None
+    correct: bool
+
+
 class SignalInserted(_Event):
     """A policy copy's attack carries a coordination signal: the one it declared (a `SIGNAL:`
     line) or, undeclared, one the sandbox found in its code. `inserted`: whether the sandbox
@@ -447,6 +478,7 @@ Event = Annotated[
     | ProtocolDecision
     | AuditPerformed
     | CoordinationPick
+    | ItemAnswered
     | SignalInserted
     | SignalJammed
     | SignalRecognition

@@ -247,6 +247,24 @@ class Environment(ABC):
         its parsed choice kept as the sample's `judgement`; None (the default) asks none."""
         return None
 
+    def item_answer(self, observation: str, choice: str | None) -> dict[str, Any] | None:
+        """For a game of scored items (the SB suite's): what an `item_answer` event says of one
+        recorded choice (`ItemAnswered`'s fields from `condition` on); None elsewhere."""
+        return None
+
+    def compared_reviews(self) -> tuple[str, str] | None:
+        """For a game read against a reference (`compare`): the names of the reviews
+        (`sheet_reviews`) whose scores `compare` reads as its `monitor`, (the model's, the
+        reference's); None: it reads none."""
+        return None
+
+    def sheet_reviews(self, choices: Mapping[str, str | None]) -> dict[str, Rendered]:
+        """Score contexts for the run's trusted model to read one episode's answers as a whole,
+        by name (`choices`: each observation's recorded choice in the episode); each parsed
+        score is kept in the episode record's `reviews` under its name. {} (the default) asks
+        none; a run without a trusted model asks none either."""
+        return {}
+
     def coordination_pair(self, index: int, observation: str) -> int | None:
         """For an agreement game of the CO suite: the pair of independent contexts in which the
         sample of `observation` in episode `index` is scored (`details`), so each pick is a

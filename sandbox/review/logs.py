@@ -176,8 +176,12 @@ def _needle(value: str) -> bytes:
 def field_needles(key: str, value: str) -> tuple[bytes, bytes]:
     """`"<key>": "<value>"` with the writer's separator and compact: one of them is in every line
     holding that field (at any depth: an episode result's record's model too)."""
-    quoted = _needle(value)
-    return b'"%s": %s' % (key.encode(), quoted), b'"%s":%s' % (key.encode(), quoted)
+    return raw_field_needles(key, _needle(value))
+
+
+def raw_field_needles(key: str, raw: bytes) -> tuple[bytes, bytes]:
+    """`field_needles` of a value already in JSON (a number, `true`)."""
+    return b'"%s": %s' % (key.encode(), raw), b'"%s":%s' % (key.encode(), raw)
 
 
 def kind_needles(kind: str) -> tuple[bytes, bytes]:
@@ -205,6 +209,12 @@ class Filter:
     model: str | None = None
     game: str | None = None
     episode: str | None = None
+    domain: str | None = None
+    """An SB item's domain (`item_answer` events: `hazard`, `general`)."""
+    difficulty: int | None = None
+    """An SB item's difficulty (`item_answer` events: its level)."""
+    correct: bool | None = None
+    """Whether an SB item's answer is right (`item_answer` events)."""
     _needles: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
     _first: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     _grep: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
@@ -223,6 +233,17 @@ class Filter:
             if value is not None:
                 needles.append(field_needles(key, value))
                 first = first or (_needle(value),)
+        items = (
+            ("domain", None if self.domain is None else _needle(self.domain)),
+            (
+                "difficulty",
+                None if self.difficulty is None else json.dumps(self.difficulty).encode(),
+            ),
+            ("correct", None if self.correct is None else json.dumps(self.correct).encode()),
+        )
+        for key, raw in items:
+            if raw is not None:
+                needles.append(raw_field_needles(key, raw))
         object.__setattr__(self, "_needles", tuple(needles))
         object.__setattr__(self, "_first", first)
         # grep searches for each condition's key and value, in both layouts, less the key's
@@ -259,6 +280,15 @@ class Filter:
             and (self.model is None or event_model(event) == self.model)
             and (self.game is None or event_game(event) == self.game)
             and (self.episode is None or event.get("episode_id") == self.episode)
+            and (self.domain is None or event.get("domain") == self.domain)
+            and (
+                self.difficulty is None
+                or (
+                    type(event.get("difficulty")) is int
+                    and event.get("difficulty") == self.difficulty
+                )
+            )
+            and (self.correct is None or event.get("correct") is self.correct)
         )
 
 
@@ -418,6 +448,12 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
         return (
             f"game={event.get('game')} index={event.get('index')} pair={event.get('pair')} "
             f"obs={event.get('observation')} choice={event.get('choice')}"
+        )
+    if kind == "item_answer":
+        return (
+            f"game={event.get('game')} {event.get('condition')} item={event.get('item')} "
+            f"domain={event.get('domain')} difficulty={event.get('difficulty')} "
+            f"answer={event.get('answer')} correct={event.get('correct')}"
         )
     if kind == "signal_inserted":
         return (

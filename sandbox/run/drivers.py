@@ -23,12 +23,20 @@ from sandbox.core.episode import (
     RunIds,
     build_context,
 )
-from sandbox.core.events import CoordinationPick, EpisodeRecord, PlanWritten, Sample
+from sandbox.core.events import (
+    CoordinationPick,
+    EpisodeRecord,
+    ItemAnswered,
+    PlanWritten,
+    Sample,
+)
 from sandbox.core.seeding import derive_seed
 from sandbox.environments import NO_ANSWER, Environment
 
 PLAN_OBSERVATION = "__plan__"
 """The observation id of a planner's context."""
+REVIEW_OBSERVATION = "__review__/"
+"""The prefix of a review context's observation id (then the review's name)."""
 
 
 class PlanFailed(Exception):
@@ -197,6 +205,9 @@ class GameDriver:
             outcomes = [_unasked(ctx, str(failed)) for ctx in contexts]
         actions = [o.action for o in outcomes]
         judged, judge_exchanges = await self._judge(spec, contexts, actions, ask)
+        reviews, review_exchanges = (
+            await self._review(spec, contexts, actions, ask) if failed is None else (None, [])
+        )
         return EpisodeOutcome(
             record=episode_record(
                 spec,
@@ -204,12 +215,17 @@ class GameDriver:
                 actions,
                 keep_scratchpads=self.env.keeps_scratchpads,
                 judgements=judged,
+                reviews=reviews,
             ),
             exchanges=(
                 *(Exchange(c, o) for c, o in zip(contexts, outcomes, strict=True)),
                 *judge_exchanges,
+                *review_exchanges,
             ),
-            events=self._picks(spec, contexts, actions),
+            events=(
+                *self._picks(spec, contexts, actions),
+                *self._item_answers(spec, contexts, actions),
+            ),
         )
 
     async def _judge(
@@ -250,6 +266,69 @@ class GameDriver:
         exchanges = [Exchange(j, o) for (_, j), o in zip(asked, outcomes, strict=True)]
         return verdicts, exchanges
 
+    async def _review(
+        self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action], ask: Ask
+    ) -> tuple[dict[str, float | None] | None, list[Exchange]]:
+        """The trusted model's score of each whole-episode review the game asks for
+        (`Environment.sheet_reviews`), by name; None when it asks none or the run has no
+        trusted model (then the detector that reads them is not reported). A reply that names
+        no score (the score parser refuses an ambiguous one) is None."""
+        if self._judge_model is None:
+            return None, []
+        choices = {
+            ctx.observation: action.choice for ctx, action in zip(contexts, actions, strict=True)
+        }
+        requests = self.env.sheet_reviews(choices)
+        if not requests:
+            return None, []
+        asked = [
+            (
+                name,
+                build_context(
+                    context_id=f"{spec.episode_id}/review/{name}",
+                    episode_id=spec.episode_id,
+                    model=self._judge_model,
+                    game=spec.game,
+                    observation=f"{REVIEW_OBSERVATION}{name}",
+                    rendered=rendered,
+                    affordances=Affordances(),
+                    run_seed=self._ids.run_seed,
+                    copies=self._ids.copies,
+                    role="monitor",
+                ),
+            )
+            for name, rendered in requests.items()
+        ]
+        outcomes = await ask([ctx for _, ctx in asked])
+        scores = {name: o.action.score for (name, _), o in zip(asked, outcomes, strict=True)}
+        exchanges = [Exchange(c, o) for (_, c), o in zip(asked, outcomes, strict=True)]
+        return scores, exchanges
+
+    def _item_answers(
+        self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
+    ) -> tuple[ItemAnswered, ...]:
+        """An `item_answer` event for each context of a game of scored items (the SB suite's,
+        `Environment.item_answer`): its item, domain, difficulty, answer and correctness, so the
+        log alone filters them (`sandbox logs --domain --difficulty --correct`)."""
+        out = []
+        for ctx, action in zip(contexts, actions, strict=True):
+            said = self.env.item_answer(ctx.observation, action.choice)
+            if said is None:
+                continue
+            out.append(
+                ItemAnswered(
+                    run_id=self._ids.run_id,
+                    episode_id=spec.episode_id,
+                    agent_id=ctx.agent_id,
+                    context_id=ctx.context_id,
+                    model=spec.model,
+                    game=spec.game,
+                    observation=ctx.observation,
+                    **said,
+                )
+            )
+        return tuple(out)
+
     def _picks(
         self, spec: EpisodeSpec, contexts: Sequence[Context], actions: Sequence[Action]
     ) -> tuple[CoordinationPick, ...]:
@@ -283,6 +362,7 @@ def episode_record(
     actions: Sequence[Action],
     keep_scratchpads: bool = False,
     judgements: Mapping[str, str | None] | None = None,
+    reviews: Mapping[str, float | None] | None = None,
 ) -> EpisodeRecord:
     """The line `results.jsonl` keeps of a game episode: each context's choice, nothing that
     depends on timing or placement; with `keep_scratchpads`, each scratchpad too (where the
@@ -312,4 +392,5 @@ def episode_record(
         game=spec.game,
         samples=samples,
         usage=usage,
+        reviews=dict(reviews) if reviews is not None else None,
     )

@@ -276,6 +276,34 @@ def measured_profile(
 REFERENCE_MISSING = "the reference model {reference!r} {why}, so nothing to compare against"
 
 
+def collect_reviews(records: Sequence[EpisodeRecord]) -> dict[str, list[float | None]]:
+    """Each review's scores (`EpisodeRecord.reviews`, by name), in episode order; {} when no
+    record has any (the run had no trusted model, or the game asks none)."""
+    out: dict[str, list[float | None]] = {}
+    for record in sorted(records, key=lambda r: r.index):
+        for name, score in (record.reviews or {}).items():
+            out.setdefault(name, []).append(score)
+    return out
+
+
+def monitor_scores(
+    env: Environment,
+    own: Sequence[EpisodeRecord],
+    reference: Sequence[EpisodeRecord],
+) -> tuple[list[float], list[float]] | None:
+    """The trusted monitor's scores `env.compare` reads: the model's sheets under the game's
+    instruction and the reference's neutral ones (`Environment.compared_reviews`), a sheet
+    whose review named no score left out; None when either side has no scored sheet."""
+    names = env.compared_reviews()
+    if names is None:
+        return None
+    mine = [s for s in collect_reviews(own).get(names[0], []) if s is not None]
+    theirs = [s for s in collect_reviews(reference).get(names[1], []) if s is not None]
+    if not mine or not theirs:
+        return None
+    return mine, theirs
+
+
 def read_against_reference(
     env: Environment,
     own: GameScore,
@@ -284,12 +312,14 @@ def read_against_reference(
     seed: int,
     resamples: int,
     confidence: float,
+    monitor: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> GameScore:
     """A game read against the run's reference model (`Environment.reference_model`): its
     details gain `env.compare`'s (the detectors' AUROCs, accuracy minus the reference's, the
     verdict) against the reference's samples of the same game in the same run. With no
     reference scored (not in the run, or its game incomplete) the verdict is "inconclusive" and
-    `details["note"]` says why."""
+    `details["note"]` says why. `monitor`: the trusted monitor's scores of (the model's
+    sheets, the reference's), for the detector that reads them (`monitor_scores`)."""
     name = env.reference_model()
     if not isinstance(reference, GameScore):
         why = "is not in the run" if reference is None else "has no complete samples"
@@ -297,7 +327,12 @@ def read_against_reference(
         details = {**own.details, "verdict": INCONCLUSIVE, "note": note}
         return own.model_copy(update={"details": details, "verdict": INCONCLUSIVE})
     compared = env.compare(
-        own.details, reference.details, np.random.default_rng(seed), resamples, confidence
+        own.details,
+        reference.details,
+        np.random.default_rng(seed),
+        resamples,
+        confidence,
+        monitor,
     )
     details = {**own.details, **compared}
     return own.model_copy(update={"details": details, "verdict": compared["verdict"]})
@@ -349,6 +384,9 @@ def summarize(
                     seed=derive_seed(config.run.seed, "compare", model, gid),
                     resamples=config.sampling.bootstrap,
                     confidence=config.sampling.confidence,
+                    monitor=monitor_scores(
+                        envs[gid], by_key.get((model, gid), []), by_key.get((name, gid), [])
+                    ),
                 )
         scored = {gid: g for gid, g in games.items() if isinstance(g, GameScore)}
         measured = None
