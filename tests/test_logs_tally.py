@@ -276,3 +276,15 @@ def test_a_tally_that_cannot_be_trusted_is_not_read(
 def test_no_tally_is_written_for_a_log_that_is_not_there(tmp_path: Path) -> None:
     assert record_tally(tmp_path) is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tally_that_cannot_be_written_leaves_the_log_to_be_read(
+    xc_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`record_tally` reports a tally it cannot write (here a directory where it would go)
+    rather than raising into the run that called it; the log is then read."""
+    run = log_only(xc_run, tmp_path / "run")
+    (run / TALLY).mkdir()
+    assert record_tally(run) is False
+    assert logs_module.recorded_tables(run) is None
+    _computed(run, capsys)

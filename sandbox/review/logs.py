@@ -1338,7 +1338,8 @@ def record_tally(run_dir: Path) -> bool:
     """Write `run_dir/tally.json` (whole or not at all): `summary_tables` of its `events.jsonl`
     as it stands, read in this process (no fork: the caller, a run's end, may hold threads), and
     the log's fingerprint, taken before and after the read (a log that changed meanwhile gets no
-    tally). False, writing nothing, where it cannot (a tally is only ever a shortcut)."""
+    tally). False, writing nothing, where it cannot: a tally is only ever a shortcut, so no error
+    here fails the run that called it (a leftover `.tally.json.tmp` is never read)."""
     path = run_dir / EVENTS
     try:
         before = log_fingerprint(path)
@@ -1355,7 +1356,7 @@ def record_tally(run_dir: Path) -> bool:
         tmp = run_dir / f".{TALLY}.tmp"
         tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, run_dir / TALLY)
-    except OSError:
+    except Exception:  # a finished run is not failed by its shortcut (tests check it is written)
         return False
     return True
 
