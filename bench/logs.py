@@ -12,7 +12,11 @@ from the page cache: `sandbox logs` default view (`--json` and human), `--summar
 filters (`--kind audit --json`, `--kind signal_recognition --agent copy-3 --json`,
 `--model honest`); and DuckDB (the `bench` extra) on the same file, from Python as a user would:
 every line grouped by kind (`select kind, count(*) from read_json_auto(...) group by kind`) and
-every line counted (`select count(*) ...`). Reads each one's peak RSS from `os.wait4` (the
+every line counted (`select count(*) ...`). The same views of a finished run are timed too: a
+run directory whose log is the same file, with the `tally.json` a run writes at its end
+(`record_tally`, the runner's own call, timed once), checked first to print what the log's views
+print, byte for byte; each is printed beside DuckDB's grouping and the log's own time. Reads each
+one's peak RSS from `os.wait4` (the
 largest of the process and the children it waited for: `sandbox logs` reads a large file in one
 process per core). Prints the figures against the targets: the default view and the summary at
 least as fast as DuckDB's grouping, each filter at least as fast as DuckDB's count (speed as a
@@ -324,6 +328,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: {size_mib:.0f} MiB, {lines} lines, {os.cpu_count()} cores")
         timed(["cat", str(path)])  # into the page cache, so every timing reads from memory
         cli = [sys.executable, "-m", "sandbox.cli", "logs", str(run_dir)]
+        # a finished run: the same log, and the tally a run writes at its end (the runner's own
+        # call, `record_tally`, timed: what a run's end pays for it)
+        finished_dir = tmp / "finished"
+        finished_dir.mkdir()
+        (finished_dir / EVENTS).symlink_to(path.resolve())
+        tally_s, tally_mib = timed(
+            [sys.executable, "-c", RECORD_TALLY, str(finished_dir)], cwd=REPO
+        )
+        print(
+            f"the tally written at a run's end (record_tally): {tally_s:.2f} s, {tally_mib:.0f} MiB"
+        )
+        finished_cli = [sys.executable, "-m", "sandbox.cli", "logs", str(finished_dir)]
         trees = {"after": REPO}
         if args.against is not None:
             trees = {"before": export(args.against, tmp / "against"), **trees}
@@ -338,6 +354,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "logs --kind signal_recognition --agent copy-3 --json": [*cli, *recognition],
             "logs --model honest (human)": [*cli, "--model", "honest"],
         }
+        finished = {
+            f"{name} [finished run: tally.json]": [*finished_cli, *command[len(cli) :]]
+            for name, command in tables.items()
+        }
+        for name, command in tables.items():  # the same bytes, from the tally and the log
+            ours = subprocess.run(command, capture_output=True, check=True, cwd=REPO).stdout
+            recorded = finished[f"{name} [finished run: tally.json]"]
+            if subprocess.run(recorded, capture_output=True, check=True, cwd=REPO).stdout != ours:
+                raise SystemExit(f"{name}: the tally's output differs from the log's")
+        print("the finished run's views print what the log's print, byte for byte")
         references = {
             "duckdb: group by kind": duckdb_command(DUCKDB["group"], path),
             "duckdb: count": duckdb_command(DUCKDB["count"], path),
@@ -350,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, command in {**tables, **filters}.items():
                 for tree, cwd in trees.items():
                     keep_best(best[tree], name, timed(command, cwd))
+            for name, command in finished.items():
+                keep_best(best["after"], name, timed(command, REPO))
         results = best["after"]
         for tree, cwd in trees.items():
             start = time.perf_counter()
@@ -366,7 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.against is not None:
             head += f" {'before s':>9} {'after/before':>12} {'before MiB':>10}"
         print(head)
-        targets: dict[str, float] = {n: group_s for n in tables} | {n: count_s for n in filters}
+        targets: dict[str, float] = (
+            {n: group_s for n in tables}
+            | {n: group_s for n in finished}
+            | {n: count_s for n in filters}
+        )
         for name, (seconds, mib) in results.items():
             against = targets.get(name)
             vs = f"{against:9.2f} {against / seconds:9.3f}" if against else f"{'':9} {'':9}"
@@ -381,12 +413,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"peak memory {worst_mem:.0f} MiB (target < {MEMORY_TARGET_MIB}): "
             f"{'met' if worst_mem < MEMORY_TARGET_MIB else 'MISSED'}"
         )
-        for label, names in (("the tables", tables), ("filters", filters)):
+        for label, names in (
+            ("the tables from the log", tables),
+            ("the tables of a finished run (tally.json)", finished),
+            ("filters", filters),
+        ):
             ratio = min(targets[n] / results[n][0] for n in names)
-            against = "grouping" if names is tables else "count"
+            against = "count" if names is filters else "grouping"
             print(
                 f"{label}: {ratio:.3f} x DuckDB's {against} at worst (target >= {SPEED_TARGET}): "
                 f"{'met' if ratio >= SPEED_TARGET else 'MISSED'}"
+            )
+        for name in tables:
+            log_s, tally_s = results[name][0], results[f"{name} [finished run: tally.json]"][0]
+            print(
+                f"{name}: tally.json {tally_s:.2f} s against the log's {log_s:.2f} s "
+                f"({log_s / tally_s:.1f}x faster)"
             )
     finally:
         if args.keep:
@@ -394,6 +436,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+RECORD_TALLY = (
+    "import sys; from pathlib import Path; from sandbox.review.logs import record_tally; "
+    "assert record_tally(Path(sys.argv[1]))"
+)
+"""What a run's end calls (`Runner.run`), on a run directory given as the argument."""
 
 
 def duckdb_command(query: str, path: Path) -> list[str]:

@@ -14,7 +14,6 @@ override, argument or run directory (nothing is created or changed), 130 interru
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -23,8 +22,6 @@ import time
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from sandbox.config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from sandbox.config import Config
@@ -149,6 +146,7 @@ def _error(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sandbox.config import ConfigError, load_config
     from sandbox.record.runstore import FINISHED, RunDirError, RunStore
     from sandbox.run.checks import check_config
 
@@ -250,6 +248,8 @@ async def _interruptible(run: Coroutine[Any, Any, T]) -> T:
     engine closed, Ray shut down) runs whole, and a second Ctrl-C while it does is ignored
     rather than breaking into it (which left Ray to print its task failures and a traceback).
     Raises KeyboardInterrupt once the run has stopped."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None, "a coroutine runs in a task"
@@ -291,6 +291,8 @@ def _execute(
 ) -> int:
     """Run `config` into `store` (a new run directory when None, named `run_id` when given), with
     a progress bar, the tables at the end and how long it took."""
+    import asyncio
+
     from sandbox.record.runstore import RunStore
     from sandbox.review.display import Display, elapsed_text, stopping_text
     from sandbox.run.runner import RunError, Runner
@@ -366,7 +368,7 @@ def _replay(args: argparse.Namespace) -> int:
     """A finished run re-evaluated under overrides (another protocol, threshold or monitor):
     every context the source run answered is answered from its event log, so only contexts it
     never asked (a resample, a new monitor) reach a model."""
-    from sandbox.config import config_from_mapping
+    from sandbox.config import ConfigError, config_from_mapping
     from sandbox.record.cache import RequestCache
     from sandbox.record.runstore import EVENTS, RunDirError, RunStore, replay_run_id
     from sandbox.run.checks import check_config
@@ -481,7 +483,7 @@ def _logs(args: argparse.Namespace) -> int:
             correct=None if args.correct is None else args.correct == "yes",
         )
         if not flt.active():
-            tables = logs.summary_tables(path) if args.summary else logs.coordination_tables(path)
+            tables = logs.run_tables(args.run_dir, args.summary)
             if args.json:
                 for name, rows in tables.items():
                     for row in rows:

@@ -159,3 +159,35 @@ def test_a_resumed_replay_still_answers_from_its_source(source: Path, tmp_path: 
     assert summary["replay"]["source_run"] == source.name
     assert summary["replay"]["new_contexts"] == {}
     assert (stopped / RESULTS).read_bytes() == (source / RESULTS).read_bytes()
+
+
+def _new_work(path: Path) -> tuple[set[str], set[str | None]]:
+    """(the workers that answered a context anew, the nodes that ran a code check anew) in a
+    run's log: what its engine did, the record's answers and checks left out."""
+    workers: set[str] = set()
+    for line in (path / EVENTS).open():
+        if '"kind": "action"' in line:
+            worker = json.loads(line)["worker"]
+            if worker != CACHED:
+                workers.add(worker)
+    nodes = {c.node for c in _checks(path) if c.node != CACHED}
+    return workers, nodes
+
+
+def test_a_replay_on_the_local_engine_equals_one_on_ray(ray_cluster: str, tmp_path: Path) -> None:
+    """A run made on Ray replayed with `engine=local` (in process: no Ray started) records what
+    its replay on Ray records, byte for byte, asking the same contexts and running the same
+    checks anew, there in this process."""
+    data = deployment_config(tmp_path, "trusted_monitoring", steps=20)
+    data["engine"] = {"name": "ray", "params": {"address": ray_cluster}}
+    source, _ = run(data)
+    on_ray, ray_summary = _replay(source, "control.protocol=trusted_editing")
+    local, local_summary = _replay(source, "control.protocol=trusted_editing", "engine=local")
+    assert (local / RESULTS).read_bytes() == (on_ray / RESULTS).read_bytes()
+    assert local_summary["models"] == ray_summary["models"]
+    assert local_summary["replay"] == ray_summary["replay"]
+    assert local_summary["replay"]["new_contexts"].get("trusted", 0) > 0
+    ray_workers, ray_nodes = _new_work(on_ray)
+    local_workers, local_nodes = _new_work(local)
+    assert local_workers == {"local"} and ray_workers and "local" not in ray_workers
+    assert local_nodes <= {"local"} and "local" not in ray_nodes

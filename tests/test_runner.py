@@ -11,6 +11,7 @@ from sandbox.core.episode import EpisodeSpec
 from sandbox.core.events import EVENT_ADAPTER, SCHEMA_VERSION
 from sandbox.record.cache import prompt_hash
 from sandbox.record.runstore import CONFIG, EVENTS, RESULTS, SUMMARY, RunStore
+from sandbox.review.logs import TALLY
 from sandbox.run.drivers import GameDriver
 from sandbox.run.runner import Runner
 from tests.conftest import run_dir, small_config
@@ -45,7 +46,7 @@ def test_same_seed_identical_results_on_ray_and_local(tmp_path, ray_cluster) -> 
 
 def test_run_directory_and_events(tmp_path) -> None:
     path = run_dir(small_config(tmp_path, games=GAMES))
-    assert {p.name for p in path.iterdir()} == {CONFIG, EVENTS, RESULTS, SUMMARY}
+    assert {p.name for p in path.iterdir()} == {CONFIG, EVENTS, RESULTS, SUMMARY, TALLY}
     events = [EVENT_ADAPTER.validate_json(line) for line in (path / EVENTS).open()]
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"

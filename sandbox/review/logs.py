@@ -1300,6 +1300,154 @@ def summarize(lines: Sequence[bytes]) -> list[dict[str, Any]]:
     return state.counted()["summary"]
 
 
+# --- a finished run's tables, tallied once (`tally.json`) ---------------------------------------
+
+TALLY = "tally.json"
+"""Beside a finished run's log: the tables of the default view and `--summary` as its log stood
+when the run finished, and that log's fingerprint (`record_tally`, `recorded_tables`)."""
+
+TALLY_VERSION = 1
+"""The layout of `tally.json`; another is not read."""
+
+SAMPLE_ENDS = 2**20
+"""Bytes of the log's head and of its tail that its fingerprint hashes."""
+
+SAMPLE_BLOCK = 2**16
+"""Bytes of each block sampled between them."""
+
+SAMPLES = 64
+"""Blocks sampled between the head and the tail, evenly spaced."""
+
+
+def sampled_spans(size: int) -> list[tuple[int, int]]:
+    """The `(start, length)` spans of a log of `size` bytes that its fingerprint hashes: the
+    whole log up to 2 MiB and 64 blocks (6 MiB), else its first and last MiB and `SAMPLES`
+    blocks of 64 KiB evenly spaced between them."""
+    if size <= 2 * SAMPLE_ENDS + SAMPLES * SAMPLE_BLOCK:
+        return [(0, size)]
+    inner = size - 2 * SAMPLE_ENDS - SAMPLE_BLOCK
+    return [
+        (0, SAMPLE_ENDS),
+        *((SAMPLE_ENDS + inner * i // (SAMPLES - 1), SAMPLE_BLOCK) for i in range(SAMPLES)),
+        (size - SAMPLE_ENDS, SAMPLE_ENDS),
+    ]
+
+
+def log_fingerprint(path: Path) -> dict[str, Any]:
+    """What `tally.json` holds of the log `path` to tell that it is unchanged: its size, its
+    modification time (nanoseconds) and a SHA-256 of the size and of its `sampled_spans` (about
+    6 MiB read, whatever the log's size)."""
+    import hashlib
+
+    with path.open("rb") as fh:
+        stat = os.fstat(fh.fileno())
+        size = stat.st_size
+        digest = hashlib.sha256(b"%d\n" % size)
+        for at, length in sampled_spans(size):
+            fh.seek(at)
+            digest.update(fh.read(length))
+    return {"size": size, "mtime_ns": stat.st_mtime_ns, "sampled_sha256": digest.hexdigest()}
+
+
+@functools.cache
+def _code_sha256() -> str:
+    """A SHA-256 of the modules that compute the tables (this one, `sandbox.review.attempts`,
+    `sandbox.core.events`): a tally written by other code is not read (its tables may differ)."""
+    import hashlib
+
+    from sandbox.core import events
+
+    digest = hashlib.sha256()
+    for module in (events, attempts):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _tables_sha256(tables: dict[str, list[dict[str, Any]]]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(tables, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def record_tally(run_dir: Path) -> bool:
+    """Write `run_dir/tally.json` (whole or not at all): `summary_tables` of its `events.jsonl`
+    as it stands, read in this process (no fork: the caller, a run's end, may hold threads), and
+    the log's fingerprint, taken before and after the read (a log that changed meanwhile gets no
+    tally). False, writing nothing, where it cannot: a tally is only ever a shortcut, so no error
+    here fails the run that called it (a leftover `.tally.json.tmp` is never read)."""
+    path = run_dir / EVENTS
+    try:
+        before = log_fingerprint(path)
+        tables = summary_tables(path, processes=1)
+        if log_fingerprint(path) != before:
+            return False
+        data = {
+            "tally_version": TALLY_VERSION,
+            "code_sha256": _code_sha256(),
+            "log": before,
+            "tables_sha256": _tables_sha256(tables),
+            "tables": tables,
+        }
+        tmp = run_dir / f".{TALLY}.tmp"
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, run_dir / TALLY)
+    except Exception:  # a finished run is not failed by its shortcut (tests check it is written)
+        return False
+    return True
+
+
+TALLY_TABLES = ("agreement", "collusion", "summary")
+
+
+def recorded_tables(run_dir: Path) -> dict[str, list[dict[str, Any]]] | None:
+    """`summary_tables` of `run_dir`'s log read from its `tally.json`, or None where that cannot
+    be trusted: no tally, one that does not parse or is of another layout, written by other code
+    (`_code_sha256`), whose tables do not match their own SHA-256 (a torn or edited tally), or
+    whose log fingerprint (`log_fingerprint`) is not the log's now (a run resumed, still running,
+    or a log edited, copied without its times or replaced)."""
+    try:
+        data = json.loads((run_dir / TALLY).read_bytes())
+        if (
+            not isinstance(data, dict)
+            or data.get("tally_version") != TALLY_VERSION
+            or data.get("code_sha256") != _code_sha256()
+        ):
+            return None
+        tables = data.get("tables")
+        if (
+            not isinstance(tables, dict)
+            or list(tables) != list(TALLY_TABLES)
+            or not all(
+                isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+                for rows in tables.values()
+            )
+            or data.get("tables_sha256") != _tables_sha256(tables)
+            or data.get("log") != log_fingerprint(run_dir / EVENTS)
+        ):
+            return None
+    except (OSError, ValueError, RecursionError):
+        return None
+    return tables
+
+
+def run_tables(
+    run_dir: Path, summary: bool, size: int = BLOCK, processes: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The default view's tables of a run (`coordination_tables`; with `summary`,
+    `summary_tables`): from its `tally.json` where the log is the one it tallied
+    (`recorded_tables`), else from the log."""
+    recorded = recorded_tables(run_dir)
+    if recorded is not None:
+        return recorded if summary else {k: recorded[k] for k in ("agreement", "collusion")}
+    path = run_dir / EVENTS
+    return (
+        summary_tables(path, size, processes)
+        if summary
+        else coordination_tables(path, size, processes)
+    )
+
+
 # --- the run's events as a table, queried with SQL (`sandbox logs --sql`) ----------------------
 
 SQL_INSTALL = "pip install -c constraints.txt -e '.[sql]'"

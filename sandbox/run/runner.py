@@ -452,6 +452,9 @@ class Runner:
                     seconds=round(time.perf_counter() - started, 3),
                 )
             )
+            from sandbox.review.logs import record_tally  # the log's tables as it now stands
+
+            record_tally(self.store.path)
             self.store.discard_answers()
             return summary
         finally:
