@@ -139,21 +139,42 @@ def test_a_resumed_adaptive_run_continues_the_same_sequence(
     assert (resumed / RESULTS).read_bytes() == (run / RESULTS).read_bytes()
 
 
-def test_a_resume_refuses_records_that_are_not_the_sequence(tmp_path: Path) -> None:
-    """A committed episode the sequence would never have played (a later round of a cell that
-    settled, say) means the record does not belong to this config: refused, never merged."""
-    config = config_from_mapping(_config(tmp_path))
-    sequencer = Sequencer(config, build_environments(config))
-    stray = EpisodeRecord(
-        episode_id="honest/upfront_auditing/00150",
-        index=150,
-        model="honest",
-        game="upfront_auditing",
+def _record(model: str, game: str, index: int) -> EpisodeRecord:
+    return EpisodeRecord(
+        episode_id=f"{model}/{game}/{index:05d}",
+        index=index,
+        model=model,
+        game=game,
         samples=[],
         usage={"prompt_tokens": 0, "completion_tokens": 0},
     )
-    with pytest.raises(ValueError, match="not in the run's sequence"):
-        sequencer.resume([stray])
+
+
+def test_a_resume_refuses_records_no_sequence_of_the_config_holds(tmp_path: Path) -> None:
+    """A committed episode past its cell's k_max, or of a model or game the config does not
+    have, means the record does not belong to this config: refused, never merged."""
+    config = config_from_mapping(_config(tmp_path))
+    sequencer = Sequencer(config, build_environments(config))
+    for stray in (
+        _record("honest", "upfront_auditing", 600),
+        _record("random", "upfront_auditing", 0),
+        _record("honest", "plan_consistency", 0),
+    ):
+        with pytest.raises(ValueError, match="not in this run's sequence"):
+            sequencer.resume([stray])
+
+
+def test_a_resume_takes_records_past_a_re_asked_episode_in_their_place(tmp_path: Path) -> None:
+    """A stop un-commits episodes with error outcomes, so a resumed run's records can have a
+    hole: the walk stops there, and the records beyond it wait in `recorded` to be taken in
+    sequence (not asked again)."""
+    config = config_from_mapping(_config(tmp_path))
+    first = Sequencer(config, build_environments(config)).first()
+    done = [_record(s.model, s.game, s.index) for s in first[:3] + first[4:8]]
+    order, queue, recorded = Sequencer(config, build_environments(config)).resume(done)
+    assert order == first[:3]
+    assert queue[0] == first[3]
+    assert set(recorded) == {s.episode_id for s in first[4:8]}
 
 
 def test_an_unsettled_cell_reads_inconclusive_at_k_max(tmp_path: Path) -> None:

@@ -30,7 +30,11 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OrganismServer]:
         yield server
 
 
-def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]:
+ADAPTIVE = {"stopping": "adaptive", "k_max": 30, "round": 10}
+"""Adaptive stopping (docs/adaptive-stopping.md): rounds queued as episodes commit."""
+
+
+def _config(tmp_path: Path, name: str, server: OrganismServer, **sampling: Any) -> dict[str, Any]:
     return small_config(
         tmp_path / name,
         models=[MODEL],
@@ -46,6 +50,7 @@ def _config(tmp_path: Path, name: str, server: OrganismServer) -> dict[str, Any]
             "bootstrap": 100,
             "batch_episodes": 8,
             "in_flight_batches": 3,
+            **sampling,
         },
         backend=openai_backend(server.base_url, KEY_ENV, max_retries=0),
     )
@@ -55,18 +60,21 @@ def _events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (path / EVENTS).open(encoding="utf-8")]
 
 
-def _clean(tmp_path: Path, server: OrganismServer) -> tuple[str, dict[str, Any]]:
+def _clean(tmp_path: Path, server: OrganismServer, **sampling: Any) -> tuple[str, dict[str, Any]]:
     """A clean run's results and usage; the server's count of answers is reset after it."""
-    path, _ = run_in_process(_config(tmp_path, "clean", server))
+    path, _ = run_in_process(_config(tmp_path, "clean", server, **sampling))
     usage = json.loads((path / SUMMARY).read_text())["usage_by_model"][MODEL]
     server.answered.clear()
     return (path / RESULTS).read_text(), usage
 
 
+@pytest.mark.parametrize("sampling", [{}, ADAPTIVE], ids=["fixed", "adaptive"])
 def test_a_stopped_run_keeps_its_answers_and_its_resume_asks_none_twice(
-    tmp_path: Path, server: OrganismServer
+    tmp_path: Path, server: OrganismServer, sampling: dict[str, Any]
 ) -> None:
-    expected, clean_usage = _clean(tmp_path, server)
+    """Under adaptive stopping too: the re-asked episodes are played in their place in the
+    sequence, the records past them taken as they come."""
+    expected, clean_usage = _clean(tmp_path, server, **sampling)
 
     seen: list[str] = []
 
@@ -80,7 +88,7 @@ def test_a_stopped_run_keeps_its_answers_and_its_resume_asks_none_twice(
             server.fail_rate = 0.7
 
     with pytest.raises(RunError, match="contexts failed after their retries"):
-        run_in_process(_config(tmp_path, "stopped", server), on_episode=endpoint_dies)
+        run_in_process(_config(tmp_path, "stopped", server, **sampling), on_episode=endpoint_dies)
     (path,) = (tmp_path / "stopped" / "runs").iterdir()
     events = _events(path)
     assert [e["kind"] for e in events].count("run_stopped") == 1

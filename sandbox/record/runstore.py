@@ -225,12 +225,16 @@ class RunStore:
         return list(seen.values())
 
     def in_order(self, episode_ids: Sequence[str]) -> list[Record]:
-        """The records in the order of `episode_ids` (the plan's), `results.jsonl` rewritten
-        in that order if it was not (episodes redone by a resume were appended last): the same
-        config and seed give the same bytes however the run got there."""
+        """The records of `episode_ids` (the run's commit order) in that order, `results.jsonl`
+        rewritten so if it was not (episodes redone by a resume were appended last; a resumed
+        adaptive run may hold episodes its sequence no longer reaches, whose lines are dropped;
+        their events stay in the log): the same config and seed give the same bytes however
+        the run got there."""
         records = self.records()
         rank = {episode_id: i for i, episode_id in enumerate(episode_ids)}
-        ordered = sorted(records, key=lambda r: rank.get(r.episode_id, len(rank)))
+        ordered = sorted(
+            (r for r in records if r.episode_id in rank), key=lambda r: rank[r.episode_id]
+        )
         if ordered != records:
             _rewrite_lines(
                 self.path / RESULTS, [dump_json(r.model_dump(mode="json")) for r in ordered]

@@ -392,10 +392,10 @@ class Runner:
         sequencer = Sequencer(self.config, self.envs)
         done_records = self.store.records()
         try:
-            order, todo = sequencer.resume(done_records)
+            order, todo, recorded = sequencer.resume(done_records)
         except ValueError as exc:
             raise RunError(f"cannot resume {self.store.path}: {exc}") from exc
-        if order:
+        if done_records:
             self._check_templates_unchanged()
         recorded_plans: dict[tuple[str, str, str], PlanWritten] = {}
         if (self.store.path / EVENTS).exists():
@@ -422,8 +422,8 @@ class Runner:
                     models=list(self.config.models),
                     games=[g.game_id for g in self.config.games],
                     episodes_total=sequencer.most,
-                    episodes_done=len(order),
-                    resumed=bool(order),
+                    episodes_done=len(done_records),
+                    resumed=bool(done_records),
                     templates=self._template_hashes(),
                     source_run=None if self.source is None else self.source.name,
                     source_path=None if self.source is None else str(self.source.resolve()),
@@ -438,7 +438,7 @@ class Runner:
                 raise self._failure("before its first episode", exc) from exc
             try:
                 await self._run_episodes(
-                    self.drivers(recorded_plans, done_records), todo, sequencer, order
+                    self.drivers(recorded_plans, done_records), todo, sequencer, order, recorded
                 )
             finally:
                 await self.engine.close()
@@ -499,15 +499,17 @@ class Runner:
         pending: deque[EpisodeSpec],
         sequencer: Sequencer,
         order: list[EpisodeSpec],
+        recorded: dict[str, Record],
     ) -> None:
         """Drive a window of episodes at once (enough to fill `in_flight_batches` engine batches
         of `batch_episodes`), committing each in queue order as the window's head finishes;
         each commit may queue a cell's next round (`Sequencer.committed`), and is added to
-        `order`, the run's commit order."""
+        `order`, the run's commit order. An episode a resumed run already committed
+        (`recorded`) is taken from its record in its place, never asked again."""
         sampling = self.config.sampling
         window_size = sampling.batch_episodes * sampling.in_flight_batches
-        window: deque[tuple[EpisodeSpec, asyncio.Future[EpisodeOutcome]]] = deque()
-        done = len(order)
+        window: deque[tuple[EpisodeSpec, asyncio.Future[EpisodeOutcome] | None]] = deque()
+        done = len(order) + len(recorded)
         dispatcher = Dispatcher(
             self.engine,
             sampling.batch_episodes,
@@ -528,21 +530,28 @@ class Runner:
                 while pending or window:
                     while pending and len(window) < window_size:
                         spec = pending.popleft()
+                        if spec.episode_id in recorded:
+                            window.append((spec, None))
+                            continue
                         window.append(
                             (spec, asyncio.ensure_future(drivers[spec.game](spec, dispatcher.ask)))
                         )
                     spec, head = window.popleft()
-                    record = self._commit(await head)
                     order.append(spec)
+                    if head is None:
+                        pending.extend(sequencer.committed(recorded.pop(spec.episode_id)))
+                        continue
+                    record = self._commit(await head)
                     pending.extend(sequencer.committed(record))
                     done += 1
                     self.on_episode(record)
                     self.on_progress(done, sequencer.total())
                     self._stop_if_dead(done)
             except Exception as exc:
-                for _, task in window:
+                tasks = [task for _, task in window if task is not None]
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(*(task for _, task in window), return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
                 # engine batches in flight may hold answers: keep them for the resume
                 await dispatcher.drain(DRAIN_S)
                 raise self._failure(f"after {done} of {sequencer.total()} episodes", exc) from exc

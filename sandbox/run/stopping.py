@@ -164,7 +164,10 @@ class Sequencer:
 
     def first(self) -> list[EpisodeSpec]:
         """Every cell's first round (all of a fixed cell), per model in game order, then the
-        deployment's steps (calibration, honest, attack)."""
+        deployment's steps (calibration, honest, attack). Once per sequencer: it schedules
+        those rounds."""
+        if any(cell.scheduled for cell in self.cells.values()):
+            raise RuntimeError("a sequencer starts its sequence once (first() was called)")
         plan: list[EpisodeSpec] = []
         for model in self.config.models:
             for game in self.config.games:
@@ -204,24 +207,40 @@ class Sequencer:
             return []
         return self._round(cell)
 
-    def resume(self, done: Sequence[Record]) -> tuple[list[EpisodeSpec], deque[EpisodeSpec]]:
-        """A fresh sequencer fed a stopped run's committed records (a prefix of its commit
-        order): (the committed episodes in order, the queue still to play). Raises ValueError
-        when `done` is not such a prefix (the config changed, or the log was edited)."""
-        by_id = {r.episode_id: r for r in done}
+    def resume(
+        self, done: Sequence[Record]
+    ) -> tuple[list[EpisodeSpec], deque[EpisodeSpec], dict[str, Record]]:
+        """A fresh sequencer fed a stopped run's committed records: (the episodes committed in
+        sequence up to the first one missing, the queue from there, the committed records
+        still ahead in it). A resume re-asks the episodes a stop un-committed (an error
+        outcome), so the committed records need not be a prefix: the runner walks the queue,
+        taking a record where there is one (`Runner._run_episodes`), and a record the walk
+        never reaches (a cell that now settles sooner) is dropped at the end
+        (`RunStore.in_order`). Raises ValueError for a record no sequence of this config could
+        hold (an unknown game or model, an index past its budget)."""
+        steps = 3 * self.config.control.steps if self.config.control is not None else 0
+        for record in done:
+            cell = self.cells.get((record.model, record.game))
+            if cell is not None:
+                budget = cell.k_max
+            elif self.config.control is not None and record.game == self.config.control.id:
+                budget = steps
+            else:
+                budget = 0
+            if not 0 <= record.index < budget or record.model not in self.config.models:
+                raise ValueError(
+                    f"committed episode {record.episode_id} is not in this run's sequence "
+                    "(an unknown model or game, or past its budget): the run's config or "
+                    "results.jsonl changed"
+                )
+        ahead = {r.episode_id: r for r in done}
         queue = deque(self.first())
         order: list[EpisodeSpec] = []
-        while queue and queue[0].episode_id in by_id:
+        while queue and queue[0].episode_id in ahead:
             spec = queue.popleft()
             order.append(spec)
-            queue.extend(self.committed(by_id[spec.episode_id]))
-        if len(order) != len(by_id):
-            stray = sorted(set(by_id) - {s.episode_id for s in order})[:3]
-            raise ValueError(
-                f"{len(by_id) - len(order)} committed episodes are not in the run's sequence "
-                f"(first: {', '.join(stray)}); the run's config or results.jsonl changed"
-            )
-        return order, queue
+            queue.extend(self.committed(ahead.pop(spec.episode_id)))
+        return order, queue, ahead
 
     @property
     def most(self) -> int:
