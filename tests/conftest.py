@@ -89,6 +89,17 @@ def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     return store.path, asyncio.run(Runner(config, store).run())
 
 
+SB_GAMES = frozenset(
+    {
+        "selective_sandbagging",
+        "calibrated_sandbagging",
+        "passing_for_weaker",
+        "sandbagging_propensity",
+    }
+)
+"""The sandbagging suite's games (a test of another suite on a shipped config leaves them out)."""
+
+
 @pytest.fixture(scope="session")
 def sb_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     """configs/sandbagging.yaml itself, in-process, with fewer samples: (run dir, summary).
