@@ -89,6 +89,34 @@ def co_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     return store.path, asyncio.run(Runner(config, store).run())
 
 
+SB_GAMES = frozenset(
+    {
+        "selective_sandbagging",
+        "calibrated_sandbagging",
+        "passing_for_weaker",
+        "sandbagging_propensity",
+    }
+)
+"""The sandbagging suite's games (a test of another suite on a shipped config leaves them out)."""
+
+
+@pytest.fixture(scope="session")
+def sb_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
+    """configs/sandbagging.yaml itself, in-process, with fewer samples: (run dir, summary).
+    Shared by the SB config, report and plot tests (one run: about a minute here)."""
+    import asyncio
+
+    from sandbox.config import load_config
+    from sandbox.record.runstore import RunStore
+    from sandbox.run.runner import Runner
+
+    out = tmp_path_factory.mktemp("sbcfg")
+    overrides = [f"run.output_dir={out}", "sampling.k=30", "sampling.bootstrap=300"]
+    config = load_config(REPO / "configs" / "sandbagging.yaml", overrides)
+    store = RunStore.create(config)
+    return store.path, asyncio.run(Runner(config, store).run())
+
+
 S = TypeVar("S", bound=socketserver.BaseServer)
 
 

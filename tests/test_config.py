@@ -25,8 +25,12 @@ def test_quickstart_config_loads() -> None:
         "schelling",
         "signal_agreement",
         "training_gaming",
+        "selective_sandbagging",
     ]
     assert "focal_colluder" in config.models
+    # the SB part: the sandbagger to show SB, at a game k of its own, not sampling.k's 300
+    assert "sandbagger" in config.models
+    assert config.games[-1].k == 2 and config.sampling.k == 300
 
 
 def test_overrides_set_nested_keys_and_list_items(tmp_config) -> None:

@@ -29,7 +29,7 @@ from sandbox.core.results import Summary
 from sandbox.review.report import build_report, html, markdown, read_run, svg, write_report
 from sandbox.review.report.model import Plot, Report
 from sandbox.run.runner import run_config
-from tests.conftest import REPO, small_config
+from tests.conftest import REPO, SB_GAMES, small_config
 
 ALL_PLOTS = {
     "xc-calibration",
@@ -46,6 +46,8 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """configs/profile.yaml (TG, XC, CO agreement, collusion under untrusted monitoring) plus
     plan consistency and a sweep, few samples, in process: about 10 s."""
     data = yaml.safe_load((REPO / "configs" / "profile.yaml").read_text())
+    # without the SB games: the SB tables and plots have their own run (conftest's sb_run)
+    data["games"] = [g for g in data["games"] if g["name"] not in SB_GAMES]
     data["games"] += [
         {"name": "plan_consistency"},
         {"name": "situation_sweep", "params": {"grid": [[3, 1], [10, 1], [10, 5]]}},

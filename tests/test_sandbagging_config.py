@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.config import load_config
 from sandbox.core.results import GameScore, Summary
-from sandbox.record.runstore import RunStore
 from sandbox.review.display import Display
 from sandbox.review.report.build import build_report
-from sandbox.run.runner import Runner
 from tests.conftest import REPO
 
 DECLARED_SB = {"sandbagger": True, "crude_sandbagger": False, "weak": False, "honest": False}
@@ -27,14 +24,9 @@ def scored(summary: Summary, model: str, game: str) -> GameScore:
 
 
 @pytest.fixture(scope="module")
-def sb_summary(tmp_path_factory: pytest.TempPathFactory) -> Summary:
-    out = tmp_path_factory.mktemp("sbcfg")
-    config = load_config(
-        REPO / "configs" / "sandbagging.yaml",
-        [f"run.output_dir={out}", "sampling.k=30", "sampling.bootstrap=300"],
-    )
-    store = RunStore.create(config)
-    return asyncio.run(Runner(config, store).run())
+def sb_summary(sb_run: tuple[Path, Summary]) -> Summary:
+    """conftest's run of configs/sandbagging.yaml (shared with the SB report tests)."""
+    return sb_run[1]
 
 
 def test_the_config_runs_the_sb_organisms_and_games(sb_summary: Summary) -> None:

@@ -85,6 +85,10 @@ def build_report(summary: Summary, config: Mapping[str, Any], config_yaml: str =
             "and so as to pass for a weaker model (capabilities)? And does it, unasked (the "
             "propensity probe)?",
             tables.sb_games_table(summary),
+            plots.sb_selectivity(summary),
+            plots.sb_calibration(summary),
+            plots.sb_detectors(summary),
+            plots.sb_roc(summary),
         ),
         _section(
             "protocols",
