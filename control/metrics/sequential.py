@@ -21,9 +21,10 @@ interval around S / n (the mixture never beats the best fit, so M_n(S / n) <= 1)
 Any prior fixed before the data gives a valid sequence; the prior decides only where it is
 tight. `PRIOR`, Beta(1/4, 1/4), leans toward the ends of [0, 1], where most settled verdicts lie
 (an organism or a confident model acts the same way every time): against Jeffreys' Beta(1/2,
-1/2) it settled `configs/profile.yaml`'s verdicts from 5% fewer contexts in total (16.0k
-against 16.8k, every verdict the same). At alpha 0.003 its interval is 11% narrower than
-Jeffreys' at 0 of 100 and 1.5-3% wider at interior rates (10 of 100 to 150 of 300).
+1/2) it settled `configs/profile.yaml`'s verdicts (its XC, CO and TG games, before the SB games
+joined) from 5% fewer contexts in total (16.0k against 16.8k, every verdict the same). At alpha
+0.003 its interval is 11% narrower than Jeffreys' at 0 of 100 and 1.5-3% wider at interior
+rates (10 of 100 to 150 of 300).
 
 `rate_box` holds many rates at once by a union bound (each at alpha / m), the box a verdict's
 statistic is ranged over (`Environment.box_win_bounds`).
