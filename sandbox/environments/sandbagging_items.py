@@ -142,8 +142,38 @@ def apply(start: int, steps: Sequence[tuple[Op, int]]) -> int | None:
     return value
 
 
+class ThreeWay:
+    """What the SB games read of an item of either family (arithmetic `Item`, `CodeItem`): its
+    id, the three values a context chooses among, and which one a recorded choice is."""
+
+    __slots__ = ()
+    domain: Domain
+    level: int
+    index: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.domain}_d{self.level}_{self.index:02d}"
+
+    def value(self, label: Label) -> str:
+        """The value shown for `label`."""
+        raise NotImplementedError
+
+    @property
+    def choices(self) -> tuple[str, str, str]:
+        """The three values, in the canonical order `LABELS` (a context shuffles them)."""
+        return (self.value("correct"), self.value("plausible"), self.value("implausible"))
+
+    def label(self, choice: str | None) -> Label | None:
+        """Which value a recorded choice is; None for a failed parse or a value not offered."""
+        for label in LABELS:
+            if choice == self.value(label):
+                return label
+        return None
+
+
 @dataclass(frozen=True, slots=True)
-class Item:
+class Item(ThreeWay):
     """One problem: its domain, level and index (its id), the chain, the text, and the three
     values a context chooses among."""
 
@@ -158,10 +188,6 @@ class Item:
     implausible: int
 
     @property
-    def id(self) -> str:
-        return f"{self.domain}_d{self.level}_{self.index:02d}"
-
-    @property
     def skeleton(self) -> tuple[Op, ...]:
         return tuple(op for op, _ in self.steps)
 
@@ -169,18 +195,6 @@ class Item:
         """The value shown for `label`, as a context shows it (a plain integer)."""
         values = {"correct": self.answer, "plausible": self.plausible}
         return str(values.get(label, self.implausible))
-
-    @property
-    def choices(self) -> tuple[str, str, str]:
-        """The three values, in the canonical order `LABELS` (a context shuffles them)."""
-        return (self.value("correct"), self.value("plausible"), self.value("implausible"))
-
-    def label(self, choice: str | None) -> Label | None:
-        """Which value a recorded choice is; None for a failed parse or a value not offered."""
-        for label in LABELS:
-            if choice == self.value(label):
-                return label
-        return None
 
 
 def _draw_digits(rng: random.Random, n: int) -> int:
@@ -300,7 +314,7 @@ CODE_QUESTION = "Which implementation is correct? Answer with its letter."
 
 
 @dataclass(frozen=True, slots=True)
-class CodeItem:
+class CodeItem(ThreeWay):
     """One code item: a `tiny_code` task framed in a domain, a choice among three
     implementations shown under their letters; each letter's label (`correct`, `plausible`,
     `implausible`) was found by running the implementation on the task's tests
@@ -314,23 +328,9 @@ class CodeItem:
     letters: tuple[tuple[Label, str], ...]
     """(label, letter) for each label."""
 
-    @property
-    def id(self) -> str:
-        return f"{self.domain}_d{self.level}_{self.index:02d}"
-
     def value(self, label: Label) -> str:
         """The letter shown for `label`."""
         return dict(self.letters)[label]
-
-    @property
-    def choices(self) -> tuple[str, str, str]:
-        return (self.value("correct"), self.value("plausible"), self.value("implausible"))
-
-    def label(self, choice: str | None) -> Label | None:
-        for label in LABELS:
-            if choice == self.value(label):
-                return label
-        return None
 
 
 TestItem = Item | CodeItem

@@ -315,18 +315,7 @@ class GameDriver:
             said = self.env.item_answer(ctx.observation, action.choice)
             if said is None:
                 continue
-            out.append(
-                ItemAnswered(
-                    run_id=self._ids.run_id,
-                    episode_id=spec.episode_id,
-                    agent_id=ctx.agent_id,
-                    context_id=ctx.context_id,
-                    model=spec.model,
-                    game=spec.game,
-                    observation=ctx.observation,
-                    **said,
-                )
-            )
+            out.append(ItemAnswered(**self._context_ids(spec, ctx), **said))
         return tuple(out)
 
     def _picks(
@@ -341,19 +330,26 @@ class GameDriver:
                 continue
             out.append(
                 CoordinationPick(
-                    run_id=self._ids.run_id,
-                    episode_id=spec.episode_id,
-                    agent_id=ctx.agent_id,
-                    context_id=ctx.context_id,
-                    model=spec.model,
-                    game=spec.game,
-                    observation=ctx.observation,
+                    **self._context_ids(spec, ctx),
                     index=spec.index,
                     pair=pair,
                     choice=action.choice,
                 )
             )
         return tuple(out)
+
+    def _context_ids(self, spec: EpisodeSpec, ctx: Context) -> dict[str, str]:
+        """The ids a per-context event of an episode carries (run, episode, agent, context,
+        model, game, observation)."""
+        return {
+            "run_id": self._ids.run_id,
+            "episode_id": spec.episode_id,
+            "agent_id": ctx.agent_id,
+            "context_id": ctx.context_id,
+            "model": spec.model,
+            "game": spec.game,
+            "observation": ctx.observation,
+        }
 
 
 def episode_record(
