@@ -199,18 +199,19 @@ def test_over_the_openai_backend_every_context_asked_is_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Against `sandbox serve` (through a counting hop), the adaptive run asks exactly the
-    contexts it records (no round overshoots its stop) and its results equal in-process."""
+    contexts it records (no round overshoots its stop) and its results equal in-process. The
+    focal colluder settles both games within a few rounds, each at another round."""
     from tests.test_served_deployment import CountingProxy
 
     monkeypatch.setenv("ADAPTIVE_KEY", "not-a-secret")
     data = _config(tmp_path / "local")
-    data["models"] = ["stateless_strategist"]
+    data["models"] = ["focal_colluder"]
     local, _ = run_in_process(data)
-    with serving("stateless_strategist") as server:
+    with serving("focal_colluder") as server:
         proxy = CountingProxy(server.base_url)
         try:
             served = _config(tmp_path / "served")
-            served["models"] = ["stateless_strategist"]
+            served["models"] = ["focal_colluder"]
             served["backend"] = openai_backend(proxy.base_url, "ADAPTIVE_KEY")
             remote, summary = run_in_process(served)
         finally:
