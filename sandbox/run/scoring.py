@@ -34,17 +34,7 @@ from sandbox.core.seeding import derive_seed
 from sandbox.environments import Environment, Evidence, SampleDraw
 from sandbox.environments.base import SequentialReading
 from sandbox.environments.training_gaming import TrainingGaming, probe_details
-from sandbox.run.stopping import final_reading, stopping_summary
-
-
-def collect_samples(
-    env: Environment, records: Sequence[EpisodeRecord]
-) -> dict[str, list[str | None]]:
-    samples: dict[str, list[str | None]] = {o.id: [] for o in env.observations()}
-    for record in sorted(records, key=lambda r: r.index):
-        for s in record.samples:
-            samples[s.observation].append(s.choice)
-    return samples
+from sandbox.run.stopping import collect_samples, final_reading, stopping_summary
 
 
 def play_games(

@@ -36,8 +36,11 @@ StopReason = Literal["settled", "k_max", "fixed"]
 INCONCLUSIVE = "inconclusive"
 
 
-def samples_of(env: Environment, records: Iterable[EpisodeRecord]) -> dict[str, list[str | None]]:
-    """Each observation's recorded choices in episode order (as scoring collects them)."""
+def collect_samples(
+    env: Environment, records: Iterable[EpisodeRecord]
+) -> dict[str, list[str | None]]:
+    """Each observation's recorded choices in episode order (None for a failed parse): what
+    scoring and the stopping rules read of a game's records."""
     samples: dict[str, list[str | None]] = {o.id: [] for o in env.observations()}
     for record in sorted(records, key=lambda r: r.index):
         for s in record.samples:
@@ -64,10 +67,6 @@ class Cell:
     reading: SequentialReading | None = None
     stopped: StopReason | None = None
 
-    @property
-    def contexts(self) -> int:
-        return sum(len(r.samples) for r in self.records)
-
 
 def cell_k_max(config: Config, game_id: str, env: Environment) -> int:
     """A game's episode budget per model: for a game adaptive sampling stops, its `k_max`,
@@ -87,7 +86,7 @@ def final_reading(
     if config.sampling.stopping != "adaptive" or not env.stops_early():
         return None
     return env.sequential_reading(
-        samples_of(env, records), alpha_of(config), config.report.xc_threshold
+        collect_samples(env, records), alpha_of(config), config.report.xc_threshold
     )
 
 
@@ -197,7 +196,7 @@ class Sequencer:
             cell.stopped = "fixed"
             return []
         cell.reading = cell.env.sequential_reading(
-            samples_of(cell.env, cell.records), self.alpha, self.threshold
+            collect_samples(cell.env, cell.records), self.alpha, self.threshold
         )
         if cell.reading is not None and cell.reading.verdict is not None:
             cell.stopped = "settled"
