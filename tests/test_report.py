@@ -56,6 +56,9 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "engine=local",
         f"run.output_dir={tmp_path_factory.mktemp('report')}",
         "models=[honest, focal_colluder, worst_case]",
+        # a fixed run of 30 (the config samples adaptively up to 600)
+        "sampling.stopping=fixed",
+        "sampling.k_max=null",
         "sampling.k=30",
         "sampling.bootstrap=200",
         "sampling.played_games=200",
