@@ -11,8 +11,8 @@ The sequence is deterministic: the first round of every cell is queued in plan o
 deployment's steps), and a cell's next round is queued, at the end, when the last episode of its
 round is committed. Episodes are committed strictly in queue order, so the queue (and with it
 `results.jsonl`) is a function of the config and seed alone, however the engine schedules
-work; a resumed run rebuilds it from the committed prefix (`Sequencer.resume`), and a replay
-asks the same episodes, answered from its source's record.
+work; a resumed run walks it again, taking committed episodes from their records
+(`Sequencer.resume`), and a replay asks the same episodes, answered from its source's record.
 
 Pure and single-threaded: the runner feeds it committed records in order.
 """
