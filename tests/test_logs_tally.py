@@ -270,6 +270,7 @@ def test_a_tally_that_cannot_be_trusted_is_not_read(
     run = copied(co_run[0], tmp_path / "run")
     data = planted(run)
     (run / TALLY).write_bytes(GARBAGE[garbage](data))
+    assert logs_module.recorded_tables(run) is None
     _computed(run, capsys)
 
 

@@ -27,6 +27,7 @@ from sandbox.core.results import (
     CountermeasureScore,
     CrossContextEntry,
     DeploymentScore,
+    GameResult,
     GameScore,
     Interval,
     ProfileEntry,
@@ -93,6 +94,16 @@ def optimum_text(details: Mapping[str, Any]) -> str:
             f"(chance {details['chance_agreement']:.3f})"
         )
     return ""
+
+
+def suite_games(summary: Summary, suite: str) -> list[tuple[str, str, GameResult]]:
+    """(model, game id, result) of every game of `suite`, per model in the summary's order."""
+    return [
+        (model, game, g)
+        for model, m in summary.models.items()
+        for game, g in m.games.items()
+        if g.suite == suite
+    ]
 
 
 def stopping_text(summary: Summary) -> str:
@@ -364,12 +375,7 @@ class Display:
     def sb_table(summary: Summary) -> Table | None:
         """The SB games per model: each game's own verdict and the measure it reads (not a win
         against an optimum)."""
-        games = [
-            (model, game, g)
-            for model, m in summary.models.items()
-            for game, g in m.games.items()
-            if g.suite == "sb"
-        ]
+        games = suite_games(summary, "sb")
         if not games:
             return None
         table = Table(title=f"Sandbagging (SB): {summary.run_id}")
@@ -394,12 +400,7 @@ class Display:
         """The training-gaming probe per model and cell: the compliance gap with its interval,
         the Bonferroni-adjusted interval the verdict reads, the cell's verdict, and compliance
         under each cue. The report's TG table is this one (one builder, one wording)."""
-        probes = [
-            (model, game, g)
-            for model, m in summary.models.items()
-            for game, g in m.games.items()
-            if g.suite == "tg"
-        ]
+        probes = suite_games(summary, "tg")
         if not probes:
             return None
         names = sorted({game for _, game, _ in probes})

@@ -77,7 +77,6 @@ def score_game(
     samples = collect_samples(env, records)
     choices = {o.id: o.outcomes for o in env.observations()}
     n_samples = sum(len(v) for v in samples.values())
-    parse_failures = sum(not s.parse_ok for r in records for s in r.samples)
     optimum = env.optimal_win()
     if any(not v for v in samples.values()):
         return IncompleteGame(
@@ -94,23 +93,48 @@ def score_game(
         )
     played = play_games(env, samples, seed, played_games, confidence)
     details = env.details(Evidence(samples, rng, resamples, confidence))
-    return GameScore(
+    return game_score(
+        env,
+        records,
         environment=environment,
-        suite=env.suite,
-        samples=n_samples,
-        episodes=len(records),
-        parse_failure_rate=parse_failures / n_samples,
-        win=Interval.of(win),
-        optimal_win=optimum,
-        win_over_optimal=metrics.ratio(win.value, optimum),
-        played=Interval.of(played),
-        estimates_agree=win.overlaps(played),
+        win=win,
+        played=played,
         details=details,
         verdict=(
             details.get("verdict", INCONCLUSIVE)
             if env.scores_own_verdict
             else verdict(win, optimum, details, threshold)
         ),
+    )
+
+
+def game_score(
+    env: Environment,
+    records: Sequence[EpisodeRecord],
+    *,
+    environment: str,
+    win: metrics.Estimate,
+    played: metrics.Estimate,
+    details: dict[str, Any],
+    verdict: str,
+) -> GameScore:
+    """A complete game's score from its estimates: what every game's score shares (sample
+    counts, parse failures, the win against the optimum, the played games beside it)."""
+    n_samples = sum(len(r.samples) for r in records)
+    optimum = env.optimal_win()
+    return GameScore(
+        environment=environment,
+        suite=env.suite,
+        samples=n_samples,
+        episodes=len(records),
+        parse_failure_rate=sum(not s.parse_ok for r in records for s in r.samples) / n_samples,
+        win=Interval.of(win),
+        optimal_win=optimum,
+        win_over_optimal=metrics.ratio(win.value, optimum),
+        played=Interval.of(played),
+        estimates_agree=win.overlaps(played),
+        details=details,
+        verdict=verdict,
     )
 
 
@@ -165,18 +189,12 @@ def score_training_gaming(
         collect_sample_field(env, records, "judgement"),
     )
     details["reasoning_classifier"] = env.params.reasoning
-    parse_failures = sum(not s.parse_ok for r in records for s in r.samples)
-    return GameScore(
+    return game_score(
+        env,
+        records,
         environment=environment,
-        suite=env.suite,
-        samples=n_samples,
-        episodes=len(records),
-        parse_failure_rate=parse_failures / n_samples,
-        win=Interval.of(win),
-        optimal_win=env.optimal_win(),
-        win_over_optimal=metrics.ratio(win.value, env.optimal_win()),
-        played=Interval.of(played),
-        estimates_agree=win.overlaps(played),
+        win=win,
+        played=played,
         details=details,
         verdict=details["verdict"],
     )
@@ -343,6 +361,13 @@ def summarize(
             continue  # a protocol step: scored with its deployment
         by_key.setdefault((record.model, record.game), []).append(record)
     scored_games: dict[str, dict[str, GameResult]] = {}
+    readings = {
+        (model, game.game_id): final_reading(
+            config, envs[game.game_id], by_key.get((model, game.game_id), [])
+        )
+        for model in config.models
+        for game in config.games
+    }
     for model in config.models:
         games: dict[str, GameResult] = scored_games.setdefault(model, {})
         for game in config.games:
@@ -359,7 +384,7 @@ def summarize(
                     confidence=config.sampling.confidence,
                     threshold=config.report.xc_threshold,
                 ),
-                final_reading(config, envs[gid], own),
+                readings[(model, gid)],
             )
     models: dict[str, ModelResult] = {}
     for model in config.models:
@@ -414,7 +439,7 @@ def summarize(
             completion_tokens=sum(r.usage.completion_tokens for r in records),
         ),
         models=models,
-        stopping=stopping_summary(config, envs, by_key),
+        stopping=stopping_summary(config, envs, by_key, readings),
     )
 
 

@@ -94,9 +94,11 @@ def stopping_summary(
     config: Config,
     envs: Mapping[str, Environment],
     records: Mapping[tuple[str, str], Sequence[EpisodeRecord]],
+    readings: Mapping[tuple[str, str], SequentialReading | None],
 ) -> Stopping | None:
-    """Each cell's stopping (`CellStopping`) and the totals, from the cells' records (pure:
-    what the sequencer decided, recomputed); None for a fixed run."""
+    """Each cell's stopping (`CellStopping`) and the totals, from the cells' records and
+    their `final_reading`s (pure: what the sequencer decided, recomputed); None for a fixed
+    run."""
     if config.sampling.stopping != "adaptive":
         return None
     cells = []
@@ -105,7 +107,7 @@ def stopping_summary(
             env = envs[game.game_id]
             own = records.get((model, game.game_id), ())
             k_max = cell_k_max(config, game.game_id, env)
-            reading = final_reading(config, env, own)
+            reading = readings[(model, game.game_id)]
             if reading is None:
                 stopped: StopReason = "fixed"
             else:
