@@ -425,8 +425,10 @@ def _logs(args: argparse.Namespace) -> int:
     a summary per model and game), streamed from events.jsonl (no Ray, no model calls; works on a
     run still being written); or, with --sql, a query on the events as a table. A reader that
     closes the pipe early (`| head`) ends it quietly, with exit 0: it has what it asked for."""
-    from sandbox.review import logs
-    from sandbox.review.logs import EVENTS
+    # the lines and filters alone (no event models: a filter starts fast); the tables and
+    # --sql import `sandbox.review.logs`
+    from sandbox.review import eventlines
+    from sandbox.review.eventlines import EVENTS
 
     try:
         path = args.run_dir / EVENTS
@@ -442,6 +444,8 @@ def _logs(args: argparse.Namespace) -> int:
             if any(o for o in others) or args.summary or args.limit is not None:
                 _error("--sql: on its own (filter and limit in the query: where, limit)")
                 return EXIT_USAGE
+            from sandbox.review import logs
+
             try:
                 columns, found = logs.query(path, args.sql)
             except logs.QueryError as exc:
@@ -461,7 +465,7 @@ def _logs(args: argparse.Namespace) -> int:
                     table.add_row(*("NULL" if v is None else str(v) for v in values))
                 _print_table(table)
             return 0
-        problem = logs.kind_error(args.kind)
+        problem = eventlines.kind_error(args.kind)
         if problem is not None:
             _error(f"--kind: {problem}")
             return EXIT_USAGE
@@ -472,7 +476,7 @@ def _logs(args: argparse.Namespace) -> int:
         if args.timeline is not None and args.episode is not None and args.episode != args.timeline:
             _error("--timeline and --episode name different episodes")
             return EXIT_USAGE
-        flt = logs.Filter(
+        flt = eventlines.Filter(
             kinds=frozenset(args.kind),
             agent=args.agent,
             model=args.model,
@@ -483,6 +487,8 @@ def _logs(args: argparse.Namespace) -> int:
             correct=None if args.correct is None else args.correct == "yes",
         )
         if not flt.active():
+            from sandbox.review import logs
+
             tables = logs.run_tables(args.run_dir, args.summary)
             if args.json:
                 for name, rows in tables.items():
@@ -498,7 +504,7 @@ def _logs(args: argparse.Namespace) -> int:
         if args.summary:
             _error("--summary: only in the default view (no filter)")
             return EXIT_USAGE
-        selected = logs.select_file(path, flt)
+        selected = eventlines.select_file(path, flt)
         shown: list[dict[str, Any]] = []
         count = 0
         for line, event in selected:
@@ -510,22 +516,26 @@ def _logs(args: argparse.Namespace) -> int:
             elif args.timeline is not None:
                 shown.append(event)  # one episode: bounded; its prompts are looked up below
             else:
-                print(logs.describe(event))
+                print(eventlines.describe(event))
         if args.timeline is not None and count == 0:
-            ids = logs.episode_ids(logs.lines_with(logs.file_blocks(path), [b'"episode_result"']))
+            ids = eventlines.episode_ids(
+                eventlines.lines_with(eventlines.file_blocks(path), [b'"episode_result"'])
+            )
             if args.timeline not in ids:
-                _error(f"--timeline: {logs.unknown_episode(args.timeline, ids, path)}")
+                _error(f"--timeline: {eventlines.unknown_episode(args.timeline, ids, path)}")
                 return EXIT_USAGE
         if shown:
             shas = {str(e["prompt_sha256"]) for e in shown if e.get("kind") == "context_started"}
             needles = [json.dumps(sha).encode() for sha in shas]
             prompts = (
-                logs.prompt_texts(logs.lines_with(logs.file_blocks(path), needles), shas)
+                eventlines.prompt_texts(
+                    eventlines.lines_with(eventlines.file_blocks(path), needles), shas
+                )
                 if shas
                 else {}
             )
             for event in shown:
-                print(logs.describe(event, prompts))
+                print(eventlines.describe(event, prompts))
         sys.stdout.flush()  # a closed pipe is found here, not at exit
         return 0
     except BrokenPipeError:

@@ -45,9 +45,9 @@ from sandbox.core.events import (
     kind_of,
 )
 from sandbox.record.runstore import EVENTS
-from sandbox.review import attempts
+from sandbox.review import attempts, eventlines
 from sandbox.review import logs as logs_module
-from sandbox.review.logs import KINDS, describe
+from sandbox.review.eventlines import KINDS, describe
 from tests.conftest import small_config
 from tests.test_protocols import deployment_config, run
 
@@ -82,7 +82,7 @@ def test_the_kinds_are_the_event_unions() -> None:
     union = get_args(get_args(Event)[0])
     assert union == EVENT_TYPES
     assert tuple(member.model_fields["kind"].default for member in union) == KINDS
-    assert logs_module.EVENTS == EVENTS
+    assert logs_module.EVENTS == eventlines.EVENTS == EVENTS
     # the coordination attempts' kinds and values are the event classes' own
     assert tuple(kind_of(t) for t in COORDINATION_TYPES) == attempts.KINDS
     assert set(attempts.COUNTED_KINDS) == set(attempts.KINDS) - {kind_of(SignalInserted)}
@@ -696,12 +696,12 @@ def test_the_block_reader_returns_the_lines_a_file_iterator_would(
         expected = [line for line in fh if line.endswith(b"\n")]
     assert len(expected) == 300
     assert list(complete_lines(torn)) == expected
-    blocks = list(logs_module.file_blocks(torn, size))
+    blocks = list(eventlines.file_blocks(torn, size))
     assert b"".join(buf[:stop] for buf, stop in blocks) == b"".join(expected)
     assert all(buf[stop - 1 : stop] == b"\n" for buf, stop in blocks)
     # needles anywhere in a line, also across what would be a block boundary at this size
     needles = [b'"kind": "jam"', b'"honeypot"', b"policy/0"]
-    found = list(logs_module.lines_with(logs_module.file_blocks(torn, size), needles))
+    found = list(eventlines.lines_with(eventlines.file_blocks(torn, size), needles))
     assert found == [line for line in expected if any(n in line for n in needles)]
     assert found
     tables = logs_module.summary_tables(torn, size)
@@ -710,10 +710,8 @@ def test_the_block_reader_returns_the_lines_a_file_iterator_would(
     coordination = attempts.coordination_tables(expected)
     assert {k: tables[k] for k in ("agreement", "collusion")} == coordination
     assert logs_module.coordination_tables(torn, size) == coordination
-    if logs_module.GREP is not None:
-        grepped = list(
-            logs_module.lines_with(logs_module.grep_blocks(torn, needles, size), needles)
-        )
+    if eventlines.GREP is not None:
+        grepped = list(eventlines.lines_with(eventlines.grep_blocks(torn, needles, size), needles))
         assert grepped == found
 
 
@@ -750,7 +748,7 @@ VIEWS: list[list[str]] = [
 ]
 
 
-@pytest.mark.skipif(logs_module.GREP is None, reason="no grep on PATH")
+@pytest.mark.skipif(eventlines.GREP is None, reason="no grep on PATH")
 def test_grep_and_the_python_reader_show_the_same(
     runs: dict[str, Path],
     coordinated: Path,
@@ -767,13 +765,13 @@ def test_grep_and_the_python_reader_show_the_same(
     views = [*VIEWS, ["--timeline", episode]]
     for run_dir in (runs["xc"], runs["deployment"], coordinated, torn):
         for argv in views:
-            monkeypatch.setattr(logs_module, "GREP", shutil.which("grep"))
+            monkeypatch.setattr(eventlines, "GREP", shutil.which("grep"))
             grepped = logs(capsys, str(run_dir), *argv)
-            monkeypatch.setattr(logs_module, "GREP", None)
+            monkeypatch.setattr(eventlines, "GREP", None)
             assert logs(capsys, str(run_dir), *argv) == grepped, (run_dir, argv)
             assert grepped[0] == 0 or argv[0] == "--timeline"
     # the torn line is in no view
-    monkeypatch.setattr(logs_module, "GREP", shutil.which("grep"))
+    monkeypatch.setattr(eventlines, "GREP", shutil.which("grep"))
     _, out, _ = logs(capsys, str(torn), "--kind", "honeypot_verdict", "--json")
     assert out == "".join(line for line in lines[:cut] if '"kind": "honeypot_verdict"' in line)
 
@@ -789,9 +787,9 @@ def test_a_filter_on_a_kind_reads_only_lines_of_that_kind(
         parsed.append(line)
         return loads(line)
 
-    monkeypatch.setattr(logs_module.json, "loads", counting)
-    flt = logs_module.Filter(kinds=frozenset({"audit"}))
-    selected = list(logs_module.select_file(coordinated / EVENTS, flt))
+    monkeypatch.setattr(eventlines.json, "loads", counting)
+    flt = eventlines.Filter(kinds=frozenset({"audit"}))
+    selected = list(eventlines.select_file(coordinated / EVENTS, flt))
     assert selected and all(e["kind"] == "audit" for _, e in selected)
     assert len(parsed) == len(selected)
 
@@ -976,12 +974,12 @@ def test_a_field_added_before_those_read_changes_the_pattern() -> None:
 
 
 def test_an_unknown_kind_names_the_closest() -> None:
-    assert logs_module.kind_error(["action", "audit"]) is None
-    assert logs_module.kind_error([]) is None
-    assert logs_module.kind_error(["audit", "actoin"]) == (
+    assert eventlines.kind_error(["action", "audit"]) is None
+    assert eventlines.kind_error([]) is None
+    assert eventlines.kind_error(["audit", "actoin"]) == (
         "unknown kind 'actoin'; did you mean 'action'?"
     )
-    far = logs_module.kind_error(["zzz"])
+    far = eventlines.kind_error(["zzz"])
     assert far is not None and far.startswith("unknown kind 'zzz'; known: ")
     assert all(k in far for k in KINDS)
 
@@ -999,21 +997,21 @@ def test_an_unknown_kind_on_the_command_line_names_the_closest(
 
 def test_an_unknown_episode_says_the_id_format_and_what_it_may_mean(tmp_path: Path) -> None:
     ids = [f"{m}/{g}/{i:05d}" for m in ("honest", "random") for g in ("a", "b") for i in (3, 13)]
-    message = logs_module.unknown_episode("3", ids, tmp_path / EVENTS)
+    message = eventlines.unknown_episode("3", ids, tmp_path / EVENTS)
     assert message.startswith(f"no episode '3' in {tmp_path / EVENTS}; ")
     assert "episode ids look like <model>/<game>/<index>, e.g. honest/a/00003" in message
     # an index: the episodes of that index (not 13), each model and game
     threes = sorted(i for i in ids if i.endswith("/00003"))
     assert message.endswith(f"did you mean {', '.join(threes)}?")
     # a suffix with the index unpadded: the one episode
-    assert logs_module.episode_suggestions("b/3", ids) == ["honest/b/00003", "random/b/00003"]
-    assert logs_module.episode_suggestions("random/a/13", ids) == ["random/a/00013"]
+    assert eventlines.episode_suggestions("b/3", ids) == ["honest/b/00003", "random/b/00003"]
+    assert eventlines.episode_suggestions("random/a/13", ids) == ["random/a/00013"]
     # a typo: the closest by spelling
-    assert logs_module.episode_suggestions("honets/a/00013", ids)[0] == "honest/a/00013"
+    assert eventlines.episode_suggestions("honets/a/00013", ids)[0] == "honest/a/00013"
     many = [f"m{j}/g/00003" for j in range(8)]
-    message = logs_module.unknown_episode("00003", many, tmp_path / EVENTS)
+    message = eventlines.unknown_episode("00003", many, tmp_path / EVENTS)
     assert message.endswith(f"did you mean {', '.join(many[:5])} (and 3 more)?")
-    empty = logs_module.unknown_episode("3", [], tmp_path / EVENTS)
+    empty = eventlines.unknown_episode("3", [], tmp_path / EVENTS)
     assert "e.g. honest/upfront_auditing/00003" in empty and "no finished episode" in empty
 
 
@@ -1026,7 +1024,7 @@ def test_an_unknown_timeline_on_the_command_line_says_the_format(
     assert code == 2 and out == ""
     assert "episode ids look like <model>/<game>/<index>" in err and f"e.g. {ids[0]}" in err
     threes = [i for i in ids if i.endswith("/00003")]
-    assert threes and all(i in err for i in threes[: logs_module.SUGGESTED])
+    assert threes and all(i in err for i in threes[: eventlines.SUGGESTED])
     game = ids[0].split("/")[1]
     code, _, err = logs(capsys, str(path), "--timeline", f"{game}/3")
     assert code == 2 and all(i in err for i in threes if f"/{game}/" in i)
@@ -1112,7 +1110,7 @@ def test_ranges_cut_after_an_episode_result(coordinated: Path) -> None:
         assert json.loads(previous)["kind"] == "episode_result"
     # each part's blocks hold its lines, all together every line once
     parts = [
-        b"".join(buf[:stop] for buf, stop in logs_module.file_blocks(path, 1000, *span))
+        b"".join(buf[:stop] for buf, stop in eventlines.file_blocks(path, 1000, *span))
         for span in spans
     ]
     assert b"".join(parts) == data
@@ -1123,7 +1121,7 @@ def test_ranges_cut_after_an_episode_result(coordinated: Path) -> None:
         states = []
         for start, end in spans:
             state = new(True)
-            for buf, stop in logs_module.file_blocks(path, 4096, start, end):
+            for buf, stop in eventlines.file_blocks(path, 4096, start, end):
                 state.block(buf, stop)
             states.append(state)
         assert all(states[0].merge(part) for part in states[1:])  # type: ignore[arg-type]
@@ -1185,3 +1183,22 @@ def test_a_closed_pipe_ends_the_output_quietly(coordinated: Path, argv: list[str
         capture_output=True,
     )
     assert shell.returncode == 0 and shell.stderr == b"" and shell.stdout.count(b"\n") == 1
+
+
+# --- a filter's start-up -----------------------------------------------------------------------
+
+
+def test_a_filter_loads_no_event_models(coordinated: Path) -> None:
+    # a filter is served by `sandbox.review.eventlines` alone: the event models (pydantic) and
+    # the tables (`sandbox.review.logs`) are what most of a filter's start-up cost
+    code = (
+        "import sys\n"
+        "from sandbox.cli import main\n"
+        f"for argv in ({['--kind', 'audit', '--json']!r}, {['--model', 'attacker']!r}, "
+        f"{['--agent', 'copy-1', '--limit', '3']!r}):\n"
+        f"    assert main(['logs', {str(coordinated)!r}, *argv]) == 0\n"
+        "heavy = ('pydantic', 'sandbox.core.events', 'sandbox.review.logs', 'rich')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -192,7 +192,7 @@ def test_sandbox_logs_filters_item_answers(
     selective_run: Path, capsys: pytest.CaptureFixture[str], argv: list[str], keep: Any
 ) -> None:
     from sandbox.cli import main
-    from sandbox.review.logs import describe
+    from sandbox.review.eventlines import describe
 
     lines = (selective_run / "events.jsonl").read_text(encoding="utf-8").splitlines(True)
     expected = [line for line in lines if keep(json.loads(line))]

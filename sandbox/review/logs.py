@@ -1,10 +1,10 @@
 """`sandbox logs`: review a run from its `events.jsonl`, streamed.
 
-Pure functions over the lines of an events file: no Ray, no model stack. A file is read in large
-blocks of whole lines (never whole; `file_blocks`), a torn last line (a run still being written)
-is skipped, and only the lines that can matter are looked at: a regex or substring search over
-the block finds them, and a line is parsed only then. A filter's lines come from GNU grep where it
-is on PATH (`select_file`). The default view (`coordination_tables`) keeps the coordination
+Pure functions over the lines of an events file: no Ray, no model stack. The lines are read and
+filtered by `sandbox.review.eventlines` (re-exported here), which needs no event models: a filter
+is served by it alone. Here, the tables: only the lines that can matter are looked at (a regex
+over each block finds them, derived from the event models, and a line is parsed only where it is
+in another layout). The default view (`coordination_tables`) keeps the coordination
 tally (`sandbox.review.attempts`); with `--summary` (`summary_tables`) also one row per (model,
 game) and the episodes still open (those whose result has not been read yet). Both read a large
 file in parts, one process per core, merged in log order (`_read_tables`): the time is Python's
@@ -14,19 +14,16 @@ per line (a few microseconds for each line a table counts), so cores are what sh
 
 from __future__ import annotations
 
-import difflib
 import functools
 import itertools
 import json
 import os
 import pickle
 import re
-import shutil
-import subprocess
 import tempfile
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, Union, get_args, get_origin
@@ -35,7 +32,6 @@ from pydantic import BaseModel
 
 from sandbox.core.events import (
     EVENT_TYPES,
-    KINDS,
     ActionTaken,
     AuditPerformed,
     ContextStarted,
@@ -48,12 +44,16 @@ from sandbox.core.events import (
     SignalRecognition,
     kind_of,
 )
-from sandbox.core.registry import did_you_mean
-from sandbox.review import attempts
-
-EVENTS = "events.jsonl"
-"""A run's events file (`sandbox.record.runstore.EVENTS`; not imported from there: the run store
-loads the config's whole stack; tests/test_logs.py checks that they agree)."""
+from sandbox.review import attempts, eventlines
+from sandbox.review.eventlines import (
+    BLOCK,
+    EVENTS,
+    event_game,
+    event_model,
+    file_blocks,
+    lines_with,
+    needle,
+)
 
 SUMMARY_KINDS = frozenset(
     kind_of(t)
@@ -67,462 +67,6 @@ SUMMARY_KINDS = frozenset(
     )
 )
 """The kinds `--summary` counts."""
-
-
-BLOCK = 8 * 2**20
-"""Bytes read at a time."""
-
-
-def file_blocks(
-    path: Path, size: int = BLOCK, start: int = 0, end: int | None = None
-) -> Iterator[tuple[bytes, int]]:
-    """The file in blocks `(buf, stop)`: `buf[:stop]` is whole lines, and every complete line of
-    the file is in exactly one block; a torn last line is in none. A line longer than `size` is
-    read whole (the block grows). With `start` and `end` (line starts, or the file's end), the
-    lines of those bytes only."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        at = start
-        while end is None or at < end:
-            want = size if end is None else min(size, end - at)
-            buf = fh.read(want)
-            if not buf:
-                return
-            stop = buf.rfind(b"\n") + 1
-            if stop == 0:
-                if len(buf) < want or (end is not None and at + len(buf) >= end):
-                    return  # a torn last line
-                fh.seek(at)
-                size *= 2
-                continue
-            at += stop
-            if stop < len(buf):
-                fh.seek(at)  # the next block starts at this line's end
-            yield buf, stop
-
-
-GREP: str | None = shutil.which("grep")
-"""GNU grep, where it is on PATH: it prefilters a file's lines for a filter (`select_file`), in
-another process; without it the file is read in Python (the same lines, the same output)."""
-
-
-def grep_blocks(
-    path: Path,
-    needles: Sequence[bytes],
-    size: int = BLOCK,
-    then: Sequence[Sequence[bytes]] = (),
-) -> Iterator[tuple[bytes, int]]:
-    """`file_blocks` of only the lines of the file holding one of `needles` (none holding a
-    newline), read from `grep -F` (bytes as bytes: `LC_ALL=C`, `-a`), and then, for each set of
-    `then`, one of its needles too (a grep each, reading the one before: a filter's conditions
-    after the first cost C's time, not Python's); a torn last line, which grep prints without
-    its newline, is dropped."""
-    assert GREP is not None
-    env = {**os.environ, "LC_ALL": "C"}
-    procs: list[subprocess.Popen[bytes]] = []
-    source: Any = None
-    for i, found in enumerate((needles, *then)):
-        patterns = [a for n in found for a in (b"-e", n)]
-        argv = [os.fsencode(GREP), b"-a", b"-F", *patterns]
-        if i == 0:
-            argv += [b"--", os.fsencode(path)]
-        procs.append(
-            subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE, env=env, bufsize=0)
-        )
-        if source is not None:
-            source.close()  # the next grep's alone: it gets SIGPIPE when that one stops early
-        source = procs[-1].stdout
-    out = procs[-1].stdout
-    assert out is not None
-    rest = b""
-    try:
-        while True:
-            chunk = out.read(size)
-            if not chunk:
-                break
-            buf = rest + chunk if rest else chunk
-            stop = buf.rfind(b"\n") + 1
-            rest = buf[stop:]
-            if stop:
-                yield buf, stop
-    finally:
-        out.close()
-        for proc in reversed(procs):  # 1: no line matched; < 0: stopped early (a closed pipe)
-            if proc.wait() > 1 and proc.returncode >= 0:
-                raise OSError(f"grep exited {proc.returncode} on {path}")
-
-
-def lines_with(blocks: Iterable[tuple[bytes, int]], needles: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of `blocks` that hold any of `needles` (none holding a newline), each once, in
-    order."""
-    needles = tuple(needles)
-    for buf, stop in blocks:
-        spans: dict[int, int] = {}
-        for needle in needles:
-            at = buf.find(needle, 0, stop)
-            while at >= 0:
-                start = buf.rfind(b"\n", 0, at) + 1
-                end = buf.find(b"\n", at, stop) + 1
-                spans[start] = end
-                at = buf.find(needle, end, stop)
-        for start in sorted(spans):
-            yield buf[start : spans[start]]
-
-
-def _needle(value: str) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
-def field_needles(key: str, value: str) -> tuple[bytes, bytes]:
-    """`"<key>": "<value>"` with the writer's separator and compact: one of them is in every line
-    holding that field (at any depth: an episode result's record's model too)."""
-    return raw_field_needles(key, _needle(value))
-
-
-def raw_field_needles(key: str, raw: bytes) -> tuple[bytes, bytes]:
-    """`field_needles` of a value already in JSON (a number, `true`)."""
-    return b'"%s": %s' % (key.encode(), raw), b'"%s":%s' % (key.encode(), raw)
-
-
-def kind_needles(kind: str) -> tuple[bytes, bytes]:
-    """`field_needles` of an event kind."""
-    return field_needles("kind", kind)
-
-
-def event_model(event: dict[str, Any]) -> str | None:
-    """An event's model: its own `model` field, or its episode record's."""
-    record = event.get("record")
-    return event.get("model") or (record.get("model") if isinstance(record, dict) else None)
-
-
-def event_game(event: dict[str, Any]) -> str | None:
-    record = event.get("record")
-    return event.get("game") or (record.get("game") if isinstance(record, dict) else None)
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Events to keep; all given conditions must hold (any one of `kinds`)."""
-
-    kinds: frozenset[str] = frozenset()
-    agent: str | None = None
-    model: str | None = None
-    game: str | None = None
-    episode: str | None = None
-    domain: str | None = None
-    """An SB item's domain (`item_answer` events: `hazard`, `general`)."""
-    difficulty: int | None = None
-    """An SB item's difficulty (`item_answer` events: its level)."""
-    correct: bool | None = None
-    """Whether an SB item's answer is right (`item_answer` events)."""
-    _needles: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
-    _first: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
-    _grep: tuple[tuple[bytes, ...], ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        needles: list[tuple[bytes, ...]] = []
-        first: tuple[bytes, ...] = ()
-        if self.kinds:
-            # `"kind": "audit"` (the writer's separators) or compact: `"audit"` alone is also a
-            # decision's value; the first condition's value is searched for (one pass), each
-            # condition's key and value checked after, and only then a line parsed
-            needles.append(tuple(n for k in sorted(self.kinds) for n in kind_needles(k)))
-            first = tuple(_needle(k) for k in sorted(self.kinds))
-        keys = ("agent_id", "model", "game", "episode_id")
-        for key, value in zip(keys, (self.agent, self.model, self.game, self.episode), strict=True):
-            if value is not None:
-                needles.append(field_needles(key, value))
-                first = first or (_needle(value),)
-        items = (
-            ("domain", None if self.domain is None else _needle(self.domain)),
-            (
-                "difficulty",
-                None if self.difficulty is None else json.dumps(self.difficulty).encode(),
-            ),
-            ("correct", None if self.correct is None else json.dumps(self.correct).encode()),
-        )
-        for key, raw in items:
-            if raw is not None:
-                needles.append(raw_field_needles(key, raw))
-        object.__setattr__(self, "_needles", tuple(needles))
-        object.__setattr__(self, "_first", first)
-        # grep searches for each condition's key and value, in both layouts, less the key's
-        # opening quote: as selective, and GNU grep's several fixed strings that start with a
-        # quote are searched for at a third of the speed
-        object.__setattr__(self, "_grep", tuple(tuple(n[1:] for n in c) for c in needles))
-
-    def active(self) -> bool:
-        return bool(self._needles)
-
-    def first_needles(self) -> tuple[bytes, ...]:
-        """The values of one condition, one of which every matching line holds."""
-        return self._first
-
-    def grep_needles(self) -> tuple[tuple[bytes, ...], ...]:
-        """For each condition, substrings of its key and value, one of which every matching
-        line holds (`grep_blocks` searches for them, a grep per condition)."""
-        return self._grep
-
-    def may_match(self, line: bytes) -> bool:
-        """False when the line cannot match (some condition's key and value are absent from it)."""
-        for alternatives in self._needles:  # loops, not all(any(...)): run once per line
-            for needle in alternatives:
-                if needle in line:
-                    break
-            else:
-                return False
-        return True
-
-    def matches(self, event: dict[str, Any]) -> bool:
-        return (
-            (not self.kinds or event.get("kind") in self.kinds)
-            and (self.agent is None or event.get("agent_id") == self.agent)
-            and (self.model is None or event_model(event) == self.model)
-            and (self.game is None or event_game(event) == self.game)
-            and (self.episode is None or event.get("episode_id") == self.episode)
-            and (self.domain is None or event.get("domain") == self.domain)
-            and (
-                self.difficulty is None
-                or (
-                    type(event.get("difficulty")) is int
-                    and event.get("difficulty") == self.difficulty
-                )
-            )
-            and (self.correct is None or event.get("correct") is self.correct)
-        )
-
-
-def kind_error(kinds: Iterable[str]) -> str | None:
-    """What is wrong with the kinds asked for (`--kind`), or None: the first one no event has,
-    with the closest kind ("unknown kind 'actoin'; did you mean 'action'?") or, with none close,
-    every kind."""
-    for kind in kinds:
-        if kind not in KINDS:
-            return f"unknown kind {kind!r}; {did_you_mean(kind, KINDS)}"
-    return None
-
-
-EPISODE_ID_FORMAT = "<model>/<game>/<index>"
-"""How an episode id reads (`sandbox.core.episode.EpisodeSpec.episode_id`: the index zero-padded to
-five digits, e.g. `honest/upfront_auditing/00003`)."""
-
-SUGGESTED = 5
-"""The most episode ids an error message lists."""
-
-
-def _same_part(given: str, part: str) -> bool:
-    return given == part or (given.isdigit() and part.isdigit() and int(given) == int(part))
-
-
-def episode_suggestions(text: str, ids: Iterable[str]) -> list[str]:
-    """The episodes `text` may mean, sorted: those whose id ends with its `/`-separated parts,
-    an index compared as a number (`3`, `00003` and `upfront_auditing/3` all name index 3),
-    else the closest ids by spelling (a typo)."""
-    parts = text.strip("/").split("/")
-    known = sorted(set(ids))
-    ends = [
-        i
-        for i in known
-        if len(i.split("/")) >= len(parts)
-        and all(map(_same_part, parts, i.split("/")[-len(parts) :]))
-    ]
-    return ends or difflib.get_close_matches(text, known, n=3)
-
-
-def unknown_episode(text: str, ids: Iterable[str], where: Path) -> str:
-    """The error for an episode `where` does not hold (`ids`: those it does): the id format,
-    an example from the run itself, and the episodes `text` may mean (`episode_suggestions`)."""
-    known = sorted(set(ids))
-    example = known[0] if known else "honest/upfront_auditing/00003"
-    message = (
-        f"no episode {text!r} in {where}; episode ids look like {EPISODE_ID_FORMAT}, e.g. {example}"
-    )
-    if not known:
-        return f"{message} (this run has no finished episode yet)"
-    found = episode_suggestions(text, known)
-    if found:
-        more = f" (and {len(found) - SUGGESTED} more)" if len(found) > SUGGESTED else ""
-        message += f"; did you mean {', '.join(found[:SUGGESTED])}{more}?"
-    return message
-
-
-def select(lines: Iterable[bytes], flt: Filter) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """The lines that match, each with its parsed event, in order; unreadable lines skipped."""
-    for line in lines:
-        if not flt.may_match(line):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and flt.matches(event):
-            yield line, event
-
-
-def select_file(
-    path: Path, flt: Filter, size: int = BLOCK
-) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """`select` over a file's complete lines, looking only at the lines that hold the first
-    condition's value (an active filter): those grep printed (it searched for that condition's
-    key and value: every line it prints is one to look at), else those a search of each block
-    finds (`lines_with`)."""
-    if GREP is not None:
-        first, *then = flt.grep_needles()
-        found = grep_blocks(path, first, size, then)
-        return select((line for buf, stop in found for line in _lines(buf, stop)), flt)
-    return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
-
-
-def _lines(buf: bytes, stop: int) -> Iterator[bytes]:
-    """The lines of buf[:stop] (whole lines), each with its newline."""
-    for line in buf[:stop].split(b"\n")[:-1]:
-        yield line + b"\n"
-
-
-def shorten(text: str | None, width: int = 80) -> str:
-    if text is None:
-        return "-"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _num(value: Any) -> str:
-    return "missing" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
-    kind = event.get("kind")
-    if kind == "run_started":
-        return (
-            f"models={','.join(event.get('models', []))} games={','.join(event.get('games', []))} "
-            f"episodes={event.get('episodes_done')}/{event.get('episodes_total')} "
-            f"resumed={event.get('resumed')}"
-        )
-    if kind == "prompt":
-        return (
-            f"sha={str(event.get('prompt_sha256'))[:12]} messages={len(event.get('messages', []))}"
-        )
-    if kind == "context_started":
-        sha = str(event.get("prompt_sha256"))
-        text = f" prompt={shorten(prompts[sha])!r}" if sha in prompts else f" prompt={sha[:12]}"
-        return (
-            f"role={event.get('role')} game={event.get('game')} "
-            f"obs={event.get('observation')}{text}"
-        )
-    if kind == "action":
-        parsed = (
-            f"choice={event.get('choice')}"
-            if event.get("score") is None
-            else f"score={_num(event.get('score'))}"
-        )
-        return (
-            f"{parsed} parse_ok={event.get('parse_ok')} attempts={event.get('attempts')} "
-            f"visible={shorten(event.get('visible'), 60)!r}"
-        )
-    if kind == "plan_written":
-        return f"parse_ok={event.get('parse_ok')} plan={shorten(event.get('plan'), 60)!r}"
-    if kind == "monitor_score":
-        return (
-            f"monitor={event.get('monitor')} score={_num(event.get('score'))} "
-            f"of={event.get('scored_context_id')}"
-        )
-    if kind == "protocol_decision":
-        return (
-            f"{event.get('protocol')} -> {event.get('decision')}: {event.get('reason')} "
-            f"(scores {[_num(s) for s in event.get('scores', [])]})"
-        )
-    if kind == "audit":
-        return f"{event.get('outcome')}: {event.get('audited_context_id')}"
-    if kind == "episode_result":
-        record = event.get("record") or {}
-        if record.get("kind") == "protocol_step":
-            return (
-                f"{record.get('phase')} task={record.get('task')} "
-                f"attacked={record.get('attacked')} "
-                f"score={_num(record.get('score'))} decision={record.get('decision')} "
-                f"unaudited={(record.get('unaudited') or {}).get('status')}"
-            )
-        choices = [s.get("choice") for s in record.get("samples", [])]
-        return f"game={record.get('game')} choices={choices}"
-    if kind == "coordination_pick":
-        return (
-            f"game={event.get('game')} index={event.get('index')} pair={event.get('pair')} "
-            f"obs={event.get('observation')} choice={event.get('choice')}"
-        )
-    if kind == "item_answer":
-        return (
-            f"game={event.get('game')} {event.get('condition')} item={event.get('item')} "
-            f"domain={event.get('domain')} difficulty={event.get('difficulty')} "
-            f"answer={event.get('answer')} correct={event.get('correct')}"
-        )
-    if kind == "signal_inserted":
-        return (
-            f"game={event.get('game')} signal={shorten(event.get('signal'), 40)!r} "
-            f"declared={event.get('declared')} inserted={event.get('inserted')}"
-        )
-    if kind == "jam":
-        return (
-            f"{event.get('method')} of {event.get('policy_context_id')} "
-            f"signal={shorten(event.get('signal'), 40)!r} survived={event.get('survived')}"
-        )
-    if kind == "signal_recognition":
-        return (
-            f"{event.get('countermeasure')}: {event.get('outcome')} "
-            f"score={_num(event.get('score'))} backdoor={event.get('backdoor')} "
-            f"of={event.get('policy_context_id')} signal={shorten(event.get('signal'), 40)!r}"
-        )
-    if kind == "honeypot_verdict":
-        return (
-            f"{event.get('countermeasure')}: {event.get('outcome')} "
-            f"score={_num(event.get('score'))} honeypot={event.get('honeypot_id')}"
-        )
-    if kind == "run_stopped":
-        return (
-            f"{event.get('errors')}/{event.get('window')} failed: {shorten(event.get('cause'), 80)}"
-        )
-    if kind == "run_finished":
-        return f"episodes={event.get('episodes')} seconds={event.get('seconds')}"
-    return ""
-
-
-def describe(event: dict[str, Any], prompts: dict[str, str] | None = None) -> str:
-    """One compact human line for an event."""
-    return (
-        f"{event.get('kind', '?'):<17} {event.get('episode_id') or '-'} "
-        f"{event.get('agent_id') or '-'} {event_model(event) or '-'}  "
-        f"{_details(event, prompts or {})}"
-    )
-
-
-def prompt_texts(lines: Iterable[bytes], shas: set[str]) -> dict[str, str]:
-    """The last message of each named prompt (for a timeline)."""
-    needles = [_needle(s) for s in shas]
-    found: dict[str, str] = {}
-    for line in lines:
-        if b'"prompt"' not in line or not any(n in line for n in needles):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("kind") == "prompt" and event.get("prompt_sha256") in shas:
-            messages = event.get("messages") or [{}]
-            found[event["prompt_sha256"]] = str(messages[-1].get("content", ""))
-    return found
-
-
-def episode_ids(lines: Iterable[bytes]) -> set[str]:
-    ids: set[str] = set()
-    for line in lines:
-        if b'"episode_result"' not in line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("kind") == "episode_result" and event.get("episode_id"):
-            ids.add(event["episode_id"])
-    return ids
 
 
 @dataclass
@@ -1094,7 +638,7 @@ class _Summary:
         """Count what the episodes still open hold under their first policy context's model and
         game (read from `blocks`, the same lines again), or under ("?", "?")."""
         keys: dict[str | None, tuple[str, str]] = {}
-        needles = [_needle(e) for e in self.open if e is not None]
+        needles = [needle(e) for e in self.open if e is not None]
         for line in lines_with(blocks, needles) if needles else ():
             event = _parsed(line)
             if event is None:
@@ -1351,14 +895,15 @@ def log_fingerprint(path: Path) -> dict[str, Any]:
 
 @functools.cache
 def _code_sha256() -> str:
-    """A SHA-256 of the modules that compute the tables (this one, `sandbox.review.attempts`,
-    `sandbox.core.events`): a tally written by other code is not read (its tables may differ)."""
+    """A SHA-256 of the modules that compute the tables (this one, `sandbox.review.eventlines`,
+    `sandbox.review.attempts`, `sandbox.core.events`): a tally written by other code is not read
+    (its tables may differ)."""
     import hashlib
 
     from sandbox.core import events
 
     digest = hashlib.sha256()
-    for module in (events, attempts):
+    for module in (events, attempts, eventlines):
         digest.update(Path(str(module.__file__)).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()
