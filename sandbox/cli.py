@@ -504,6 +504,18 @@ def _logs(args: argparse.Namespace) -> int:
         if args.summary:
             _error("--summary: only in the default view (no filter)")
             return EXIT_USAGE
+        if not args.json and args.timeline is None:
+            # human lines, written a block's at a time (most read in place: `describe_file`)
+            left = args.limit
+            for texts in eventlines.describe_file(path, flt):
+                if left is not None:
+                    texts, left = texts[:left], left - min(left, len(texts))
+                if texts:
+                    sys.stdout.write("\n".join(texts) + "\n")
+                if left == 0:
+                    break
+            sys.stdout.flush()  # a closed pipe is found here, not at exit
+            return 0
         selected = eventlines.select_file(path, flt)
         shown: list[dict[str, Any]] = []
         count = 0
@@ -513,10 +525,8 @@ def _logs(args: argparse.Namespace) -> int:
             count += 1
             if args.json:
                 sys.stdout.write(line.decode("utf-8"))
-            elif args.timeline is not None:
-                shown.append(event)  # one episode: bounded; its prompts are looked up below
             else:
-                print(eventlines.describe(event))
+                shown.append(event)  # one episode: bounded; its prompts are looked up below
         if args.timeline is not None and count == 0:
             ids = eventlines.episode_ids(
                 eventlines.lines_with(eventlines.file_blocks(path), [b'"episode_result"'])

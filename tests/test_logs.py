@@ -1185,7 +1185,7 @@ def test_a_closed_pipe_ends_the_output_quietly(coordinated: Path, argv: list[str
     assert shell.returncode == 0 and shell.stderr == b"" and shell.stdout.count(b"\n") == 1
 
 
-# --- a filter's start-up -----------------------------------------------------------------------
+# --- a filter's start-up --------------------------------------------------------------------------
 
 
 def test_a_filter_loads_no_event_models(coordinated: Path) -> None:
@@ -1202,3 +1202,92 @@ def test_a_filter_loads_no_event_models(coordinated: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- a filter's human lines, read in place --------------------------------------------------------
+
+
+def test_the_lines_read_in_place_are_described_as_parsed(
+    runs: dict[str, Path], coordinated: Path
+) -> None:
+    # every line of the logs: where the fast path reads a line, what it reads is what the parsed
+    # line gives `describe` and the filter; it reads every context, action and XC result
+    read: Counter[str] = Counter()
+    for path in (runs["xc"], runs["deployment"], coordinated):
+        for line in (path / EVENTS).read_bytes().splitlines():
+            event = json.loads(line)
+            fast = eventlines._fast_line(line)
+            if fast is None:
+                assert event["kind"] not in ("context_started", "action") and (
+                    event["kind"] != "episode_result" or event["record"].get("kind")
+                ), line
+                continue
+            read[event["kind"]] += 1
+            kind, episode, agent, model, game, details = fast
+            assert (kind, episode, agent, model, game) == (
+                event["kind"],
+                event.get("episode_id"),
+                event.get("agent_id"),
+                model_of(event),
+                game_of(event),
+            )
+            assert eventlines._described(kind, episode, agent, model, details) == describe(event)
+    assert set(read) == {"context_started", "action", "episode_result"}
+
+
+def written(event: dict[str, Any], **fields: Any) -> str:
+    """An event's line as the writer writes it, with fields changed (in place) or added."""
+    return json.dumps(event | fields, ensure_ascii=False) + "\n"
+
+
+def test_a_filter_matches_fields_not_text_that_holds_them(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = [json.loads(line) for line in lines_of(runs["xc"])]
+    context = next(e for e in events if e["kind"] == "context_started" and e["answer"])
+    action = next(e for e in events if e["kind"] == "action")
+    result = next(e for e in events if e["kind"] == "episode_result")
+    record = result["record"]
+    lines = [
+        # another model's lines whose text, or a nested object, holds `"model": "honest"`
+        written(context, model="random", answer=context["answer"] | {"model": "honest"}),
+        written(action, model="random", visible='say "model": "honest", then WAIT'),
+        written(action, model="random", choice='{"model": "honest"}', episode_id="x/model"),
+        # and honest's own, one of them a result, with escapes and odd values to decode
+        written(action, model="honest", visible='a "quoted"\n\ttab and ünïcode', score=0.25),
+        written(action, model="honest", choice=None, score=3, parse_ok=False, agent_id=None),
+        written(context, model="honest", role="monitor", answer=None, game="g\\h"),
+        written(result, record=record | {"model": "honest", "game": "deployment/\u2603"}),
+        written(result, agent_id="copy-1", record=record | {"model": "random"}),
+        # honest's, in another layout (compact; keys sorted): parsed whole
+        json.dumps(action | {"model": "honest"}, separators=(",", ":")) + "\n",
+        json.dumps(context | {"model": "honest"}, sort_keys=True) + "\n",
+        # honest's, of a kind not read in place, and one whose model is empty (no match)
+        written(events[0], kind="plan_written", model="honest", plan="p", parse_ok=True),
+        written(action, model=""),
+    ]
+    (tmp_path / EVENTS).write_text("".join(lines), encoding="utf-8")
+    parsed = [json.loads(line) for line in lines]
+    assert sum(eventlines._fast_line(line.encode().rstrip()) is not None for line in lines) == 9
+    for argv, keep in [
+        (["--model", "honest"], lambda e: model_of(e) == "honest"),
+        (
+            ["--model", "random", "--kind", "action"],
+            lambda e: model_of(e) == "random" and e["kind"] == "action",
+        ),
+        (["--game", "deployment/\u2603"], lambda e: game_of(e) == "deployment/\u2603"),
+        (["--agent", "copy-1", "--limit", "1"], lambda e: e.get("agent_id") == "copy-1"),
+        (["--episode", "x/model"], lambda e: e.get("episode_id") == "x/model"),
+    ]:
+        expected = [describe(e) for e in parsed if keep(e)][: 1 if "--limit" in argv else None]
+        assert expected, argv
+        for grep in (shutil.which("grep"), None):  # grep's lines, and Python's search's
+            monkeypatch.setattr(eventlines, "GREP", grep)
+            code, out, _ = logs(capsys, str(tmp_path), *argv)
+            assert code == 0 and out.splitlines() == expected, (argv, grep)
+    monkeypatch.setattr(eventlines, "GREP", shutil.which("grep"))
+    _, out, _ = logs(capsys, str(tmp_path), "--model", "honest")
+    assert len(out.splitlines()) == 7 and "say" not in out and "ünïcode" in out

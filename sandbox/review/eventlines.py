@@ -4,7 +4,9 @@ tables, imports the models; the CLI imports it only for them).
 
 A file is read in large blocks of whole lines (never whole; `file_blocks`), a torn last line (a
 run still being written) is skipped, and a filter's lines come from GNU grep where it is on PATH
-(`select_file`), else from a search of each block; a line is parsed only then.
+(`select_file`), else from a search of each block; a line is parsed only then. A filter's human
+lines (`describe_file`) are read in place where a line is in the writer's layout and of a kind
+read so (`_fast_line`: a context, an action, an XC episode's result), else parsed whole.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -272,13 +275,32 @@ class Filter:
                 return False
         return True
 
-    def matches(self, event: dict[str, Any]) -> bool:
+    def holds(self, kind: Any, episode: Any, agent: Any, model: Any, game: Any) -> bool:
+        """Whether an event of this kind, ids, model (`event_model`) and game (`event_game`)
+        meets the conditions on them (all but an SB item's)."""
         return (
-            (not self.kinds or event.get("kind") in self.kinds)
-            and (self.agent is None or event.get("agent_id") == self.agent)
-            and (self.model is None or event_model(event) == self.model)
-            and (self.game is None or event_game(event) == self.game)
-            and (self.episode is None or event.get("episode_id") == self.episode)
+            (not self.kinds or kind in self.kinds)
+            and (self.agent is None or agent == self.agent)
+            and (self.model is None or model == self.model)
+            and (self.game is None or game == self.game)
+            and (self.episode is None or episode == self.episode)
+        )
+
+    def on_items(self) -> bool:
+        """Whether a condition is on an SB item's fields (`--domain`, `--difficulty`,
+        `--correct`)."""
+        return self.domain is not None or self.difficulty is not None or self.correct is not None
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        get = event.get
+        return (
+            self.holds(
+                get("kind"),
+                get("episode_id"),
+                get("agent_id"),
+                event_model(event),
+                event_game(event),
+            )
             and (self.domain is None or event.get("domain") == self.domain)
             and (
                 self.difficulty is None
@@ -374,6 +396,130 @@ def select_file(
     return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
 
 
+def _candidates(path: Path, flt: Filter, size: int = BLOCK) -> Iterator[list[bytes]]:
+    """The lines `select_file` looks at, a block's at a time (newlines dropped)."""
+    if GREP is not None:
+        first, *then = flt.grep_needles()
+        for buf, stop in grep_blocks(path, first, size, then):
+            yield buf[: stop - 1].split(b"\n")
+        return
+    needles = flt.first_needles()
+    for block in file_blocks(path, size):
+        yield list(lines_with((block,), needles))
+
+
+def describe_file(path: Path, flt: Filter, size: int = BLOCK) -> Iterator[list[str]]:
+    """`describe` of each event `select_file` selects, in order, a block's at a time: a line in
+    the writer's layout of a kind read in place (`_fast_line`) is described from the fields a
+    regex reads, any other parsed whole."""
+    fast = not flt.on_items()  # the fields read in place are no SB item's: those are parsed
+    may_match, matches, holds = flt.may_match, flt.matches, flt.holds
+    for lines in _candidates(path, flt, size):
+        shown: list[str] = []
+        for line in lines:
+            read = _fast_line(line) if fast else None
+            if read is not None:
+                kind, episode, agent, model, game, details = read
+                if holds(kind, episode, agent, model, game):
+                    shown.append(_described(kind, episode, agent, model, details))
+                continue
+            if not may_match(line):
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and matches(event):
+                shown.append(describe(event))
+        if shown:
+            yield shown
+
+
+# A filter's human lines read the commonest kinds in place: a line in the writer's layout
+# (`EventWriter`: its models' fields in order, `", "` and `": "` between them) is matched from its
+# head to the last field `describe` reads, and those fields, decoded as `json.loads` decodes them,
+# are described by the functions `describe` calls (`_context_details`, `_action_details`,
+# `_choices_details`) and filtered by `Filter.holds`, which `Filter.matches` calls. A line that
+# does not fit (another layout, a field added or moved, a value of another type) is parsed whole,
+# so a change to the models can slow this path, never change what it prints. As the tables' fast
+# path (`sandbox.review.logs`), it trusts a line that fits up to those fields to be whole JSON
+# with each key once; tests/test_logs.py holds it to `describe` of the parsed line, line by line.
+_QS = rb'[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+'  # a JSON string's content
+_NUMBER = rb"-?(?:0|[1-9]\d*+)(?:\.\d++)?+(?:[eE][-+]?\d++)?+|NaN|-?Infinity"
+_FLAT = rb'(?:"%s"|[^"{}\[\]]++|\[(?:"%s"|[^"{}\[\]]++)*+\])*+' % (_QS, _QS)
+"""An object's inside holding nothing deeper than a list of scalars."""
+_SAMPLE = rb'\{"observation": "%s", "context_id": "%s", "agent_id": "%s", "choice": (null|"%s")' % (
+    (_QS,) * 4
+)
+"""An episode record's sample up to its choice (the group)."""
+_SAMPLE_CHOICE = re.compile(_SAMPLE)
+_FAST = re.compile(
+    rb'\{"ts": "%(s)s", "run_id": "%(s)s", "episode_id": (null|"%(s)s"), '
+    rb'"agent_id": (null|"%(s)s"), "context_id": (?:null|"%(s)s"), "kind": "(?:'
+    rb'(?P<context_started>context_started", "model": ("%(s)s"), "role": (null|"%(s)s"), '
+    rb'"game": ("%(s)s"), "observation": ("%(s)s"), "answer": (?:null|\{%(flat)s\}), '
+    rb'"affordances": \{%(flat)s\}, "prompt_sha256": ("%(s)s"))'
+    rb'|(?P<action>action", "model": ("%(s)s"), "game": ("%(s)s"), "observation": "%(s)s", '
+    rb'"choice": (null|"%(s)s"), "score": (null|%(n)s), "parse_ok": (true|false), '
+    rb'"attempts": (-?(?:0|[1-9]\d*+)), "visible": ("%(s)s"))'
+    rb'|(?P<episode_result>episode_result", "record": \{"episode_id": "%(s)s", '
+    rb'"index": -?\d++, "model": ("%(s)s"), "game": ("%(s)s"), '
+    rb'"samples": \[((?:%(sample)s(?:, %(sample)s)*+)?+)\])'
+    rb")"
+    % {
+        b"s": _QS,
+        b"n": _NUMBER,
+        b"flat": _FLAT,
+        # a whole sample, its choice not captured: its other fields are scalars
+        b"sample": _SAMPLE.replace(b"(null", b"(?:null")
+        + rb'(?:, "[a-z_]++": (?:"%s"|true|false|null|%s))*+\}' % (_QS, _NUMBER),
+    }
+)
+"""The kinds read in place, each a named group (`lastgroup`) followed by its fields' groups."""
+_FIELDS = {
+    "context_started": ("model", "role", "game", "observation", "prompt_sha256"),
+    "action": ("model", "game", "choice", "score", "parse_ok", "attempts", "visible"),
+    "episode_result": ("model", "game", "samples"),
+}
+"""The fields each kind's group is followed by, in order (an episode result's: its record's, and
+its samples, raw)."""
+_GROUPS = {
+    kind: (1, 2, *range(_FAST.groupindex[kind] + 1, _FAST.groupindex[kind] + 1 + len(fields)))
+    for kind, fields in _FIELDS.items()
+}
+"""Each kind's groups: the episode and agent ids (the head's), then its fields'."""
+_DECODER = json.JSONDecoder()
+
+
+def _fast_line(line: bytes) -> tuple[str, Any, Any, Any, Any, str] | None:
+    """The kind, episode and agent ids, model (`event_model`), game (`event_game`) and details
+    (`_details`) of `line`, where it is in the writer's layout and of a kind read in place; else
+    None (parse it whole). The values are decoded as `json.loads` decodes them, all at once (a
+    list of the values as written)."""
+    m = _FAST.match(line)
+    if m is None:
+        return None
+    kind = m.lastgroup
+    assert kind is not None
+    raw = m.group(*_GROUPS[kind])
+    if kind == "episode_result":  # its samples' choices, as a list
+        raw = (*raw[:-1], b"[" + b",".join(_SAMPLE_CHOICE.findall(raw[-1])) + b"]")
+    try:  # `raw_decode` of text: `json.loads` of bytes costs a microsecond more
+        episode, agent, *values = _DECODER.raw_decode((b"[" + b",".join(raw) + b"]").decode())[0]
+    except ValueError:  # a string that does not decode: json.loads would fail on the line
+        return None
+    if kind == "action":
+        model, game, choice, score, parse_ok, attempts, visible = values
+        details = _action_details(choice, score, parse_ok, attempts, visible)
+    elif kind == "context_started":
+        model, role, game, observation, sha = values
+        details = _context_details(role, game, observation, sha, {})
+    else:  # an episode result: its model and game are its record's (no field of its own)
+        model, game, choices = values
+        return kind, episode, agent, model, game, _choices_details(game, choices)
+    return kind, episode, agent, model or None, game or None, details
+
+
 def _lines(buf: bytes, stop: int) -> Iterator[bytes]:
     """The lines of buf[:stop] (whole lines), each with its newline."""
     for line in buf[:stop].split(b"\n")[:-1]:
@@ -404,21 +550,20 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
             f"sha={str(event.get('prompt_sha256'))[:12]} messages={len(event.get('messages', []))}"
         )
     if kind == "context_started":
-        sha = str(event.get("prompt_sha256"))
-        text = f" prompt={shorten(prompts[sha])!r}" if sha in prompts else f" prompt={sha[:12]}"
-        return (
-            f"role={event.get('role')} game={event.get('game')} "
-            f"obs={event.get('observation')}{text}"
+        return _context_details(
+            event.get("role"),
+            event.get("game"),
+            event.get("observation"),
+            event.get("prompt_sha256"),
+            prompts,
         )
     if kind == "action":
-        parsed = (
-            f"choice={event.get('choice')}"
-            if event.get("score") is None
-            else f"score={_num(event.get('score'))}"
-        )
-        return (
-            f"{parsed} parse_ok={event.get('parse_ok')} attempts={event.get('attempts')} "
-            f"visible={shorten(event.get('visible'), 60)!r}"
+        return _action_details(
+            event.get("choice"),
+            event.get("score"),
+            event.get("parse_ok"),
+            event.get("attempts"),
+            event.get("visible"),
         )
     if kind == "plan_written":
         return f"parse_ok={event.get('parse_ok')} plan={shorten(event.get('plan'), 60)!r}"
@@ -444,7 +589,7 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
                 f"unaudited={(record.get('unaudited') or {}).get('status')}"
             )
         choices = [s.get("choice") for s in record.get("samples", [])]
-        return f"game={record.get('game')} choices={choices}"
+        return _choices_details(record.get("game"), choices)
     if kind == "coordination_pick":
         return (
             f"game={event.get('game')} index={event.get('index')} pair={event.get('pair')} "
@@ -486,12 +631,35 @@ def _details(event: dict[str, Any], prompts: dict[str, str]) -> str:
     return ""
 
 
+def _context_details(
+    role: Any, game: Any, observation: Any, sha: Any, prompts: dict[str, str]
+) -> str:
+    sha = str(sha)
+    text = f" prompt={shorten(prompts[sha])!r}" if sha in prompts else f" prompt={sha[:12]}"
+    return f"role={role} game={game} obs={observation}{text}"
+
+
+def _action_details(choice: Any, score: Any, parse_ok: Any, attempts: Any, visible: Any) -> str:
+    parsed = f"choice={choice}" if score is None else f"score={_num(score)}"
+    return f"{parsed} parse_ok={parse_ok} attempts={attempts} visible={shorten(visible, 60)!r}"
+
+
+def _choices_details(game: Any, choices: list[Any]) -> str:
+    return f"game={game} choices={choices}"
+
+
+def _described(kind: Any, episode: Any, agent: Any, model: Any, details: str) -> str:
+    return f"{kind:<17} {episode or '-'} {agent or '-'} {model or '-'}  {details}"
+
+
 def describe(event: dict[str, Any], prompts: dict[str, str] | None = None) -> str:
     """One compact human line for an event."""
-    return (
-        f"{event.get('kind', '?'):<17} {event.get('episode_id') or '-'} "
-        f"{event.get('agent_id') or '-'} {event_model(event) or '-'}  "
-        f"{_details(event, prompts or {})}"
+    return _described(
+        event.get("kind", "?"),
+        event.get("episode_id"),
+        event.get("agent_id"),
+        event_model(event),
+        _details(event, prompts or {}),
     )
 
 
