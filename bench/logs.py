@@ -21,7 +21,8 @@ largest of the process and the children it waited for: `sandbox logs` reads a la
 process per core). Prints the figures against the targets: the default view and the summary at
 least as fast as DuckDB's grouping, each filter at least as fast as DuckDB's count (speed as a
 ratio, DuckDB's seconds over ours: 1 or more meets it), and peak memory under 200 MiB whatever the
-size. `wc -l` is timed too, for scale. Exits 0 whatever the numbers; 2 on bad arguments.
+size. `wc -l` is timed too, for scale, and the start-up: Python's with the tables' imports, and a
+filter's on an empty log. Exits 0 whatever the numbers; 2 on bad arguments.
 
 With `--against REV`, also times the CLI of a git revision of this repo (its `sandbox`, `agents`
 and `control` exported to the temporary directory) on the same file, each command run by both
@@ -379,11 +380,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, command in finished.items():
                 keep_best(best["after"], name, timed(command, REPO))
         results = best["after"]
+        empty = tmp / "empty"  # a filter on an empty log: its start-up and imports alone
+        empty.mkdir()
+        (empty / EVENTS).touch()
         for tree, cwd in trees.items():
-            start = time.perf_counter()
-            imports = [sys.executable, "-c", "import sandbox.cli, sandbox.review.logs"]
-            subprocess.run(imports, check=True, cwd=cwd)
-            print(f"python start-up and imports ({tree}): {time.perf_counter() - start:.2f} s")
+            for what, argv in (
+                ("python start-up and imports", ["-c", "import sandbox.cli, sandbox.review.logs"]),
+                (
+                    "a filter's start-up",
+                    ["-m", "sandbox.cli", "logs", str(empty), "--kind", "audit"],
+                ),
+            ):
+                seconds = min(timed([sys.executable, *argv], cwd)[0] for _ in range(args.repeat))
+                print(f"{what} ({tree}): {seconds:.2f} s")
         group_s = results["duckdb: group by kind"][0]
         count_s = results["duckdb: count"][0]
         width = max(map(len, results))
