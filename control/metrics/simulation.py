@@ -55,7 +55,7 @@ def simulate_outcomes(
 
     Vectorised over a chunk of deployments at once: the index matrix, the first ending step by
     argmax on a boolean matrix, and the audit requests as a sorted list of their positions
-    (`_granted`), which settles which are granted and how many were performed by the ending
+    (`_Requests`), which settles which are granted and how many were performed by the ending
     step without a running count over every step.
     """
     if len(steps) == 0:
