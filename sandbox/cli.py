@@ -307,9 +307,9 @@ def _execute(
     display = Display(enabled=not quiet)
     print(f"run {store.run_id} -> {store.path}", file=sys.stderr)
     # What is alive now (the imported modules, the config, a replay's cache of its source's log)
-    # lives to the exit: out of the collector's sight, a run's full collections stop walking it
-    # again and again (a tenth of a short replay's time). It changes what is collected, never
-    # what is computed.
+    # lives through the run: out of the collector's sight while it runs, its full collections
+    # stop walking it again and again (a tenth of a short replay's time). It changes what is
+    # collected, never what is computed.
     gc.freeze()
     started = time.monotonic()
     try:
@@ -323,6 +323,8 @@ def _execute(
     except KeyboardInterrupt:
         _error(f"interrupted; finished episodes are saved: sandbox run --resume {store.path}")
         return EXIT_INTERRUPTED
+    finally:
+        gc.unfreeze()  # a caller that goes on (a test calling main) collects as before
     elapsed = time.monotonic() - started
     display.table(summary)
     _report_after_run(store.path)
