@@ -14,7 +14,6 @@ override, argument or run directory (nothing is created or changed), 130 interru
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import signal
@@ -306,11 +305,6 @@ def _execute(
             return EXIT_USAGE
     display = Display(enabled=not quiet)
     print(f"run {store.run_id} -> {store.path}", file=sys.stderr)
-    # What is alive now (the imported modules, the config, a replay's cache of its source's log)
-    # lives through the run: out of the collector's sight while it runs, its full collections
-    # stop walking it again and again (a tenth of a short replay's time). It changes what is
-    # collected, never what is computed.
-    gc.freeze()
     started = time.monotonic()
     try:
         with display.progress() as on_progress:
@@ -323,8 +317,6 @@ def _execute(
     except KeyboardInterrupt:
         _error(f"interrupted; finished episodes are saved: sandbox run --resume {store.path}")
         return EXIT_INTERRUPTED
-    finally:
-        gc.unfreeze()  # a caller that goes on (a test calling main) collects as before
     elapsed = time.monotonic() - started
     display.table(summary)
     _report_after_run(store.path)
