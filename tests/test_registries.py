@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel
 
@@ -33,6 +37,29 @@ def test_every_backend_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in BACKENDS:
         backend = BACKENDS.build(name, params[name], model="honest")
         assert backend.model == "honest"
+
+
+LAZY_SDK = """
+import os, sys
+from agents.backends import BACKENDS
+import control.protocols, sandbox.cli, sandbox.engines, sandbox.run.checks, sandbox.run.runner
+BACKENDS.validate_params("openai", {"base_url": "http://127.0.0.1:9/v1"})
+BACKENDS.build("scripted", {}, model="honest")
+assert "openai" not in sys.modules, "the scripted path imported the openai SDK"
+os.environ["SANDBOX_TEST_KEY"] = "not-a-real-key"
+backend = BACKENDS.build("openai", {"api_key_env": "SANDBOX_TEST_KEY"}, model="m")
+assert "openai" in sys.modules and type(backend).__name__ == "OpenAIBackend"
+"""
+
+
+def test_openai_sdk_is_imported_only_when_its_backend_is_built() -> None:
+    """A run on scripted backends never pays for the SDK's import (about 0.4 s a process): the
+    registry, the runner and a config check of the openai entry's params leave it unimported,
+    and building the openai backend imports it. In a fresh interpreter, where nothing else of
+    the test session has imported it."""
+    subprocess.run(
+        [sys.executable, "-c", LAZY_SDK], check=True, cwd=Path(__file__).resolve().parents[1]
+    )
 
 
 def test_every_engine_builds() -> None:

@@ -214,6 +214,61 @@ def test_simulation_matches_a_loop_by_loop_reference_when_the_budget_runs_out() 
     assert unlimited is not None and unlimited - exact > 0.15
 
 
+def whole_matrix_outcomes(
+    steps: Steps, tasks: int, budget: float, n: int, seed: int, upfront: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per deployment, what `simulate_outcomes` gives (one chunk: the same draws), from the whole
+    matrix of steps at once, with a running count of the audit requests over every step: (blue
+    wins, audits, ending step)."""
+    limit = metrics.audit_count(budget, tasks)
+    codes = steps.codes()
+    rng = np.random.default_rng(seed)
+    drawn = codes[rng.integers(0, codes.size, size=(n, tasks), dtype=np.int32)]
+    # upfront: the first `limit` steps are audited, whatever they ask
+    requested = np.ones_like(drawn, dtype=bool) if upfront else (drawn & 4) != 0
+    performed = np.cumsum(requested, axis=1)
+    audited = requested & (performed <= limit)
+    event = ((drawn & 1) != 0) & (audited | ((drawn & 2) != 0))
+    ended = event.any(axis=1)
+    at = np.where(ended, event.argmax(axis=1), tasks - 1)
+    row = np.arange(n)
+    blue = ~ended | audited[row, at]
+    return blue, np.minimum(performed[row, at], limit), np.where(ended, at, tasks)
+
+
+@pytest.mark.parametrize(
+    ("req_benign", "tasks", "budget"),
+    [
+        (0.1, 100, 0.05),
+        (0.0, 50, 0.1),
+        (0.9, 200, 0.02),
+        (0.3, 80, 0.0),
+        (0.5, 30, 1.0),
+        (0.1, 1, 0.5),
+    ],
+)
+@pytest.mark.parametrize("upfront", [False, True])
+def test_block_by_block_is_the_whole_matrix_deployment_by_deployment(
+    req_benign: float, tasks: int, budget: float, upfront: bool
+) -> None:
+    """The simulation reads each deployment's steps block by block, only while it runs: the
+    same outcome for every deployment as the whole matrix read at once, from the same draws."""
+    rng = np.random.default_rng(11)
+    steps = random_steps(rng, 500, attack=0.05, works=0.6, req_attack=0.7, req_benign=req_benign)
+    out = metrics.simulate_outcomes(
+        steps,
+        tasks=tasks,
+        budget=budget,
+        n_deployments=1000,
+        rng=np.random.default_rng(12),
+        upfront=upfront,
+    )
+    blue, audits, end = whole_matrix_outcomes(steps, tasks, budget, 1000, 12, upfront)
+    assert np.array_equal(out.blue_wins, blue)
+    assert np.array_equal(out.audits, audits)
+    assert np.array_equal(out.end_step, end)
+
+
 @pytest.mark.parametrize(
     ("attack", "works", "req_attack", "req_benign", "tasks", "budget", "upfront"),
     [

@@ -35,39 +35,11 @@ from typing import Any, Literal
 import httpx2
 import openai
 from openai import AsyncOpenAI
-from pydantic import BaseModel, ConfigDict, Field
 
-from agents.backends.base import Backend, BackendError, Completion, CompletionParams
-from agents.backends.registry import BACKENDS
+from agents.backends.base import BackendError, Completion, CompletionParams
+from agents.backends.openai_params import OpenAIParams
 from agents.backends.retry import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
 from sandbox.core.context import Message, Usage
-
-
-class OpenAIParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    base_url: str | None = Field(None, description="endpoint, e.g. http://127.0.0.1:8000/v1")
-    api_key_env: str = Field("OPENAI_API_KEY", description="NAME of the variable holding the key")
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(
-        8, ge=0, description="retries of a call on connection errors, timeouts, 408, 409, 429, 5xx"
-    )
-    retry_backoff_s: float = Field(
-        0.5, ge=0, description="first backoff (doubling, with jitter) when no Retry-After is given"
-    )
-    retry_backoff_max_s: float = Field(8.0, ge=0, description="the longest backoff")
-    retry_after_max_s: float = Field(
-        120.0, ge=0, description="a longer Retry-After fails the call instead of waiting"
-    )
-    max_concurrency: int = Field(8, ge=1, description="calls in flight per backend instance")
-    temperature: float | None = Field(None, ge=0, description="overrides the context's default")
-    max_tokens: int | None = Field(512, ge=1)
-    structured_output: Literal["off", "json_schema", "json_object", "auto"] = Field(
-        "off",
-        description="ask the endpoint to keep answers to their JSON schema: off, json_schema "
-        "(OpenAI), json_object (llama.cpp), or auto (probe once, keep what works)",
-    )
-
 
 DEFAULT_LIMITS = openai.DEFAULT_CONNECTION_LIMITS
 CHAT_COMPLETIONS = "/chat/completions"
@@ -290,10 +262,3 @@ def _count(value: Any) -> int:
     if not math.isfinite(value) or value < 0:
         return 0
     return int(value)
-
-
-@BACKENDS.register("openai", OpenAIParams)
-def openai_backend(params: OpenAIParams, model: str) -> Backend:
-    """Any OpenAI-compatible endpoint via AsyncOpenAI (counted retries honouring Retry-After,
-    timeout, bounded concurrency)."""
-    return OpenAIBackend(params, model)

@@ -169,11 +169,15 @@ class StepGraph:
         self._graph = graph.compile()
 
     async def run(self, item: StepInput, services: StepServices) -> StepState:
-        state = await self._graph.ainvoke(
+        # v2: the final values alone (v1 also streams every node's updates, to find interrupts,
+        # which this graph has none of)
+        output = await self._graph.ainvoke(
             {"item": item, "exchanges": [], "verdicts": [], "checks": []},
             config={"configurable": {"services": services}},
+            version="v2",
         )
-        return state  # type: ignore[return-value]
+        state: StepState = output.value
+        return state
 
     # --- nodes ------------------------------------------------------------------------------
     @staticmethod
