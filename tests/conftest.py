@@ -23,6 +23,31 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 REPO = Path(__file__).resolve().parents[1]
 
+SHARED_RUNS = ("co_run", "sb_run")
+"""Session fixtures that run a whole config: the modules that use one share a worker."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The suite runs on two pytest-xdist workers (`-n 2 --dist loadgroup`, pyproject's
+    addopts): each test module stays on one worker, so its module fixtures run once, and the
+    modules that use one of the `SHARED_RUNS` go to the same worker, so that run is made once."""
+    group: dict[Path, str] = {}
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        shared = next((name for name in SHARED_RUNS if name in fixtures), None)
+        if shared or item.path not in group:
+            group[item.path] = shared or group.get(item.path, item.path.stem)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group[item.path]))
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables print at their piped width in every test, as in a plain run: an xdist worker has
+    `COLUMNS=80` in its environment (a test that needs a width sets its own)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
