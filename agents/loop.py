@@ -4,9 +4,13 @@ A LangGraph graph over one context. It is compiled once per `AgentLoop` (inside 
 owns it: a compiled graph does not pickle) and invoked once per context; its state lives only for
 that invocation, so nothing carries from one context to the next.
 
-The two branching nodes (`observe`: scratchpad or not; `parse`: re-ask or done) route by returning
-a `Command` rather than through a conditional edge: the same nodes, edges and steps, without the
-separately traced router a conditional edge runs after its node (a quarter of the loop's cost).
+Observing is the graph's input: `run` builds the state a context starts from (its messages, no
+calls yet), and the context's shape picks the graph, one with a `think` node for a context that
+grants a scratchpad and one without. A node of its own for that (the loop's first version) cost a
+LangGraph step per context, about a fifth of the loop's time on an in-process backend, to
+make a choice the context already holds. `parse`, the one branch inside a graph, routes by
+returning a `Command` rather than through a conditional edge: the same nodes, edges and steps,
+without the separately traced router a conditional edge runs after its node.
 """
 
 from __future__ import annotations
@@ -48,16 +52,19 @@ class AgentLoop:
             raise ValueError("max_reasks must be >= 0")
         self._backend_for = backend_for
         self.max_reasks = max_reasks
-        self._graph = self._build()
+        self._graphs = {thinks: self._build(thinks) for thinks in (False, True)}
 
-    def _build(self) -> Any:
+    def _build(self, thinks: bool) -> Any:
+        """START -> (think ->) act -> parse -> act again or END."""
         graph = StateGraph(LoopState)
-        graph.add_node("observe", self._observe, destinations=("think", "act"))
-        graph.add_node("think", self._think)
         graph.add_node("act", self._act)
         graph.add_node("parse", self._parse, destinations=("act", END))
-        graph.add_edge(START, "observe")
-        graph.add_edge("think", "act")
+        if thinks:
+            graph.add_node("think", self._think)
+            graph.add_edge(START, "think")
+            graph.add_edge("think", "act")
+        else:
+            graph.add_edge(START, "act")
         graph.add_edge("act", "parse")
         return graph.compile()
 
@@ -91,16 +98,17 @@ class AgentLoop:
             update["structured"] = completion.structured
         return completion.text, update
 
-    async def _observe(self, state: LoopState) -> Command[str]:
-        ctx = state["context"]
-        update: LoopState = {
+    @staticmethod
+    def _observe(ctx: Context) -> LoopState:
+        """The state a context starts from: what it shows, nothing asked yet."""
+        return {
+            "context": ctx,
             "messages": list(ctx.messages),
             "attempts": 0,
             "calls": 0,
             "usage": Usage(),
             "scratchpad": "",
         }
-        return Command(update=update, goto="think" if ctx.think_prompt else "act")
 
     async def _think(self, state: LoopState) -> LoopState:
         ctx = state["context"]
@@ -137,7 +145,8 @@ class AgentLoop:
         try:
             # v2: the final values alone (v1 also streams every step's updates, to find
             # interrupts, which this graph has none of)
-            output = await self._graph.ainvoke({"context": context}, version="v2")
+            graph = self._graphs[bool(context.think_prompt)]
+            output = await graph.ainvoke(self._observe(context), version="v2")
             final: LoopState = output.value
         except BackendError as exc:
             return Action(
