@@ -524,7 +524,7 @@ def _logs(args: argparse.Namespace) -> int:
                 break
             count += 1
             if args.json:
-                sys.stdout.write(line.decode("utf-8"))
+                sys.stdout.write(line.decode("utf-8") + "\n")
             else:
                 shown.append(event)  # one episode: bounded; its prompts are looked up below
         if args.timeline is not None and count == 0:

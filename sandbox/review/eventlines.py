@@ -385,19 +385,15 @@ def select(lines: Iterable[bytes], flt: Filter) -> Iterator[tuple[bytes, dict[st
 def select_file(
     path: Path, flt: Filter, size: int = BLOCK
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """`select` over a file's complete lines, looking only at the lines that hold the first
-    condition's value (an active filter): those grep printed (it searched for that condition's
-    key and value: every line it prints is one to look at), else those a search of each block
-    finds (`lines_with`)."""
-    if GREP is not None:
-        first, *then = flt.grep_needles()
-        found = grep_blocks(path, first, size, then)
-        return select((line for buf, stop in found for line in _lines(buf, stop)), flt)
-    return select(lines_with(file_blocks(path, size), flt.first_needles()), flt)
+    """`select` over a file's complete lines (newlines dropped), looking only at the lines that
+    hold the first condition's value (an active filter): `_candidates`."""
+    return select((line for lines in _candidates(path, flt, size) for line in lines), flt)
 
 
 def _candidates(path: Path, flt: Filter, size: int = BLOCK) -> Iterator[list[bytes]]:
-    """The lines `select_file` looks at, a block's at a time (newlines dropped)."""
+    """The lines to look at, a block's at a time, newlines dropped: those grep printed (it
+    searched for the first condition's key and value, then each other's: every line it prints is
+    one to look at), else those a search of each block finds (`lines_with`)."""
     if GREP is not None:
         first, *then = flt.grep_needles()
         for buf, stop in grep_blocks(path, first, size, then):
@@ -405,7 +401,7 @@ def _candidates(path: Path, flt: Filter, size: int = BLOCK) -> Iterator[list[byt
         return
     needles = flt.first_needles()
     for block in file_blocks(path, size):
-        yield list(lines_with((block,), needles))
+        yield [line[:-1] for line in lines_with((block,), needles)]
 
 
 def describe_file(path: Path, flt: Filter, size: int = BLOCK) -> Iterator[list[str]]:
@@ -518,12 +514,6 @@ def _fast_line(line: bytes) -> tuple[str, Any, Any, Any, Any, str] | None:
         model, game, choices = values
         return kind, episode, agent, model, game, _choices_details(game, choices)
     return kind, episode, agent, model or None, game or None, details
-
-
-def _lines(buf: bytes, stop: int) -> Iterator[bytes]:
-    """The lines of buf[:stop] (whole lines), each with its newline."""
-    for line in buf[:stop].split(b"\n")[:-1]:
-        yield line + b"\n"
 
 
 def shorten(text: str | None, width: int = 80) -> str:
